@@ -1,0 +1,244 @@
+"""The one road every query takes: named SQL files, bound parameters, row scope, cache.
+
+``run(db, "name", filters=..., scope=..., params=...)`` reads ``queries/name.sql``,
+makes sure the temporary table ``scoped_customers`` on this thread's cursor
+holds exactly the customers the filters and the user's scope allow, binds the
+parameters by name, and caches the result keyed by the query, its parameters,
+the scope and the database's data version (which every load and undo bumps).
+
+Row scope lives here and only here: a query never filters regions itself, it
+joins ``scoped_customers``. When sign-in arrives, narrowing a viewer to their
+region is one argument to this function.
+
+A query may start with ``-- requires: other_query`` lines; each named query is
+materialised first as a temporary table of that name on the same cursor (keyed
+like the cache), so a building block such as ``spell_events`` is written once
+and shared by several queries, dbt-style.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import astuple
+from datetime import date
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from customer_value.db import PROJECT_DIR, Database
+from customer_value.filters import Filters, Scope
+
+QUERY_DIR = PROJECT_DIR / "queries"
+_REQUIRES = re.compile(r"^--\s*requires:\s*([\w, ]+)$", re.MULTILINE)
+_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_CACHE_SIZE = 512
+
+
+class QueryNotFound(LookupError):
+    pass
+
+
+@cache
+def load_sql(name: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_/]+", name):
+        raise QueryNotFound(f"invalid query name {name!r}")
+    path = QUERY_DIR / f"{name}.sql"
+    if not path.exists():
+        raise QueryNotFound(f"no query file {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def required_queries(sql: str) -> list[str]:
+    names: list[str] = []
+    for match in _REQUIRES.finditer(sql):
+        names.extend(part.strip() for part in match.group(1).split(",") if part.strip())
+    return names
+
+
+def parameters_of(sql: str) -> set[str]:
+    without_comments = re.sub(r"--[^\n]*", "", sql)
+    return set(_PARAMETER.findall(without_comments))
+
+
+def filter_parameters(filters: Filters | None) -> dict[str, Any]:
+    if filters is None:
+        return {}
+    return {
+        "start": filters.start,
+        "end": filters.end,
+        "window_days": filters.window_days,
+        "as_of": filters.as_of,
+    }
+
+
+def _scope_regions(filters: Filters | None, scope: Scope | None) -> tuple[str, ...] | None:
+    """The regions a query may read: the user's choice, narrowed by what they may see."""
+    chosen = tuple(filters.regions) if filters and filters.regions else None
+    allowed = scope.regions if scope is not None else None
+    if allowed is None:
+        return chosen
+    if chosen is None:
+        return tuple(allowed)
+    return tuple(region for region in chosen if region in allowed)
+
+
+def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:
+    state = db.thread_state()
+    regions = _scope_regions(filters, scope)
+    types = tuple(filters.customer_types) if filters and filters.customer_types else None
+    reps = tuple(filters.sales_reps) if filters and filters.sales_reps else None
+    key = (db.data_version(), types, regions, reps)
+    if state.scope_key != key:
+        # Lists are bound as parameters; an empty list means "no restriction".
+        db.cursor().execute(
+            load_sql("scoped_customers"),
+            {
+                "customer_types": list(types or []),
+                "regions": list(regions or []),
+                "sales_reps": list(reps or []),
+                "restrict_regions": regions is not None,
+            },
+        )
+        state.scope_key = key
+        state.materialised = {}
+    return key
+
+
+def _bind(sql: str, params: dict[str, Any], name: str) -> dict[str, Any]:
+    needed = parameters_of(sql)
+    missing = needed - params.keys()
+    if missing:
+        raise KeyError(f"query {name} needs parameters {sorted(missing)}")
+    return {key: params[key] for key in needed}
+
+
+def _materialise(db: Database, name: str, params: dict[str, Any]) -> None:
+    state = db.thread_state()
+    sql = load_sql(name)
+    for dependency in required_queries(sql):
+        _materialise(db, dependency, params)
+    bound = _bind(sql, params, name)
+    key = tuple(sorted((k, _freeze(v)) for k, v in bound.items()))
+    if state.materialised.get(name) == key:
+        return
+    # The table name is a query file's name, checked by load_sql; no user text reaches it.
+    statement = "create or replace temp table " + name + " as " + sql
+    db.cursor().execute(statement, bound)
+    state.materialised[name] = key
+    # Anything built on this table is now stale.
+    for other in list(state.materialised):
+        if other != name and name in _all_requirements(other):
+            del state.materialised[other]
+
+
+@cache
+def _all_requirements(name: str) -> frozenset[str]:
+    direct = required_queries(load_sql(name))
+    result = set(direct)
+    for dependency in direct:
+        result |= _all_requirements(dependency)
+    return frozenset(result)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+class _ResultCache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple) -> pd.DataFrame | None:
+        with self.lock:
+            frame = self.items.get(key)
+            if frame is not None:
+                self.items.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+            return frame
+
+    def put(self, key: tuple, frame: pd.DataFrame) -> None:
+        with self.lock:
+            self.items[key] = frame
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+RESULT_CACHE = _ResultCache(_CACHE_SIZE)
+
+
+def clear_cache() -> None:
+    RESULT_CACHE.clear()
+
+
+def run(
+    db: Database,
+    name: str,
+    *,
+    filters: Filters | None = None,
+    scope: Scope | None = None,
+    params: dict[str, Any] | None = None,
+    use_cache: bool = True,
+) -> pd.DataFrame:
+    """Run ``queries/<name>.sql`` for these filters and scope; a fresh DataFrame the caller may change."""
+    all_params = {**filter_parameters(filters), **(params or {})}
+    sql = load_sql(name)
+    bound = _bind(sql, all_params, name)
+    # The cache key covers the parameters of the building blocks too: a change of
+    # W alters spell_events, and so every query built on it.
+    dependency_params = {
+        key: all_params[key]
+        for dependency in _all_requirements(name)
+        for key in parameters_of(load_sql(dependency))
+        if key in all_params
+    }
+    scope_key = (_scope_regions(filters, scope), filters.customer_types if filters else None,
+                 filters.sales_reps if filters else None)
+    cache_key = (db.path, db.data_version(), name, _freeze({**dependency_params, **bound}), _freeze(scope_key))
+    if use_cache:
+        cached = RESULT_CACHE.get(cache_key)
+        if cached is not None:
+            return cached.copy()
+    _ensure_scoped_customers(db, filters, scope)
+    for dependency in required_queries(sql):
+        _materialise(db, dependency, all_params)
+    frame = db.cursor().execute(sql, bound).df()
+    if use_cache:
+        RESULT_CACHE.put(cache_key, frame)
+        return frame.copy()
+    return frame
+
+
+def scalar_row(frame: pd.DataFrame) -> dict[str, Any]:
+    """The single row of an aggregate query as a dict of plain Python values."""
+    if frame.empty:
+        return {}
+    row = frame.iloc[0].to_dict()
+    return {key: (None if pd.isna(value) else value) for key, value in row.items()}
+
+
+def filters_key(filters: Filters) -> tuple:
+    return astuple(filters)
+
+
+def as_date(value: Any) -> date | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date()

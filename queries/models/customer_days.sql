@@ -1,0 +1,44 @@
+-- Model customer_days: one row per identified customer and calendar day with
+-- any transaction line. Pages read this instead of raw lines: it is what makes
+-- any date range fast at ten million lines.
+-- is_purchase: the day has a non-cancelled line with positive revenue (a day
+-- with only returns is not a purchase and does not keep a customer active).
+-- prev/next_purchase_date: the neighbouring purchase days of the same customer,
+-- precomputed so that activity spells for any window W need no window function.
+-- Parameters: none.
+with day_totals as (
+    select
+        customer_id,
+        order_date as day,
+        sum(amount) as revenue,
+        sum(gross_profit) as profit,
+        count(gross_profit) as lines_with_profit,
+        count(distinct case when not is_cancellation then order_id end) as orders,
+        count(*) as lines,
+        sum(case when is_cancellation then amount else 0 end) as cancelled_revenue,
+        bool_or(not is_cancellation and amount > 0) as is_purchase
+    from transactions
+    where customer_id is not null
+    group by customer_id, order_date
+),
+
+purchase_neighbours as (
+    select
+        customer_id,
+        day,
+        lag(day) over by_customer as prev_purchase_date,
+        lead(day) over by_customer as next_purchase_date
+    from day_totals
+    where is_purchase
+    window by_customer as (partition by customer_id order by day)
+)
+
+select
+    day_totals.*,
+    purchase_neighbours.prev_purchase_date,
+    purchase_neighbours.next_purchase_date
+from day_totals
+left join purchase_neighbours
+    on purchase_neighbours.customer_id = day_totals.customer_id
+    and purchase_neighbours.day = day_totals.day
+order by day_totals.day, day_totals.customer_id

@@ -1,0 +1,38 @@
+-- Model customer_dim: one row per customer id known anywhere (customers file,
+-- transactions, feedback), with the attributes of the newest customers batch
+-- that mentions it. Attributes missing from every file stay null; pages show
+-- them as "(unknown)".
+-- Parameters: none (rebuilt after every load and undo).
+with ranked_attributes as (
+    select
+        customers.*,
+        row_number() over (
+            partition by customer_id order by batch_id desc, row_key
+        ) as version_rank
+    from customers
+),
+
+latest_attributes as (
+    select * from ranked_attributes where version_rank = 1
+),
+
+known_ids as (
+    select customer_id from latest_attributes
+    union
+    select customer_id from transactions where customer_id is not null
+    union
+    select customer_id from feedback
+)
+
+select
+    known_ids.customer_id,
+    latest_attributes.name,
+    latest_attributes.customer_type,
+    latest_attributes.region,
+    latest_attributes.sales_rep,
+    latest_attributes.acquisition_channel,
+    latest_attributes.signup_date,
+    latest_attributes.referred_by,
+    latest_attributes.churn_date
+from known_ids
+left join latest_attributes on latest_attributes.customer_id = known_ids.customer_id

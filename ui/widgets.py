@@ -1,0 +1,49 @@
+"""Drawing helpers: headline figures, empty states, safe CSV downloads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from customer_value.formatting import format_change, format_value, neutralise_formula
+from customer_value.metrics import Kpi
+
+
+def kpi_metric(kpi: Kpi, container=None) -> None:
+    """One figure with its change against the previous period and its definition as help."""
+    target = container or st
+    delta = format_change(kpi.change, kpi.kind)
+    help_text = kpi.help
+    if kpi.value is None:
+        help_text += " Not defined for this selection (nothing to divide by)."
+    target.metric(
+        kpi.label,
+        format_value(kpi.value, kpi.kind),
+        delta=delta,
+        delta_color="normal" if kpi.higher_is_better else "inverse",
+        help=help_text + f" Previous period: {format_value(kpi.previous, kpi.kind)}.",
+    )
+
+
+def kpi_row(kpis: list[Kpi], per_row: int = 4) -> None:
+    for offset in range(0, len(kpis), per_row):
+        columns = st.columns(per_row)
+        for column, kpi in zip(columns, kpis[offset:offset + per_row], strict=False):
+            kpi_metric(kpi, column)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV with spreadsheet formulas neutralised in every text cell."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(neutralise_formula)
+    return safe.to_csv(index=False).encode("utf-8")
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:
+    st.download_button(label, data=csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+
+
+def empty_state(message: str, hint: str | None = None) -> None:
+    st.info(message + (f"\n\n{hint}" if hint else ""))
