@@ -52,8 +52,20 @@ def resolve_period(preset: str, as_of: date, data_start: date,
     raise ValueError(f"unknown period {preset!r}")
 
 
+def _is_month_end(day: date) -> bool:
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
 def previous_period(start: date, end: date) -> tuple[date, date]:
-    """The period of equal length just before ``start``."""
+    """The period of equal length just before ``start``.
+
+    Whole calendar months compare with the same number of months before (2025
+    with 2024, March with February), as an executive expects; any other range
+    with the same number of days before it.
+    """
+    if start.day == 1 and _is_month_end(end):
+        months = (end.year - start.year) * 12 + end.month - start.month + 1
+        return add_months(start, -months), start - timedelta(days=1)
     length = (end - start).days + 1
     return start - timedelta(days=length), start - timedelta(days=1)
 

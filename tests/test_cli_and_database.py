@@ -1,0 +1,121 @@
+"""The command line (same figures as the page, clear errors) and opening database files safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_value import db as dbmod
+from customer_value.cli import main
+from customer_value.dataset import make_filters
+from customer_value.metrics import overview_report
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "customer_value", *args], cwd=PROJECT_DIR, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+
+
+def test_metrics_command_prints_the_overview_figures(demo_db_path, capsys):
+    assert main(["metrics", "--db", str(demo_db_path), "--region", "West", "--window-days", "60", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    database = dbmod.connect(demo_db_path)
+    expected = overview_report(database, make_filters(database, regions=("West",), window_days=60))
+    assert printed["kpis"]["active_customers"]["value"] == expected["kpis"]["active_customers"]["value"]
+    assert printed["kpis"]["revenue"]["value"] == pytest.approx(expected["kpis"]["revenue"]["value"])
+    assert set(printed["kpis"]) == set(expected["kpis"])
+    assert printed["filters"]["regions"] == ["West"]
+
+
+def test_cli_errors_are_one_line_without_traceback(demo_db_path, capsys):
+    assert main(["metrics", "--db", str(demo_db_path), "--region", "Atlantis"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: unknown region Atlantis") and error.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["metrics", "--db", str(demo_db_path), "--start", "2025-02-30"])
+    assert exit_info.value.code == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_separate_process_gets_one_line_errors(tmp_path):
+    target = tmp_path / "small.duckdb"
+    assert _run_cli("demo", "--db", str(target), "--customers", "200", "--years", "2").returncode == 0
+    unknown = _run_cli("metrics", "--db", str(target), "--customer-type", "Spaceport")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().count("\n") == 0 and "Spaceport" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "future.duckdb"
+    database = dbmod.connect(path)
+    database.connection.execute("insert into schema_migrations values (99, 'from the future', current_timestamp)")
+    dbmod.forget(path)
+    before = path.read_bytes()
+    with pytest.raises(dbmod.DatabaseError, match="newer release"):
+        dbmod.connect(path)
+    assert path.read_bytes() == before
+
+
+def test_locked_database_names_the_path(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    dbmod.connect(path)
+    dbmod.forget(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+         " time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(dbmod.DatabaseError, match="in use by another program") as caught:
+            dbmod.connect(path)
+        assert str(path) in str(caught.value)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_unwritable_location_is_explained(tmp_path):
+    if os.geteuid() == 0:
+        # root can write anywhere; a path under a regular file cannot be created by anyone.
+        blocker = tmp_path / "a_file"
+        blocker.write_text("x")
+        target = blocker / "sub" / "db.duckdb"
+    else:
+        locked_dir = tmp_path / "ro"
+        locked_dir.mkdir(mode=0o500)
+        target = locked_dir / "sub" / "db.duckdb"
+    with pytest.raises(dbmod.DatabaseError) as caught:
+        dbmod.connect(target)
+    assert str(target) in str(caught.value)
+
+
+def test_migrations_bring_an_old_file_forward(tmp_path):
+    # A database with no schema table (as a first release would see it) gets every migration once.
+    path = tmp_path / "old.duckdb"
+    duckdb.connect(str(path)).close()
+    database = dbmod.connect(path)
+    versions = database.cursor().execute("select version from schema_migrations order by 1").fetchall()
+    assert [v for (v,) in versions] == list(range(1, dbmod.LATEST_SCHEMA_VERSION + 1))
+    dbmod.forget(path)
+    # Opening again applies nothing twice and keeps data.
+    database = dbmod.connect(path)
+    assert database.data_version() == 0
+    dbmod.forget(path)
+
+
+def test_demo_command_builds_a_database(tmp_path):
+    target = tmp_path / "small.duckdb"
+    result = _run_cli("demo", "--db", str(target), "--customers", "200", "--years", "2", "--seed", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"]["customers"] == 200
+    again = _run_cli("demo", "--db", str(target), "--customers", "200")
+    assert again.returncode == 2 and "already exists" in again.stderr
