@@ -69,14 +69,24 @@ def common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def open_database(args: argparse.Namespace) -> dbmod.Database:
-    """The database named by --db; the demo database is built when it is missing."""
+def open_database(args: argparse.Namespace, *, create: bool = False) -> dbmod.Database:
+    """The database named by --db; without --db the demo database, built when missing.
+
+    Report commands refuse a --db that does not exist (a typo should not
+    silently report on an empty new file); ``create=True`` is for commands that
+    write, such as ``load``.
+    """
     from customer_value.demo import ensure_demo_database
 
-    path = args.db or dbmod.DEFAULT_DB_PATH
-    if (args.db is None or not Path(path).exists()) and args.db is None:
-        ensure_demo_database(path)
-    return dbmod.connect(path)
+    if args.db is None:
+        ensure_demo_database(dbmod.DEFAULT_DB_PATH)
+        return dbmod.connect(dbmod.DEFAULT_DB_PATH)
+    if not Path(args.db).exists() and not create:
+        raise UserFacingError(
+            f"there is no database at {args.db}; build one with 'python -m customer_value demo --db {args.db}' "
+            "or load a file into it with 'python -m customer_value load FILE --db PATH'"
+        )
+    return dbmod.connect(args.db)
 
 
 def filters_from_args(database: dbmod.Database, args: argparse.Namespace) -> Filters:
@@ -150,5 +160,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    finally:
-        dbmod.close_all()

@@ -1,9 +1,11 @@
 -- One row per calendar month from $start's month to $end's month: customers
 -- active at the start and end of the month, new, reactivated and lost in it.
--- Identity: active_end = active_start + new + reactivated - lost, by
--- construction from the same events (tests check it against a direct count).
--- Parameters: $start, $end (dates), plus those of spell_events.
--- requires: spell_events
+-- The first month starts on $start (a partial month when $start is not the
+-- 1st) and the last ends on $end. Identity: active_end = active_start + new +
+-- reactivated - lost, by construction; tests check active_end against a
+-- direct count of customers active on that day.
+-- Parameters: $start, $end, plus those of window_spell_events.
+-- requires: window_spell_events
 with months as (
     select cast(month_start as date) as month
     from generate_series(
@@ -19,38 +21,37 @@ monthly_events as (
         sum(case when event = 'new' then 1 else 0 end) as new_customers,
         sum(case when event = 'reactivated' then 1 else 0 end) as reactivated,
         sum(case when event = 'lost' then 1 else 0 end) as lost
-    from spell_events
+    from window_spell_events
+    where event <> 'active_before'
     group by 1
 ),
 
-all_months as (
-    -- Every month with an event, so the running total before $start is right.
-    select month from monthly_events
-    union
-    select month from months
+opening as (
+    select count(*) as active_before from window_spell_events where event = 'active_before'
 ),
 
 running as (
     select
-        all_months.month,
+        months.month,
         coalesce(monthly_events.new_customers, 0) as new_customers,
         coalesce(monthly_events.reactivated, 0) as reactivated,
         coalesce(monthly_events.lost, 0) as lost,
-        sum(coalesce(monthly_events.new_customers, 0) + coalesce(monthly_events.reactivated, 0)
-            - coalesce(monthly_events.lost, 0))
-            over (order by all_months.month rows between unbounded preceding and current row)
+        opening.active_before
+        + sum(coalesce(monthly_events.new_customers, 0) + coalesce(monthly_events.reactivated, 0)
+              - coalesce(monthly_events.lost, 0))
+            over (order by months.month rows between unbounded preceding and current row)
             as active_end
-    from all_months
-    left join monthly_events on monthly_events.month = all_months.month
+    from months
+    cross join opening
+    left join monthly_events on monthly_events.month = months.month
 )
 
 select
-    running.month,
-    running.active_end - running.new_customers - running.reactivated + running.lost as active_start,
-    running.new_customers,
-    running.reactivated,
-    running.lost,
-    running.active_end
+    month,
+    active_end - new_customers - reactivated + lost as active_start,
+    new_customers,
+    reactivated,
+    lost,
+    active_end
 from running
-inner join months on months.month = running.month
-order by running.month
+order by month

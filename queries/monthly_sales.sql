@@ -18,7 +18,7 @@ monthly as (
         sum(customer_month.profit) as profit,
         sum(case when customer_month.purchase_days > 0 then 1 else 0 end) as buyers
     from customer_month
-    inner join scoped_customers on scoped_customers.customer_id = customer_month.customer_id
+    inner join scoped_customers on scoped_customers.customer_key = customer_month.customer_key
     where customer_month.month between cast(date_trunc('month', cast($start as date)) as date) and $end
     group by customer_month.month
 )

@@ -12,7 +12,7 @@ with customer_totals as (
         sum(customer_days.orders) as orders,
         max(case when customer_days.is_purchase then 1 else 0 end) as bought
     from customer_days
-    inner join scoped_customers on scoped_customers.customer_id = customer_days.customer_id
+    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
     where customer_days.day between $start and $end
     group by customer_days.customer_id
 )

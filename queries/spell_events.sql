@@ -18,7 +18,7 @@ with purchase_days as (
         customer_days.next_purchase_date,
         scoped_customers.churn_date
     from customer_days
-    inner join scoped_customers on scoped_customers.customer_id = customer_days.customer_id
+    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
     where
         customer_days.is_purchase
         and customer_days.day <= $as_of

@@ -23,7 +23,8 @@ def test_same_seed_same_database(tmp_path):
     assert _fingerprint(a) == _fingerprint(b)
     build_demo_database(tmp_path / "c.duckdb", DemoSpec(customers=300, years=3, seed=8))
     assert _fingerprint(dbmod.connect(tmp_path / "c.duckdb")) != _fingerprint(a)
-    dbmod.close_all()
+    for name in ("a", "b", "c"):
+        dbmod.forget(tmp_path / f"{name}.duckdb")
 
 
 def test_default_company_shape(demo_db):

@@ -5,7 +5,8 @@
 -- with only returns is not a purchase and does not keep a customer active).
 -- prev/next_purchase_date: the neighbouring purchase days of the same customer,
 -- precomputed so that activity spells for any window W need no window function.
--- Parameters: none.
+-- Parameters: none. Depends on customer_dim. Stored in day order so that a
+-- date range reads only its own row groups.
 with day_totals as (
     select
         customer_id,
@@ -34,11 +35,13 @@ purchase_neighbours as (
 )
 
 select
+    customer_dim.customer_key,
     day_totals.*,
     purchase_neighbours.prev_purchase_date,
     purchase_neighbours.next_purchase_date
 from day_totals
+inner join customer_dim on customer_dim.customer_id = day_totals.customer_id
 left join purchase_neighbours
     on purchase_neighbours.customer_id = day_totals.customer_id
     and purchase_neighbours.day = day_totals.day
-order by day_totals.day, day_totals.customer_id
+order by day_totals.day, customer_dim.customer_key

@@ -3,6 +3,7 @@
 -- Monthly trends and revenue movements read this.
 -- Parameters: none. Depends on customer_days.
 select
+    customer_key,
     customer_id,
     cast(date_trunc('month', day) as date) as month,
     sum(revenue) as revenue,
@@ -12,5 +13,5 @@ select
     sum(case when is_purchase then 1 else 0 end) as purchase_days,
     sum(cancelled_revenue) as cancelled_revenue
 from customer_days
-group by customer_id, cast(date_trunc('month', day) as date)
-order by month, customer_id
+group by customer_key, customer_id, cast(date_trunc('month', day) as date)
+order by month, customer_key

@@ -1,0 +1,100 @@
+"""End to end: the real server in headless Chromium, as an executive opening a shared link would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from customer_value import db as dbmod
+from customer_value.dataset import make_filters
+from customer_value.formatting import format_value
+from customer_value.metrics import overview_kpis
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_db_path, tmp_path_factory):
+    # The server is another process and DuckDB allows one writer: give it its own copy.
+    dbmod.connect(demo_db_path).connection.execute("checkpoint")
+    copy = tmp_path_factory.mktemp("e2e") / "demo.duckdb"
+    copy.write_bytes(demo_db_path.read_bytes())
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
+         f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+        cwd=PROJECT_DIR, env={**os.environ, "CV_DB_PATH": str(copy)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("the Streamlit server did not start: " + (process.stdout.read() if process.stdout else ""))
+    yield base
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield instance
+        instance.close()
+
+
+def _metric_value(page, label: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
+    metric.wait_for(timeout=60_000)
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_overview_opens_with_real_figures(server, browser, demo_db, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server, wait_until="domcontentloaded")
+    expected = {kpi.label: format_value(kpi.value, kpi.kind) for kpi in overview_kpis(demo_db, make_filters(demo_db))}
+    assert _metric_value(page, "Active customers") == expected["Active customers"]
+    assert _metric_value(page, "Revenue") == expected["Revenue"]
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+    page.close()
+
+
+def test_a_shared_link_opens_the_same_view(server, browser, demo_db):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/?period=last_full_year&region=West&w=60", wait_until="domcontentloaded")
+    expected = {kpi.label: format_value(kpi.value, kpi.kind)
+                for kpi in overview_kpis(demo_db, make_filters(demo_db, period="last_full_year",
+                                                               regions=("West",), window_days=60))}
+    assert _metric_value(page, "Active customers") == expected["Active customers"]
+    assert _metric_value(page, "Lost customers") == expected["Lost customers"]
+    # The address bar keeps the view, so copying it shares it.
+    page.wait_for_function("() => window.location.search.includes('region=West')", timeout=30_000)
+    assert "w=60" in page.url
+    page.close()
