@@ -1,11 +1,11 @@
 -- One row per calendar month from $start's month to $end's month: customers
 -- active at the start and end of the month, new, reactivated and lost in it.
--- The first month starts on $start (a partial month when $start is not the
--- 1st) and the last ends on $end. Identity: active_end = active_start + new +
--- reactivated - lost, by construction; tests check active_end against a
--- direct count of customers active on that day.
--- Parameters: $start, $end, plus those of window_spell_events.
--- requires: window_spell_events
+-- The first month starts on $start (partial when $start is not the 1st) and the
+-- last ends on $end. Same one-pass rules as period_movements.sql; active_end is
+-- the opening count plus the running sum of movements, so
+-- active_end = active_start + new + reactivated - lost holds by construction
+-- (tests check it against a direct count of active customers on each day).
+-- Parameters: $start, $end, $window_days (W), $as_of.
 with months as (
     select cast(month_start as date) as month
     from generate_series(
@@ -15,19 +15,53 @@ with months as (
     ) as series(month_start)
 ),
 
-monthly_events as (
+purchase_days as (
     select
-        cast(date_trunc('month', event_date) as date) as month,
-        sum(case when event = 'new' then 1 else 0 end) as new_customers,
-        sum(case when event = 'reactivated' then 1 else 0 end) as reactivated,
-        sum(case when event = 'lost' then 1 else 0 end) as lost
-    from window_spell_events
-    where event <> 'active_before'
-    group by 1
+        day,
+        prev_purchase_date,
+        next_purchase_date,
+        case
+            when churn_date is not null and churn_date <= day + cast($window_days as integer) then churn_date
+            else day + cast($window_days as integer)
+        end as lapse_date,
+        next_purchase_date is null
+        or datediff('day', day, next_purchase_date) > $window_days
+        or (churn_date is not null and next_purchase_date >= churn_date) as ends_spell
+    from customer_days
+    where
+        is_purchase
+        and customer_key in (select customer_key from scoped_customers)
+        and day between cast($start as date) - cast($window_days as integer) and $end
+        and day <= $as_of
+        and (churn_date is null or day < churn_date)
+),
+
+movements as (
+    select cast(date_trunc('month', day) as date) as month, 1 as new_customers, 0 as reactivated, 0 as lost
+    from purchase_days
+    where day >= $start and prev_purchase_date is null
+    union all
+    select cast(date_trunc('month', day) as date), 0, 1, 0
+    from purchase_days
+    where day >= $start and datediff('day', prev_purchase_date, day) > $window_days
+    union all
+    select cast(date_trunc('month', lapse_date) as date), 0, 0, 1
+    from purchase_days
+    where ends_spell and lapse_date between $start and $end and lapse_date <= $as_of
+),
+
+monthly_events as (
+    select month, sum(new_customers) as new_customers, sum(reactivated) as reactivated, sum(lost) as lost
+    from movements
+    group by month
 ),
 
 opening as (
-    select count(*) as active_before from window_spell_events where event = 'active_before'
+    select count(*) as active_before
+    from purchase_days
+    where
+        day < $start and lapse_date >= $start
+        and (next_purchase_date is null or next_purchase_date >= $start)
 ),
 
 running as (

@@ -1,12 +1,54 @@
 -- One row: customer movements over the period [$start, $end] (inclusive):
 -- active at the start (on the day before $start), new, reactivated and lost
--- during it, active at the end (on $end) = start + new + reactivated - lost.
--- Parameters: $start, $end, plus those of window_spell_events.
--- requires: window_spell_events
+-- during it, and active at the end (on $end) = start + new + reactivated - lost.
+-- Same activity rule as spell_events.sql, computed in one pass over the purchase
+-- days from $start - W to $end (customer_days is stored in day order, so
+-- DuckDB reads only those row groups), without materialising spells:
+--   active on day D  <=> the customer's last purchase on or before D is within
+--                        (D - W, D] and churn_date (if any) is after D; each
+--                        customer has exactly one such "last purchase" row, so
+--                        counting rows counts customers;
+--   new              <=> a purchase day with no earlier purchase;
+--   reactivated      <=> a purchase day more than W days after the previous one;
+--   lost             <=> the last purchase of a spell (next one more than W days
+--                        later, none, or after the contract end), on
+--                        least(day + W, churn_date).
+-- Parameters: $start, $end, $window_days (W), $as_of.
+with purchase_days as (
+    select
+        day,
+        prev_purchase_date,
+        next_purchase_date,
+        churn_date,
+        case
+            when churn_date is not null and churn_date <= day + cast($window_days as integer) then churn_date
+            -- DuckDB adds whole days to a date with +; Spark's date_add does the same.
+            else day + cast($window_days as integer)
+        end as lapse_date,
+        next_purchase_date is null
+        or datediff('day', day, next_purchase_date) > $window_days
+        or (churn_date is not null and next_purchase_date >= churn_date) as ends_spell
+    from customer_days
+    where
+        is_purchase
+        and customer_key in (select customer_key from scoped_customers)
+        and day between cast($start as date) - cast($window_days as integer) and $end
+        and day <= $as_of
+        and (churn_date is null or day < churn_date)
+)
+
 select
-    coalesce(sum(case when event = 'active_before' then 1 else 0 end), 0) as active_start,
-    coalesce(sum(case when event = 'new' then 1 else 0 end), 0) as new_customers,
-    coalesce(sum(case when event = 'reactivated' then 1 else 0 end), 0) as reactivated,
-    coalesce(sum(case when event = 'lost' then 1 else 0 end), 0) as lost,
-    coalesce(sum(case when event = 'lost' then -1 else 1 end), 0) as active_end
-from window_spell_events
+    coalesce(sum(case
+        when day < $start and lapse_date >= $start
+            and (next_purchase_date is null or next_purchase_date >= $start) then 1 else 0 end), 0)
+        as active_start,
+    coalesce(sum(case when day >= $start and prev_purchase_date is null then 1 else 0 end), 0) as new_customers,
+    coalesce(sum(case
+        when day >= $start and datediff('day', prev_purchase_date, day) > $window_days then 1 else 0 end), 0)
+        as reactivated,
+    coalesce(sum(case when ends_spell and lapse_date between $start and $end and lapse_date <= $as_of
+        then 1 else 0 end), 0) as lost,
+    coalesce(sum(case
+        when lapse_date > $end and (next_purchase_date is null or next_purchase_date > $end) then 1 else 0 end), 0)
+        as active_end
+from purchase_days

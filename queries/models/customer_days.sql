@@ -5,6 +5,8 @@
 -- with only returns is not a purchase and does not keep a customer active).
 -- prev/next_purchase_date: the neighbouring purchase days of the same customer,
 -- precomputed so that activity spells for any window W need no window function.
+-- churn_date is copied from customer_dim so that period movements need no join
+-- when every customer is in scope.
 -- Parameters: none. Depends on customer_dim. Stored in day order so that a
 -- date range reads only its own row groups.
 with day_totals as (
@@ -37,6 +39,7 @@ purchase_neighbours as (
 select
     customer_dim.customer_key,
     day_totals.*,
+    customer_dim.churn_date,
     purchase_neighbours.prev_purchase_date,
     purchase_neighbours.next_purchase_date
 from day_totals

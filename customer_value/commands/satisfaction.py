@@ -1,0 +1,46 @@
+"""``satisfaction``: the satisfaction page's headline figures and its churn-by-band table."""
+
+from __future__ import annotations
+
+import argparse
+
+from customer_value.cli import emit, filters_from_args, open_database
+from customer_value.formatting import format_value
+from customer_value.satisfaction import DEFAULT_MIN_ANSWERS, satisfaction_report
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the minimum number of answers must be at least 1")
+    return value
+
+
+def register(subparsers, common) -> None:
+    parser = subparsers.add_parser("satisfaction", parents=[common],
+                                   help="NPS, CSAT and response figures per survey, and churn by satisfaction band")
+    parser.add_argument("--min-answers", type=_positive, default=DEFAULT_MIN_ANSWERS,
+                        help=f"groups with fewer answers are flagged, not ranked (default {DEFAULT_MIN_ANSWERS})")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    database = open_database(args)
+    filters = filters_from_args(database, args)
+    report = satisfaction_report(database, filters, min_answers=args.min_answers)
+    lines = [f"Satisfaction, {filters.describe()}"]
+    for survey, entry in report["surveys"].items():
+        lines.append(f"{survey}:")
+        for kpi in entry["kpis"].values():
+            lines.append(f"  {kpi['label']:<22} {format_value(kpi['value'], kpi['kind']):>10}"
+                         f"   previous {format_value(kpi['previous'], kpi['kind'])}")
+    lines.append("Churn by band (latest answer in the period):")
+    for row in report["band_churn"]:
+        lines.append(f"  {row['scale']:<5} {row['band']:<10} customers {row['customers']:>6,}  lost {row['lost']:>5,}"
+                     f"  churn {format_value(row['churn_rate'], 'share'):>7}"
+                     f"  revenue lost {format_value(row['revenue_lost'], 'money'):>14}")
+    emit(report, args, "\n".join(lines))
+    return 0

@@ -1,0 +1,533 @@
+"""Satisfaction (domain brief section 5): scores, their noise, complaints, comments, and churn by band.
+
+Two rules the page states:
+- every answer counts for the score trends and segment tables (a customer who
+  answered twice counts twice);
+- the by-band churn table takes each customer's LATEST answer within the
+  period on each scale, and calls the customer lost when a 'lost' event
+  (spell_events, the activity rule) follows that answer by the period end + W.
+
+Answers outside the scales (CSAT 1-5, NPS 0-10) are rejected by the loader;
+the band functions here refuse them rather than guess.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from customer_value.db import Database
+from customer_value.filters import Filters, Scope
+from customer_value.metrics import Kpi, csat_share, nps_score, safe_ratio
+from customer_value.query import run
+
+Z_95 = 1.959963984540054
+DEFAULT_MIN_ANSWERS = 10
+SEGMENT_DIMENSIONS: dict[str, str] = {
+    "customer_type": "Customer type",
+    "region": "Region",
+    "sales_rep": "Sales rep",
+    "value_cell": "Value grid cell",
+}
+NPS_BANDS = ("detractor", "passive", "promoter")
+CSAT_BANDS = ("1", "2", "3", "4", "5")
+SERVICE_RESPONSE_RATE_NOTE = (
+    "Response rate of the after-service questionnaire = its answers / orders in the period (one questionnaire "
+    "follows each job, so orders stand in for 'customers asked'). Not known for other surveys.")
+
+
+# --- statistics (pure) ---------------------------------------------------------------------------------------
+
+def wilson_interval(successes: int, answers: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval of a share (95% by default); None without answers."""
+    if not answers:
+        return None
+    share = successes / answers
+    denominator = 1 + z * z / answers
+    centre = (share + z * z / (2 * answers)) / denominator
+    half_width = z * math.sqrt(share * (1 - share) / answers + z * z / (4 * answers * answers)) / denominator
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def nps_standard_error(promoters: int, detractors: int, answers: int) -> float | None:
+    """Standard error of NPS in points, from the multinomial variance of +1/0/-1 answers."""
+    if not answers:
+        return None
+    promoter_share, detractor_share = promoters / answers, detractors / answers
+    variance = promoter_share + detractor_share - (promoter_share - detractor_share) ** 2
+    return 100.0 * math.sqrt(max(variance, 0.0) / answers)
+
+
+def nps_margin_of_error(promoters: int, detractors: int, answers: int, z: float = Z_95) -> float | None:
+    """Half-width of the 95% normal interval of NPS, in points."""
+    error = nps_standard_error(promoters, detractors, answers)
+    return None if error is None else z * error
+
+
+def share_standard_error(successes: int, answers: int) -> float | None:
+    if not answers:
+        return None
+    share = successes / answers
+    return math.sqrt(share * (1 - share) / answers)
+
+
+def differs(value_a: float | None, error_a: float | None, value_b: float | None, error_b: float | None,
+            z: float = Z_95) -> bool | None:
+    """Two-sided z-test of independent estimates: True when the gap is beyond the noise; None if undefined."""
+    if None in (value_a, error_a, value_b, error_b):
+        return None
+    combined = math.sqrt(error_a ** 2 + error_b ** 2)
+    if combined == 0:
+        return value_a != value_b
+    return abs(value_a - value_b) > z * combined
+
+
+def nps_band(score: int | float | None) -> str | None:
+    """detractor (0-6), passive (7-8) or promoter (9-10); None for no answer."""
+    if score is None or pd.isna(score):
+        return None
+    if not 0 <= score <= 10 or score != int(score):
+        raise ValueError(f"NPS answer {score!r} is outside the 0-10 scale")
+    if score <= 6:
+        return "detractor"
+    return "passive" if score <= 8 else "promoter"
+
+
+def csat_band(score: int | float | None) -> str | None:
+    """The CSAT score itself ('1'..'5') as a band; None for no answer."""
+    if score is None or pd.isna(score):
+        return None
+    if not 1 <= score <= 5 or score != int(score):
+        raise ValueError(f"CSAT answer {score!r} is outside the 1-5 scale")
+    return str(int(score))
+
+
+def score_figures(counts: dict[str, Any]) -> dict[str, float | int | None]:
+    """NPS, CSAT, average and their 95% intervals from one group's counts (a satisfaction_groups row)."""
+    answers = int(counts.get("answers") or 0)
+    nps_answers = int(counts.get("nps_answers") or 0)
+    promoters, passives = int(counts.get("promoters") or 0), int(counts.get("passives") or 0)
+    detractors = int(counts.get("detractors") or 0)
+    csat_answers, satisfied = int(counts.get("csat_answers") or 0), int(counts.get("satisfied") or 0)
+    interval = wilson_interval(satisfied, csat_answers)
+    complaints = int(counts.get("complaints") or 0)
+    median_days = counts.get("median_days_to_resolve")
+    return {
+        "answers": answers,
+        "nps_answers": nps_answers,
+        "nps": nps_score(promoters, detractors, nps_answers),
+        "nps_margin": nps_margin_of_error(promoters, detractors, nps_answers),
+        "nps_error": nps_standard_error(promoters, detractors, nps_answers),
+        "promoter_share": safe_ratio(promoters, nps_answers),
+        "passive_share": safe_ratio(passives, nps_answers),
+        "detractor_share": safe_ratio(detractors, nps_answers),
+        "csat_answers": csat_answers,
+        "csat": csat_share(satisfied, csat_answers),
+        "csat_low": interval[0] if interval else None,
+        "csat_high": interval[1] if interval else None,
+        "csat_error": share_standard_error(satisfied, csat_answers),
+        "average_score": safe_ratio(float(counts.get("csat_total") or 0), csat_answers),
+        "complaints": complaints,
+        "complaint_rate": safe_ratio(complaints, answers),
+        "open_complaints": int(counts.get("open_complaints") or 0),
+        "median_days_to_resolve": None if median_days is None or pd.isna(median_days) else float(median_days),
+    }
+
+
+# --- tokens of comments (pure, local) -------------------------------------------------------------------------
+
+_STOP_WORD_TEXT = """
+a about above after again against all am an and any are as at be because been before being below between both
+but by can could did do does doing down during each few for from further had has have having he her here hers
+him his how i if in into is it its itself just me more most my no nor not of off on once only or other our ours
+out over own same she should so some such than that the their them then there these they this those through to
+too under until up very was we were what when where which while who whom why will with would you your yours
+also again ever get got one two us s t don didn doesn isn wasn weren won
+"""
+ENGLISH_STOP_WORDS = frozenset(_STOP_WORD_TEXT.split())
+_TOKEN = re.compile(r"[a-z][a-z']*|[\u3400-\u4dbf\u4e00-\u9fff]+")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+# Phrases never span punctuation: "experience, price" is not a phrase.
+_CLAUSE_BREAK = re.compile(r"[.,;:!?()\[\]\"\n\r\t/\u3001-\u3003\uff01\uff08\uff09\uff0c\uff1a\uff1b\uff1f]+")
+
+
+def tokenise(text: str | None) -> list[str]:
+    """Lower-case English words (stop words kept, apostrophes trimmed) and runs of Chinese characters as
+    overlapping 2-character grams (a lone character stays itself); digits and punctuation dropped."""
+    if not text or not isinstance(text, str):
+        return []
+    tokens: list[str] = []
+    for piece in _TOKEN.findall(text.lower()):
+        if _HAN.match(piece):
+            tokens.extend([piece] if len(piece) == 1 else [piece[i:i + 2] for i in range(len(piece) - 1)])
+        else:
+            word = piece.strip("'")
+            if word.endswith("'s"):
+                word = word[:-2]
+            if word:
+                tokens.append(word)
+    return tokens
+
+
+def _is_content(token: str) -> bool:
+    return bool(_HAN.match(token)) or (token not in ENGLISH_STOP_WORDS and len(token) > 1)
+
+
+def frequent_terms(comments: Iterable[str | None], limit: int = 20) -> pd.DataFrame:
+    """The most frequent words and two-word phrases (adjacent within a clause, neither a stop word).
+
+    Chinese 2-character grams count as words. Ties are ordered alphabetically so the list is stable.
+    """
+    words: Counter[str] = Counter()
+    phrases: Counter[str] = Counter()
+    for comment in comments:
+        if not isinstance(comment, str):
+            continue
+        for clause in _CLAUSE_BREAK.split(comment):
+            tokens = tokenise(clause)
+            words.update(token for token in tokens if _is_content(token))
+            english = [token for token in tokens if not _HAN.match(token)]
+            phrases.update(f"{first} {second}" for first, second in zip(english, english[1:], strict=False)
+                           if _is_content(first) and _is_content(second))
+    rows = [(term, "word", count) for term, count in words.items()]
+    rows += [(term, "phrase", count) for term, count in phrases.items()]
+    frame = pd.DataFrame(rows, columns=["term", "kind", "count"])
+    if frame.empty:
+        return frame
+    frame = frame.sort_values(["count", "term"], ascending=[False, True], kind="stable")
+    return frame.head(limit).reset_index(drop=True)
+
+
+def filter_comments(comments: pd.DataFrame, search: str = "", nps_bands: Iterable[str] = (),
+                    csat_scores: Iterable[int] = ()) -> pd.DataFrame:
+    """Comments containing ``search`` (case-insensitive, plain text) whose answer falls in the chosen bands."""
+    frame = comments
+    if search.strip():
+        frame = frame[frame["comment"].str.contains(search.strip(), case=False, regex=False, na=False)]
+    bands = set(nps_bands)
+    if bands:
+        frame = frame[frame["nps"].map(nps_band).isin(bands)]
+    scores = {int(score) for score in csat_scores}
+    if scores:
+        frame = frame[frame["csat"].isin(scores)]
+    return frame.reset_index(drop=True)
+
+
+# --- satisfaction and churn (pure over latest answers) --------------------------------------------------------
+
+def assign_bands(latest: pd.DataFrame) -> pd.DataFrame:
+    """Latest answers with their band: NPS -> detractor/passive/promoter, CSAT -> '1'..'5'."""
+    frame = latest.copy()
+    is_nps = frame["scale"] == "nps"
+    frame["band"] = [nps_band(score) if nps else csat_band(score)
+                     for score, nps in zip(frame["score"], is_nps, strict=True)]
+    return frame
+
+
+def band_churn_table(latest: pd.DataFrame) -> pd.DataFrame:
+    """Churn by satisfaction band: one row per scale and band.
+
+    Customers counted are those active on the day of their latest answer in the
+    period; lost = a 'lost' event after that answer by period end + W; revenue
+    lost = the period revenue of the lost ones.
+    """
+    frame = assign_bands(latest)
+    frame = frame[frame["active_at_answer"].astype(bool)]
+    rows = []
+    for scale, bands in (("nps", NPS_BANDS), ("csat", CSAT_BANDS)):
+        for band in bands:
+            group = frame[(frame["scale"] == scale) & (frame["band"] == band)]
+            lost = group[group["lost_after_answer"].astype(bool)]
+            revenue = float(group["period_revenue"].astype(float).sum())
+            revenue_lost = float(lost["period_revenue"].astype(float).sum())
+            rows.append({
+                "scale": scale, "band": band, "customers": len(group), "lost": len(lost),
+                "churn_rate": safe_ratio(len(lost), len(group)), "revenue": revenue, "revenue_lost": revenue_lost,
+                "revenue_lost_share": safe_ratio(revenue_lost, revenue),
+            })
+    return pd.DataFrame(rows)
+
+
+def churn_gap(table: pd.DataFrame) -> dict[str, float | None]:
+    """How much more often unhappy customers leave: detractors vs promoters, CSAT 1-2 vs 4-5."""
+    def rate(scale: str, bands: Iterable[str]) -> float | None:
+        rows = table[(table["scale"] == scale) & table["band"].isin(list(bands))]
+        return safe_ratio(int(rows["lost"].sum()), int(rows["customers"].sum()))
+
+    detractor, promoter = rate("nps", ["detractor"]), rate("nps", ["promoter"])
+    unhappy, happy = rate("csat", ["1", "2"]), rate("csat", ["4", "5"])
+    return {
+        "detractor_churn_rate": detractor,
+        "promoter_churn_rate": promoter,
+        "nps_gap_points": None if detractor is None or promoter is None else 100 * (detractor - promoter),
+        "nps_churn_ratio": safe_ratio(detractor, promoter),
+        "csat_low_churn_rate": unhappy,
+        "csat_high_churn_rate": happy,
+        "csat_gap_points": None if unhappy is None or happy is None else 100 * (unhappy - happy),
+        "csat_churn_ratio": safe_ratio(unhappy, happy),
+    }
+
+
+def follow_up_list(latest: pd.DataFrame) -> pd.DataFrame:
+    """Customers whose latest answer was bad (NPS detractor or CSAT 1-2) and who are active at period end,
+    one row each, most valuable (period revenue) first."""
+    frame = assign_bands(latest)
+    bad = frame[((frame["scale"] == "nps") & (frame["band"] == "detractor"))
+                | ((frame["scale"] == "csat") & frame["band"].isin(["1", "2"]))]
+    bad = bad[bad["active_at_end"].astype(bool)]
+    columns = ["customer_id", "name", "customer_type", "region", "sales_rep", "period_revenue",
+               "last_purchase_date"]
+    if bad.empty:
+        return pd.DataFrame(columns=[*columns, "latest_nps", "latest_csat", "answered_on", "comment"])
+    nps = bad[bad["scale"] == "nps"].set_index("customer_id")
+    csat = bad[bad["scale"] == "csat"].set_index("customer_id")
+    customers = bad.drop_duplicates("customer_id").set_index("customer_id")
+    latest_answer = bad.sort_values("response_date").drop_duplicates("customer_id", keep="last")
+    result = customers[columns[1:]].copy()
+    result["latest_nps"] = nps["score"].reindex(result.index)
+    result["latest_csat"] = csat["score"].reindex(result.index)
+    result["answered_on"] = latest_answer.set_index("customer_id")["response_date"].reindex(result.index)
+    result["comment"] = latest_answer.set_index("customer_id")["comment"].reindex(result.index)
+    result = result.reset_index().sort_values(["period_revenue", "customer_id"], ascending=[False, True])
+    result["latest_nps"] = result["latest_nps"].astype("Int64")
+    result["latest_csat"] = result["latest_csat"].astype("Int64")
+    return result.reset_index(drop=True)
+
+
+# --- the database side ----------------------------------------------------------------------------------------
+
+def score_groups(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """Every group's counts and figures (satisfaction_groups plus score_figures), one row per survey x group."""
+    groups = run(db, "satisfaction_groups", filters=filters, scope=scope)
+    figures = pd.DataFrame([score_figures(row) for row in groups.to_dict(orient="records")], index=groups.index)
+    counts = groups[["survey", "dimension", "group_value", "customers", "promoters", "passives", "detractors",
+                     "satisfied"]]
+    return pd.concat([counts, figures], axis=1)
+
+
+def surveys(groups: pd.DataFrame) -> list[str]:
+    """Survey names present, the after-service questionnaire and the annual survey first."""
+    names = sorted(set(groups["survey"]) - {"all"})
+    return sorted(names, key=lambda name: ({"service": 0, "annual": 1}.get(name, 2), name))
+
+
+def _total(groups: pd.DataFrame, survey: str) -> dict[str, Any]:
+    rows = groups[(groups["survey"] == survey) & (groups["dimension"] == "total")]
+    if rows.empty:
+        return score_figures({})
+    return {key: (None if not isinstance(value, str) and pd.isna(value) else value)
+            for key, value in rows.iloc[0].to_dict().items()}
+
+
+def _orders(db: Database, filters: Filters, scope: Scope | None) -> pd.DataFrame:
+    orders = run(db, "satisfaction_orders", filters=filters, scope=scope)
+    orders["month"] = pd.to_datetime(orders["month"])
+    orders["orders"] = orders["orders"].astype(float)
+    return orders
+
+
+HEADLINE_DEFINITIONS: dict[str, tuple[str, str, str, bool]] = {
+    "nps": ("NPS", "points", "% of answers 9-10 minus % 0-6, in points; every answer in the period counts.", True),
+    "csat": ("CSAT", "share", "Share of 1-5 answers that are 4 or 5.", True),
+    "average_score": ("Average score (1-5)", "ratio", "Mean of the 1-5 satisfaction answers.", True),
+    "answers": ("Answers", "count", "Survey answers in the period.", True),
+    "response_rate": ("Response rate", "share", SERVICE_RESPONSE_RATE_NOTE, True),
+    "promoter_share": ("Promoters", "share", "Share of 0-10 answers that are 9 or 10.", True),
+    "passive_share": ("Passives", "share", "Share of 0-10 answers that are 7 or 8.", True),
+    "detractor_share": ("Detractors", "share", "Share of 0-10 answers from 0 to 6.", False),
+}
+
+
+def _period_totals(db: Database, filters: Filters, scope: Scope | None) -> dict[str, dict[str, Any]]:
+    groups = score_groups(db, filters, scope)
+    orders = float(_orders(db, filters, scope)["orders"].sum())
+    totals = {}
+    for survey in [*surveys(groups), "all"]:
+        figures = _total(groups, survey)
+        figures["response_rate"] = safe_ratio(figures["answers"], orders) if survey == "service" else None
+        totals[survey] = figures
+    return totals
+
+
+def headline(db: Database, filters: Filters, scope: Scope | None = None) -> dict[str, dict[str, Any]]:
+    """Per survey: its Kpis (with the previous period), 95% intervals, and whether NPS/CSAT moved beyond noise."""
+    current = _period_totals(db, filters, scope)
+    previous = _period_totals(db, filters.previous(), scope)
+    result = {}
+    for survey, figures in current.items():
+        before = previous.get(survey, score_figures({}))
+        before.setdefault("response_rate", None)
+        kpis = [Kpi(key=key, label=label, value=figures[key], previous=before.get(key), kind=kind, help=text,
+                    higher_is_better=better)
+                for key, (label, kind, text, better) in HEADLINE_DEFINITIONS.items()]
+        result[survey] = {
+            "kpis": kpis,
+            "figures": figures,
+            "previous": before,
+            "nps_change_beyond_noise": differs(figures["nps"], figures["nps_error"], before.get("nps"),
+                                               before.get("nps_error")),
+            "csat_change_beyond_noise": differs(figures["csat"], figures["csat_error"], before.get("csat"),
+                                                before.get("csat_error")),
+        }
+    return result
+
+
+TREND_COLUMNS = ["month", "answers", "nps", "nps_margin", "promoter_share", "passive_share", "detractor_share",
+                 "csat", "csat_low", "csat_high", "average_score", "response_rate"]
+
+
+def monthly_scores(db: Database, filters: Filters, survey: str, scope: Scope | None = None) -> pd.DataFrame:
+    """One row per month of the period with answers to ``survey``: every answer counts."""
+    groups = score_groups(db, filters, scope)
+    trend = groups[(groups["survey"] == survey) & (groups["dimension"] == "month")].copy()
+    trend["month"] = pd.to_datetime(trend["group_value"])
+    if survey == "service":
+        orders = _orders(db, filters, scope).set_index("month")["orders"]
+        trend["response_rate"] = [safe_ratio(answers, orders.get(month)) for answers, month
+                                  in zip(trend["answers"], trend["month"], strict=True)]
+    else:
+        trend["response_rate"] = None
+    return trend[TREND_COLUMNS].sort_values("month").reset_index(drop=True)
+
+
+def segment_table(db: Database, filters: Filters, dimension: str, survey: str, scope: Scope | None = None,
+                  min_answers: int = DEFAULT_MIN_ANSWERS) -> pd.DataFrame:
+    """Scores of each group of ``dimension`` for ``survey``.
+
+    Groups with fewer than ``min_answers`` answers are flagged and not ranked.
+    Each group's NPS and CSAT is tested against the rest of the answers (all
+    other groups together); 'within noise' when the gap is under 1.96 standard
+    errors.
+    """
+    if dimension not in SEGMENT_DIMENSIONS:
+        raise ValueError(f"unknown segment dimension {dimension!r}; choose one of {', '.join(SEGMENT_DIMENSIONS)}")
+    groups = score_groups(db, filters, scope)
+    total = _total(groups, survey)
+    table = groups[(groups["survey"] == survey) & (groups["dimension"] == dimension)].copy()
+    table = table.rename(columns={"group_value": "group"}).reset_index(drop=True)
+    table["enough_answers"] = table["answers"] >= min_answers
+    table["nps_vs_rest"] = [_versus_rest(row, total, "nps") for row in table.to_dict(orient="records")]
+    table["csat_vs_rest"] = [_versus_rest(row, total, "csat") for row in table.to_dict(orient="records")]
+    rank_by = "nps" if table["nps_answers"].sum() > 0 else "csat"
+    ranked = table[table["enough_answers"] & table[rank_by].notna()]
+    table["rank"] = ranked[rank_by].rank(ascending=False, method="min").astype("Int64").reindex(table.index)
+    table.loc[~table["enough_answers"], ["nps_vs_rest", "csat_vs_rest"]] = "too few answers"
+    columns = ["group", "answers", "customers", "nps", "nps_margin", "promoter_share", "passive_share",
+               "detractor_share", "csat", "csat_low", "csat_high", "average_score", "complaints", "complaint_rate",
+               "enough_answers", "rank", "nps_vs_rest", "csat_vs_rest"]
+    return table[columns].sort_values(["rank", "answers"], ascending=[True, False], na_position="last") \
+        .reset_index(drop=True)
+
+
+def _versus_rest(row: dict[str, Any], total: dict[str, Any], scale: str) -> str | None:
+    """'higher', 'lower' or 'within noise' against all other answers (the groups of a dimension partition them)."""
+    def rest(key: str) -> int:
+        return int(total.get(key) or 0) - int(row[key])
+
+    if scale == "nps":
+        rest_n, rest_promoters, rest_detractors = rest("nps_answers"), rest("promoters"), rest("detractors")
+        rest_value = nps_score(rest_promoters, rest_detractors, rest_n)
+        rest_error = nps_standard_error(rest_promoters, rest_detractors, rest_n)
+        value, error = row["nps"], row["nps_error"]
+    else:
+        rest_n, rest_satisfied = rest("csat_answers"), rest("satisfied")
+        rest_value, rest_error = csat_share(rest_satisfied, rest_n), share_standard_error(rest_satisfied, rest_n)
+        value, error = row["csat"], row["csat_error"]
+    if value is None or pd.isna(value):
+        return None
+    verdict = differs(value, error, rest_value, rest_error)
+    if verdict is None:
+        return None
+    if not verdict:
+        return "within noise"
+    return "higher" if value > rest_value else "lower"
+
+
+def latest_answers(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """Each customer's latest NPS and latest CSAT answer in the period, with activity and loss after it."""
+    frame = run(db, "satisfaction_latest_answers", filters=filters, scope=scope)
+    frame["period_revenue"] = frame["period_revenue"].astype(float)
+    return frame
+
+
+def band_churn(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    return band_churn_table(latest_answers(db, filters, scope))
+
+
+def complaints(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """Complaints raised in the period, and older ones still open on the data's last day."""
+    return run(db, "satisfaction_complaints", filters=filters, scope=scope)
+
+
+def open_complaints(complaint_rows: pd.DataFrame) -> pd.DataFrame:
+    """Open complaints, oldest first (age = days from the answer to the data's last day)."""
+    open_rows = complaint_rows[complaint_rows["is_open"].astype(bool)]
+    return open_rows.sort_values(["age_days", "feedback_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def complaints_by(db: Database, filters: Filters, dimension: str, scope: Scope | None = None) -> pd.DataFrame:
+    """Complaint rate, open complaints and median days to resolve per month or per sales rep (all surveys)."""
+    if dimension not in ("month", "sales_rep"):
+        raise ValueError("complaints are broken down by 'month' or 'sales_rep'")
+    groups = score_groups(db, filters, scope)
+    table = groups[(groups["survey"] == "all") & (groups["dimension"] == dimension)]
+    table = table.rename(columns={"group_value": dimension})[
+        [dimension, "answers", "complaints", "complaint_rate", "open_complaints", "median_days_to_resolve"]]
+    if dimension == "month":
+        table = table.assign(month=pd.to_datetime(table["month"]))
+        return table.sort_values("month").reset_index(drop=True)
+    return table.sort_values(["complaints", dimension], ascending=[False, True]).reset_index(drop=True)
+
+
+def comments(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    return run(db, "satisfaction_comments", filters=filters, scope=scope)
+
+
+def detractor_terms(comment_rows: pd.DataFrame, limit: int = 20) -> pd.DataFrame:
+    """Most frequent words and phrases in detractors' comments (NPS 0-6)."""
+    detractor_rows = comment_rows[comment_rows["nps"].map(nps_band) == "detractor"]
+    return frequent_terms(detractor_rows["comment"], limit)
+
+
+def satisfaction_report(db: Database, filters: Filters, scope: Scope | None = None,
+                        min_answers: int = DEFAULT_MIN_ANSWERS) -> dict[str, Any]:
+    """What ``python -m customer_value satisfaction --json`` prints: headline figures, segment tables and
+    churn by band."""
+    summary = headline(db, filters, scope)
+    table = band_churn(db, filters, scope)
+    previous = filters.previous()
+    return {
+        "filters": {"start": filters.start.isoformat(), "end": filters.end.isoformat(),
+                    "previous_start": previous.start.isoformat(), "previous_end": previous.end.isoformat(),
+                    "customer_types": list(filters.customer_types), "regions": list(filters.regions),
+                    "sales_reps": list(filters.sales_reps), "window_days": filters.window_days},
+        "surveys": {
+            survey: {
+                "kpis": {kpi.key: kpi.as_dict() for kpi in entry["kpis"]},
+                "nps_margin": entry["figures"]["nps_margin"],
+                "csat_interval": [entry["figures"]["csat_low"], entry["figures"]["csat_high"]],
+                "nps_change_beyond_noise": entry["nps_change_beyond_noise"],
+                "csat_change_beyond_noise": entry["csat_change_beyond_noise"],
+            }
+            for survey, entry in summary.items()
+        },
+        "segments": {
+            survey: {dimension: segment_table(db, filters, dimension, survey, scope, min_answers)
+                     for dimension in SEGMENT_DIMENSIONS}
+            for survey in summary
+        },
+        "min_answers": min_answers,
+        "band_churn": table.to_dict(orient="records"),
+        "churn_gap": churn_gap(table),
+        "notes": [
+            "Every answer counts for the scores; the by-band churn table uses each customer's latest answer in "
+            "the period, among customers active on that day; lost = a 'lost' event after the answer, by period "
+            f"end + {filters.window_days} days (known up to the data's last day).",
+            SERVICE_RESPONSE_RATE_NOTE,
+        ],
+    }

@@ -1,0 +1,68 @@
+-- One row per survey x group of the answers of customers in scope dated in
+-- [$start, $end]: answer counts, NPS and CSAT counts, complaints.
+-- Groups (dimension, group_value): ('total', 'All'), ('month', first day of the
+-- month), ('customer_type' | 'region' | 'sales_rep', the attribute or
+-- '(unknown)'), ('value_cell', the period's value grid cell from
+-- satisfaction_customer_value, or 'No purchase in period').
+-- survey is the feedback row's survey ('service', 'annual', ...), '(unspecified)'
+-- when blank, and 'all' for every survey together (complaint rates use it).
+-- Every answer counts, so a customer who answered twice counts twice.
+-- Complaints are open when not resolved by $as_of; time to resolve is over
+-- complaints resolved by $as_of.
+-- requires: satisfaction_customer_value
+-- Parameters: $start, $end, $as_of.
+with answers as (
+    select
+        feedback.customer_id,
+        coalesce(nullif(trim(feedback.survey), ''), '(unspecified)') as survey,
+        feedback.nps,
+        feedback.csat,
+        feedback.complaint,
+        case when feedback.complaint and feedback.resolved_date <= $as_of
+            then datediff('day', feedback.response_date, feedback.resolved_date) end as days_to_resolve,
+        feedback.complaint and (feedback.resolved_date is null or feedback.resolved_date > $as_of) as is_open,
+        cast(date_trunc('month', feedback.response_date) as date) as month,
+        coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
+        coalesce(scoped_customers.region, '(unknown)') as region,
+        coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
+        coalesce(satisfaction_customer_value.value_cell, 'No purchase in period') as value_cell
+    from feedback
+    inner join scoped_customers on scoped_customers.customer_id = feedback.customer_id
+    left join satisfaction_customer_value on satisfaction_customer_value.customer_id = feedback.customer_id
+    where feedback.response_date between $start and $end
+),
+
+grouped_answers as (
+    select answers.*, 'total' as dimension, 'All' as group_value from answers
+    union all
+    select answers.*, 'month' as dimension, cast(month as varchar) as group_value from answers
+    union all
+    select answers.*, 'customer_type' as dimension, customer_type as group_value from answers
+    union all
+    select answers.*, 'region' as dimension, region as group_value from answers
+    union all
+    select answers.*, 'sales_rep' as dimension, sales_rep as group_value from answers
+    union all
+    select answers.*, 'value_cell' as dimension, value_cell as group_value from answers
+)
+
+select
+    case when grouping(survey) = 1 then 'all' else survey end as survey,
+    dimension,
+    group_value,
+    count(*) as answers,
+    count(distinct customer_id) as customers,
+    count(nps) as nps_answers,
+    coalesce(sum(case when nps >= 9 then 1 else 0 end), 0) as promoters,
+    coalesce(sum(case when nps between 7 and 8 then 1 else 0 end), 0) as passives,
+    coalesce(sum(case when nps <= 6 then 1 else 0 end), 0) as detractors,
+    count(csat) as csat_answers,
+    coalesce(sum(case when csat >= 4 then 1 else 0 end), 0) as satisfied,
+    coalesce(sum(csat), 0) as csat_total,
+    coalesce(sum(case when complaint then 1 else 0 end), 0) as complaints,
+    coalesce(sum(case when is_open then 1 else 0 end), 0) as open_complaints,
+    count(days_to_resolve) as resolved_complaints,
+    percentile_cont(0.5) within group (order by days_to_resolve) as median_days_to_resolve
+from grouped_answers
+group by grouping sets ((survey, dimension, group_value), (dimension, group_value))
+order by survey, dimension, group_value

@@ -1,0 +1,230 @@
+"""Satisfaction statistics and the churn-by-band table, on hand-worked examples."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from customer_value import satisfaction as sat
+from customer_value.cli import main
+from customer_value.dataset import make_filters
+from customer_value.filters import Filters
+from customer_value.metrics import period_figures
+from tests.builders import d, tiny_database
+
+
+def test_nps_csat_and_average_from_counts():
+    # 10 answers: 4 promoters, 3 passives, 3 detractors -> NPS = 40% - 30% = +10 points.
+    # 10 CSAT answers, 7 of them 4 or 5, scores summing to 36 -> CSAT 70%, average 3.6.
+    figures = sat.score_figures({"answers": 10, "nps_answers": 10, "promoters": 4, "passives": 3, "detractors": 3,
+                                 "csat_answers": 10, "satisfied": 7, "csat_total": 36, "complaints": 2})
+    assert figures["nps"] == pytest.approx(10.0)
+    assert figures["promoter_share"] == pytest.approx(0.4)
+    assert figures["passive_share"] == pytest.approx(0.3)
+    assert figures["detractor_share"] == pytest.approx(0.3)
+    assert figures["csat"] == pytest.approx(0.7)
+    assert figures["average_score"] == pytest.approx(3.6)
+    assert figures["complaint_rate"] == pytest.approx(0.2)
+
+
+def test_no_answers_give_undefined_figures_not_nan():
+    figures = sat.score_figures({})
+    assert figures["nps"] is None and figures["csat"] is None and figures["nps_margin"] is None
+    assert figures["csat_low"] is None and figures["average_score"] is None
+
+
+def test_wilson_interval_by_hand():
+    # 7 of 10, z = 1.96: z^2 = 3.8415; denominator 1 + 3.8415/10 = 1.38415;
+    # centre (0.7 + 3.8415/20) / 1.38415 = 0.64449;
+    # half width 1.96 * sqrt(0.21/10 + 3.8415/400) / 1.38415 = 0.24772 -> (0.39677, 0.89221).
+    low, high = sat.wilson_interval(7, 10)
+    assert low == pytest.approx(0.39677, abs=1e-4)
+    assert high == pytest.approx(0.89221, abs=1e-4)
+    # 0 of 5 still has an upper bound: 3.8415/5 / (1 + 3.8415/5) = 0.43449 (and the lower bound is 0).
+    low, high = sat.wilson_interval(0, 5)
+    assert low == pytest.approx(0.0, abs=1e-12)
+    assert high == pytest.approx(0.43449, abs=1e-4)
+    assert sat.wilson_interval(0, 0) is None
+
+
+def test_nps_margin_of_error_by_hand():
+    # 4 promoters, 3 detractors of 10: var = 0.4 + 0.3 - (0.4 - 0.3)^2 = 0.69;
+    # standard error sqrt(0.69/10) = 0.26268 -> 26.268 points; 95% margin 1.96 * 26.268 = 51.48 points.
+    assert sat.nps_standard_error(4, 3, 10) == pytest.approx(26.268, abs=1e-3)
+    assert sat.nps_margin_of_error(4, 3, 10) == pytest.approx(51.48, abs=0.01)
+    # All promoters: no spread, no margin.
+    assert sat.nps_margin_of_error(5, 0, 5) == pytest.approx(0.0)
+    assert sat.nps_margin_of_error(0, 0, 0) is None
+
+
+def test_differences_within_the_noise():
+    # Gap 8 with standard errors 3 and 4: combined 5, threshold 1.96 * 5 = 9.8 -> within noise.
+    assert sat.differs(10.0, 3.0, 2.0, 4.0) is False
+    # Gap 18 > 9.8 -> beyond the noise.
+    assert sat.differs(20.0, 3.0, 2.0, 4.0) is True
+    assert sat.differs(None, 3.0, 2.0, 4.0) is None
+
+
+@pytest.mark.parametrize(("score", "band"), [(0, "detractor"), (6, "detractor"), (7, "passive"), (8, "passive"),
+                                             (9, "promoter"), (10, "promoter"), (None, None)])
+def test_nps_band(score, band):
+    assert sat.nps_band(score) == band
+
+
+@pytest.mark.parametrize(("score", "band"), [(1, "1"), (2, "2"), (3, "3"), (4, "4"), (5, "5"), (None, None)])
+def test_csat_band(score, band):
+    assert sat.csat_band(score) == band
+
+
+@pytest.mark.parametrize("score", [-1, 11, 6.5])
+def test_nps_outside_the_scale_is_refused(score):
+    with pytest.raises(ValueError, match="0-10"):
+        sat.nps_band(score)
+
+
+@pytest.mark.parametrize("score", [0, 6, 4.5])
+def test_csat_outside_the_scale_is_refused(score):
+    with pytest.raises(ValueError, match="1-5"):
+        sat.csat_band(score)
+
+
+def test_tokeniser_english_and_chinese():
+    assert sat.tokenise("Delivery was LATE, very late!") == ["delivery", "was", "late", "very", "late"]
+    assert sat.tokenise("服务很好") == ["服务", "务很", "很好"]
+    assert sat.tokenise("好 ok") == ["好", "ok"]
+    assert sat.tokenise(None) == []
+
+
+def test_frequent_words_and_phrases_by_hand():
+    comments = ["Delivery was late, very late.", "Late delivery again", "服务差", None]
+    terms = sat.frequent_terms(comments)
+    # late 3, delivery 2; "was", "very", "again" are stop words; the phrase "late delivery" once
+    # (no phrase spans the comma); Chinese 服务 and 务差 once each.
+    assert list(terms.itertuples(index=False, name=None)) == [
+        ("late", "word", 3), ("delivery", "word", 2), ("late delivery", "phrase", 1),
+        ("务差", "word", 1), ("服务", "word", 1)]
+
+
+def test_filter_comments_by_text_and_band():
+    frame = pd.DataFrame({"comment": ["Late delivery", "great service", "late again"],
+                          "nps": pd.array([3, 10, 8], dtype="Int64"), "csat": pd.array([2, 5, 3], dtype="Int64")})
+    assert sat.filter_comments(frame, "LATE")["comment"].tolist() == ["Late delivery", "late again"]
+    assert sat.filter_comments(frame, "late", nps_bands=["detractor"])["comment"].tolist() == ["Late delivery"]
+    assert sat.filter_comments(frame, "", csat_scores=[5, 3])["comment"].tolist() == ["great service", "late again"]
+
+
+# A tiny company, W = 45 days, period 2024-01-01..2024-06-30, data to 2024-12-31.
+#   A (North, Ann): buys 01-10, 02-10, 03-10 (100 each) -> lost 04-24. Answers 01-15 (NPS 10, CSAT 5) and
+#     03-01 (NPS 3, CSAT 2): latest = detractor / CSAT 2, active on 03-01, lost after it.
+#   B (North, Ann): buys on the 1st of every month of 2024 (50 each). Answers 02-01 (NPS 2, CSAT 1) and
+#     05-01 (NPS 9, CSAT 4): latest = promoter / CSAT 4, never lost.
+#   C (South, Bob): buys 01-20 and 06-20 (1,000 each; lost 03-05, reactivated 06-20) and 07-15 (500).
+#     Answer 06-25 (NPS 5, CSAT 2): detractor, active at the answer, next loss 08-29 is after 06-30 + 45 days.
+#   D (South, Bob): bought once on 2023-10-01 (lost 2023-11-15). Answer 03-01 (NPS 8, CSAT 3) while inactive.
+WINDOW = 45
+PERIOD = Filters(start=d("2024-01-01"), end=d("2024-06-30"), window_days=WINDOW, period="custom",
+                 as_of=d("2024-12-31"))
+
+
+@pytest.fixture()
+def tiny_company(tmp_path):
+    transactions = [("A", d("2024-01-10"), 100), ("A", d("2024-02-10"), 100), ("A", d("2024-03-10"), 100),
+                    ("C", d("2024-01-20"), 1000), ("C", d("2024-06-20"), 1000), ("C", d("2024-07-15"), 500),
+                    ("D", d("2023-10-01"), 400)]
+    transactions += [("B", d(f"2024-{month:02d}-01"), 50) for month in range(1, 13)]
+    transactions += [("B", d("2024-12-31"), 50)]
+    customers = [("A", "School", "North", "Ann", None), ("B", "School", "North", "Ann", None),
+                 ("C", "University", "South", "Bob", None), ("D", "University", "South", "Bob", None)]
+    feedback = [("A", d("2024-01-15"), "service", 5, 10), ("A", d("2024-03-01"), "service", 2, 3),
+                ("B", d("2024-02-01"), "service", 1, 2), ("B", d("2024-05-01"), "service", 4, 9),
+                ("C", d("2024-06-25"), "service", 2, 5), ("D", d("2024-03-01"), "service", 3, 8)]
+    return tiny_database(tmp_path / "t.duckdb", transactions=transactions, customers=customers, feedback=feedback)
+
+
+def test_churn_by_band_uses_each_customers_latest_answer(tiny_company):
+    table = sat.band_churn(tiny_company, PERIOD).set_index(["scale", "band"])
+    # D answered while inactive and is left out; A (lost) and C (kept) are detractors; B a promoter.
+    assert table.loc[("nps", "detractor"), ["customers", "lost"]].tolist() == [2, 1]
+    assert table.loc[("nps", "detractor"), "churn_rate"] == pytest.approx(0.5)
+    assert table.loc[("nps", "detractor"), "revenue"] == pytest.approx(2300.0)   # A 300 + C 2,000
+    assert table.loc[("nps", "detractor"), "revenue_lost"] == pytest.approx(300.0)
+    assert table.loc[("nps", "passive"), "customers"] == 0
+    assert pd.isna(table.loc[("nps", "passive"), "churn_rate"])  # not defined: nobody in the band
+    assert table.loc[("nps", "promoter"), ["customers", "lost"]].tolist() == [1, 0]
+    assert table.loc[("nps", "promoter"), "revenue"] == pytest.approx(300.0)      # B: 6 x 50
+    # B's earlier CSAT 1 is superseded by the later 4.
+    assert table.loc[("csat", "1"), "customers"] == 0
+    assert table.loc[("csat", "2"), ["customers", "lost"]].tolist() == [2, 1]
+    assert table.loc[("csat", "4"), ["customers", "lost"]].tolist() == [1, 0]
+    gap = sat.churn_gap(table.reset_index())
+    assert gap["nps_gap_points"] == pytest.approx(50.0)
+    assert gap["csat_gap_points"] == pytest.approx(50.0)
+
+
+def test_follow_up_lists_unhappy_customers_still_active(tiny_company):
+    follow_up = sat.follow_up_list(sat.latest_answers(tiny_company, PERIOD))
+    # A is unhappy but already lost on 04-24; B's latest answer is good; D was never active in the period.
+    assert follow_up["customer_id"].tolist() == ["C"]
+    row = follow_up.iloc[0]
+    assert (row["latest_nps"], row["latest_csat"], row["period_revenue"]) == (5, 2, 2000.0)
+
+
+def test_all_answers_count_for_the_scores(tiny_company):
+    service = sat.headline(tiny_company, PERIOD)["service"]["figures"]
+    # Six answers: NPS 10, 3, 2, 9, 5, 8 -> 2 promoters, 3 detractors -> (2 - 3) / 6 = -16.67 points.
+    assert service["answers"] == 6
+    assert service["nps"] == pytest.approx(-16.6667, abs=1e-3)
+    # CSAT 5, 2, 1, 4, 2, 3 -> 2 of 6 satisfied; average 17 / 6.
+    assert service["csat"] == pytest.approx(1 / 3)
+    assert service["average_score"] == pytest.approx(17 / 6)
+    # Orders in the period: A 3, B 6, C 2 -> response rate 6 / 11.
+    assert service["response_rate"] == pytest.approx(6 / 11)
+    trend = sat.monthly_scores(tiny_company, PERIOD, "service").set_index("month")
+    assert trend["answers"].tolist() == [1, 1, 2, 1, 1]                      # Jan, Feb, Mar, May, Jun
+    assert trend.loc[pd.Timestamp("2024-03-01"), "nps"] == pytest.approx(-50.0)  # A's 3 and D's 8
+    assert trend.loc[pd.Timestamp("2024-03-01"), "response_rate"] == pytest.approx(1.0)  # 2 answers, A + B orders
+
+
+def test_segment_table_flags_small_groups(tiny_company):
+    table = sat.segment_table(tiny_company, PERIOD, "region", "service", min_answers=3).set_index("group")
+    # North: A and B, 4 answers (NPS 10, 3, 2, 9 -> 0 points); South: C and D, 2 answers -> flagged, unranked.
+    assert table.loc["North", "answers"] == 4 and table.loc["North", "nps"] == pytest.approx(0.0)
+    assert table.loc["North", "rank"] == 1
+    assert bool(table.loc["South", "enough_answers"]) is False
+    assert pd.isna(table.loc["South", "rank"]) and table.loc["South", "nps_vs_rest"] == "too few answers"
+
+
+def test_demo_totals_agree_with_the_overview(demo_db):
+    filters = make_filters(demo_db)
+    overview = period_figures(demo_db, filters)
+    everything = sat.headline(demo_db, filters)["all"]["figures"]
+    assert everything["nps"] == pytest.approx(overview["nps"])
+    assert everything["csat"] == pytest.approx(overview["csat"])
+    # A segment dimension partitions the answers.
+    for dimension in sat.SEGMENT_DIMENSIONS:
+        assert sat.segment_table(demo_db, filters, dimension, "all")["answers"].sum() == everything["answers"]
+    # The demo company's unhappy customers leave more often.
+    gap = sat.churn_gap(sat.band_churn(demo_db, filters))
+    assert gap["detractor_churn_rate"] > gap["promoter_churn_rate"]
+
+
+def test_open_complaints_have_an_age(demo_db):
+    filters = make_filters(demo_db)
+    open_list = sat.open_complaints(sat.complaints(demo_db, filters))
+    assert len(open_list) > 0
+    expected_age = (pd.Timestamp(filters.as_of) - pd.to_datetime(open_list["response_date"])).dt.days
+    assert (open_list["age_days"].astype(int) == expected_age).all()
+    assert open_list["age_days"].is_monotonic_decreasing
+
+
+def test_command_prints_headline_and_band_churn(demo_db_path, capsys):
+    assert main(["satisfaction", "--db", str(demo_db_path), "--json", "--min-answers", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["min_answers"] == 5
+    assert {row["band"] for row in report["band_churn"]} == {"detractor", "passive", "promoter", "1", "2", "3", "4",
+                                                             "5"}
+    assert report["surveys"]["service"]["kpis"]["nps"]["value"] is not None
+    assert main(["satisfaction", "--db", str(demo_db_path), "--rep", "Nobody"]) == 2
+    assert "unknown sales rep Nobody" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""Team performance tables on a hand-worked company, and their agreement with the overview."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from customer_value import team
+from customer_value.cli import main
+from customer_value.dataset import make_filters
+from customer_value.metrics import period_figures
+from tests.test_satisfaction import PERIOD, tiny_company  # noqa: F401  (the fixture)
+
+
+def test_region_table_by_hand(tiny_company):  # noqa: F811
+    table = team.team_table(tiny_company, PERIOD, "region").set_index("region")
+    north, south = table.loc["North"], table.loc["South"]
+    # North: A and B bought (300 + 300); B active on 06-30, A lost 04-24; both new in the period.
+    assert (north["customers"], north["active_customers"], north["revenue"]) == (2, 1, 600.0)
+    assert (north["new_customers"], north["lost"], north["reactivated"]) == (2, 1, 0)
+    assert north["nps"] == pytest.approx(0.0)           # answers 10, 3, 2, 9
+    # South: C bought (2,000), lost 03-05 and reactivated 06-20; D answered only.
+    assert (south["customers"], south["active_customers"], south["revenue"]) == (1, 1, 2000.0)
+    assert (south["new_customers"], south["lost"], south["reactivated"]) == (1, 1, 1)
+    assert south["nps"] == pytest.approx(-50.0)         # answers 5 and 8
+    # Previous period 2023-07-01..2023-12-31: only D, new and lost in it.
+    assert (south["previous_customers"], south["previous_new_customers"], south["previous_lost"]) == (1, 1, 1)
+    assert south["change_revenue"] == pytest.approx(2000.0 - 400.0)
+    # Nobody was active at the start of 2024: net growth is not defined.
+    assert north["net_growth_rate"] is None or north["net_growth_rate"] != north["net_growth_rate"]
+
+
+def test_rep_customers_by_hand(tiny_company):  # noqa: F811
+    customers = team.rep_customers(tiny_company, PERIOD, "Bob")
+    assert customers["customer_id"].tolist() == ["C", "D"]
+    assert customers["revenue"].tolist() == [2000.0, 0.0]
+    assert customers["status"].tolist() == ["new", "inactive"]  # C first bought on 2024-01-20
+
+
+def test_regions_add_up_to_the_overview(demo_db):
+    filters = make_filters(demo_db)
+    overview = period_figures(demo_db, filters)
+    for level in team.TEAM_LEVELS:
+        table = team.team_table(demo_db, filters, level)
+        assert table["active_customers"].sum() == overview["active_customers"]
+        assert table["new_customers"].sum() == overview["new_customers"]
+        assert table["lost"].sum() == overview["lost_customers"]
+        assert table["reactivated"].sum() == overview["reactivated_customers"]
+        assert table["revenue"].sum() == pytest.approx(overview["revenue"])
+        assert table["customers"].sum() == overview["buyers"]
+
+
+def test_team_command(demo_db_path, capsys):
+    assert main(["team", "--db", str(demo_db_path), "--json", "--region", "West"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["region"] for row in report["regions"]] == ["West"]
+    assert report["sales_reps"] and all(row["revenue"] >= 0 for row in report["sales_reps"])
