@@ -27,3 +27,16 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()
     set_meta(con, "data_start", data_start.isoformat() if data_start else "")
     set_meta(con, "data_end", data_end.isoformat() if data_end else "")
+
+
+def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | None = None) -> None:
+    """Bring the derived tables up to date after a load or an undo, inside the caller's transaction.
+
+    Every writer (loader, undo, demo) calls this one function, so the way derived
+    tables are maintained can change (incremental refresh of ``customer_ids`` only)
+    without touching the writers. ``customer_ids=None`` means "anything may have changed".
+    """
+    # customer_ids is accepted now so writers pass it from the start; until the
+    # incremental path exists every change rebuilds everything, which is exact.
+    del customer_ids
+    rebuild_derived(con)
