@@ -90,7 +90,14 @@ def sidebar_filters(span, choices) -> Filters:
     if period == "custom":
         default_range = st.session_state.get(FILTER_KEYS["range"]) or resolve_period(DEFAULT_PERIOD, span.end,
                                                                                       span.start)
-        picked = sidebar.date_input("From - to", value=default_range, min_value=date(span.start.year - 5, 1, 1),
+        earliest = date(span.start.year - 5, 1, 1)
+        # A load or an undo moves the data's first and last day; a range picked before must still fit them.
+        fitted = tuple(min(max(day, earliest), span.end) for day in default_range)
+        if fitted != tuple(default_range) and FILTER_KEYS["range"] in st.session_state:
+            # Dropped rather than overwritten, so the widget starts afresh from the fitted value.
+            del st.session_state[FILTER_KEYS["range"]]
+        default_range = fitted
+        picked = sidebar.date_input("From - to", value=default_range, min_value=earliest,
                                     max_value=span.end, key=FILTER_KEYS["range"])
         if isinstance(picked, tuple | list) and len(picked) == 2:
             start, end = picked

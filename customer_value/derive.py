@@ -3,6 +3,16 @@
 Each model is one SQL file in ``queries/models/``; they are rebuilt in
 dependency order inside the caller's transaction, so a load (or undo) and its
 derived tables land together or not at all.
+
+After a load or an undo, ``refresh_after_change`` recomputes only the rows of
+the customers it touched: the same model SQL runs with the tables it reads
+shadowed by temporary views narrowed to those customers (a temporary view
+hides the table of the same name), their old rows are deleted and the new
+ones inserted. ``customer_key`` stays what it was (new customers get the next
+numbers), so keys differ from a full rebuild's only in numbering, never in
+content. movement_events mixes customers in each row; being additive, it is
+corrected by subtracting the customers' old movements and adding the new.
+tests/test_derived.py checks that the result equals a full rebuild.
 """
 
 from __future__ import annotations
@@ -10,10 +20,27 @@ from __future__ import annotations
 import duckdb
 
 from customer_value.db import set_meta
-from customer_value.query import load_sql
+from customer_value.query import MOVEMENT_CUBE_WINDOWS, load_sql, parameters_of
 
 # Dependency order: each model reads only base tables and models listed before it.
-MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary"]
+MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "movement_events"]
+# The only parameters a model may take; none comes from user input.
+MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
+
+
+def _model_parameters(model: str) -> dict:
+    return {name: MODEL_PARAMETERS[name] for name in parameters_of(load_sql("models/" + model))}
+
+
+# Tables (and the models reading them) a customer's derived rows depend on; all carry customer_id.
+CUSTOMER_TABLES = {
+    "customer_dim": ["customers", "transactions", "feedback"],
+    "customer_days": ["transactions", "customer_dim"],
+    "customer_month": ["customer_days"],
+    "customer_summary": ["customer_dim", "customer_days"],
+}
+# Above this share of all customers an incremental refresh is no cheaper than a rebuild.
+INCREMENTAL_MAX_SHARE = 0.2
 
 
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
@@ -21,12 +48,87 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     for model in MODELS:
         # Model names come from the constant list above, never from user input.
         statement = "create or replace table " + model + " as " + load_sql("models/" + model)
-        con.execute(statement)
+        con.execute(statement, _model_parameters(model))
+    set_meta(con, "movement_cube_windows", ",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS))
+    _set_data_range(con)
+
+
+def _set_data_range(con: duckdb.DuckDBPyConnection) -> None:
     data_start, data_end = con.execute(
         "select min(order_date), max(order_date) from transactions"
     ).fetchone()
     set_meta(con, "data_start", data_start.isoformat() if data_start else "")
     set_meta(con, "data_end", data_end.isoformat() if data_end else "")
+
+
+def _derived_tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
+    present = {row[0] for row in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+    has_windows = con.execute(
+        "select count(*) from app_meta where key = 'movement_cube_windows' and value = ?",
+        [",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS)]).fetchone()[0]
+    return set(MODELS) <= present and bool(has_windows)
+
+
+def _shadowed(con: duckdb.DuckDBPyConnection, catalog: str, tables: list[str], sql: str, target: str,
+              params: dict) -> None:
+    """Run ``sql`` into the temp table ``target`` with each of ``tables`` narrowed to the refreshed customers."""
+    quoted_catalog = '"' + catalog.replace('"', '""') + '"'
+    try:
+        for table in tables:
+            # Table names come from CUSTOMER_TABLES / MODELS, the catalog from current_database().
+            con.execute("create or replace temp view " + table + " as select * from " + quoted_catalog + ".main."
+                        + table + " where customer_id in (select customer_id from refresh_ids)")
+        con.execute("create or replace temp table " + target + " as " + sql, params)
+    finally:
+        for table in tables:
+            con.execute("drop view if exists temp.main." + table)
+
+
+def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -> None:
+    """Recompute the derived rows of ``customer_ids`` only (see the module docstring)."""
+    catalog = con.execute("select current_database()").fetchone()[0]
+    con.execute("create or replace temp table refresh_ids as select distinct unnest($ids) as customer_id",
+                {"ids": list(customer_ids)})
+    cube_tables = ["customer_dim", "customer_days"]
+    cube_sql, cube_params = load_sql("models/movement_events"), _model_parameters("movement_events")
+    _shadowed(con, catalog, cube_tables, cube_sql, "refresh_old_events", cube_params)
+    # customer_dim: recomputed rows keep their key; ids seen for the first time get the next free numbers.
+    _shadowed(con, catalog, CUSTOMER_TABLES["customer_dim"], load_sql("models/customer_dim"), "refresh_dim", {})
+    con.execute(
+        """create or replace temp table refresh_dim_keyed as
+           select
+               coalesce(existing.customer_key, cast(
+                   (select coalesce(max(customer_key), 0) from customer_dim)
+                   + sum(case when existing.customer_key is null then 1 else 0 end)
+                       over (order by fresh.customer_id rows between unbounded preceding and current row)
+                   as integer)) as customer_key,
+               fresh.* exclude (customer_key)  -- DuckDB's exclude: every other column as the model made it
+           from refresh_dim as fresh
+           left join customer_dim as existing on existing.customer_id = fresh.customer_id""")
+    con.execute("delete from customer_dim where customer_id in (select customer_id from refresh_ids)")
+    # "by name" (DuckDB) matches columns by name, whatever order the model selects them in.
+    con.execute("insert into customer_dim by name select * from refresh_dim_keyed")
+    for model in ("customer_days", "customer_month", "customer_summary"):
+        _shadowed(con, catalog, CUSTOMER_TABLES[model], load_sql("models/" + model), "refresh_rows",
+                  _model_parameters(model))
+        con.execute("delete from " + model + " where customer_id in (select customer_id from refresh_ids)")
+        con.execute("insert into " + model + " by name select * from refresh_rows")
+    _shadowed(con, catalog, cube_tables, cube_sql, "refresh_new_events", cube_params)
+    keys = "window_days, event_date, customer_type, region, sales_rep"
+    con.execute(
+        "create or replace table movement_events as "
+        "select " + keys + ", sum(new_customers) as new_customers, sum(reactivated) as reactivated, "
+        "sum(lost) as lost from ("
+        " select * from movement_events"
+        " union all select * from refresh_new_events"
+        " union all select " + keys + ", -new_customers, -reactivated, -lost from refresh_old_events"
+        ") group by " + keys + " having sum(new_customers) <> 0 or sum(reactivated) <> 0 or sum(lost) <> 0"
+        " order by window_days, event_date")
+    for temporary in ("refresh_ids", "refresh_old_events", "refresh_dim", "refresh_dim_keyed", "refresh_rows",
+                      "refresh_new_events"):
+        con.execute("drop table if exists temp.main." + temporary)
+    _set_data_range(con)
 
 
 def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | None = None) -> None:
@@ -36,7 +138,15 @@ def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str]
     tables are maintained can change (incremental refresh of ``customer_ids`` only)
     without touching the writers. ``customer_ids=None`` means "anything may have changed".
     """
-    # customer_ids is accepted now so writers pass it from the start; until the
-    # incremental path exists every change rebuilds everything, which is exact.
-    del customer_ids
-    rebuild_derived(con)
+    if customer_ids is None or not _derived_tables_exist(con):
+        rebuild_derived(con)
+        return
+    ids = sorted({str(customer_id) for customer_id in customer_ids if customer_id is not None})
+    known = con.execute("select count(*) from customer_dim").fetchone()[0]
+    if len(ids) > INCREMENTAL_MAX_SHARE * max(known, 1):
+        rebuild_derived(con)
+    elif ids:
+        refresh_customers(con, ids)
+    else:
+        # Only anonymous lines changed: no customer's rows, but maybe the data's date range.
+        _set_data_range(con)

@@ -35,6 +35,9 @@ QUERY_DIR = PROJECT_DIR / "queries"
 _REQUIRES = re.compile(r"^--\s*requires:\s*([\w, ]+)$", re.MULTILINE)
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _CACHE_SIZE = 512
+# Churn windows W whose daily customer movements the derived table movement_events
+# holds (the slider's common values); other W values are computed from customer_days.
+MOVEMENT_CUBE_WINDOWS = (30, 60, 90, 180, 365)
 
 
 class QueryNotFound(LookupError):
@@ -83,6 +86,30 @@ def _scope_regions(filters: Filters | None, scope: Scope | None) -> tuple[str, .
     if chosen is None:
         return tuple(allowed)
     return tuple(region for region in chosen if region in allowed)
+
+
+def _all_customers(filters: Filters | None, scope: Scope | None) -> bool:
+    """True when neither the filters nor the user's scope leave any customer out.
+
+    Queries bind it as ``$all_customers`` to skip joining ``scoped_customers``
+    (every customer is in it then): at 10 million lines that join is most of a
+    query's time. DuckDB folds the bound constant, so ``$all_customers or
+    customer_key in (select ...)`` costs nothing when true.
+    """
+    return (_scope_regions(filters, scope) is None and not (filters and filters.customer_types)
+            and not (filters and filters.sales_reps))
+
+
+def _movement_cube(db: Database, filters: Filters | None) -> bool:
+    """Whether movement_events answers for these filters (see queries/models/movement_events.sql)."""
+    if filters is None or filters.as_of is None:
+        return False
+    # A database derived before movement_events existed has no such meta key: it is read the slow way.
+    built_for = (db.meta("movement_cube_windows") or "").split(",")
+    if str(filters.window_days) not in built_for:
+        return False
+    # The table's spells end where the data ends; an earlier "as of" day would cut them elsewhere.
+    return db.meta("data_end") == filters.as_of.isoformat()
 
 
 def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:
@@ -143,6 +170,16 @@ def _all_requirements(name: str) -> frozenset[str]:
     return frozenset(result)
 
 
+@cache
+def _reads_scope(name: str) -> bool:
+    """Whether the query (or a building block) joins scoped_customers.
+
+    Load history and mapping presets are read before anything is loaded, when
+    customer_summary, which scoped_customers is built from, does not exist yet.
+    """
+    return any("scoped_customers" in load_sql(query) for query in (name, *_all_requirements(name)))
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
@@ -198,8 +235,10 @@ def run(
     use_cache: bool = True,
 ) -> pd.DataFrame:
     """Run ``queries/<name>.sql`` for these filters and scope; a fresh DataFrame the caller may change."""
-    all_params = {**filter_parameters(filters), **(params or {})}
+    all_params = {**filter_parameters(filters), "all_customers": _all_customers(filters, scope), **(params or {})}
     sql = load_sql(name)
+    if "movement_cube" in parameters_of(sql) and "movement_cube" not in all_params:
+        all_params["movement_cube"] = _movement_cube(db, filters)
     bound = _bind(sql, all_params, name)
     # The cache key covers the parameters of the building blocks too: a change of
     # W alters spell_events, and so every query built on it.
@@ -216,7 +255,8 @@ def run(
         cached = RESULT_CACHE.get(cache_key)
         if cached is not None:
             return cached.copy()
-    _ensure_scoped_customers(db, filters, scope)
+    if _reads_scope(name):
+        _ensure_scoped_customers(db, filters, scope)
     for dependency in required_queries(sql):
         _materialise(db, dependency, all_params)
     frame = db.cursor().execute(sql, bound).df()

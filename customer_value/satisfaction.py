@@ -8,11 +8,18 @@ Two rules the page states:
   (spell_events, the activity rule) follows that answer by the period end + W.
 
 Answers outside the scales (CSAT 1-5, NPS 0-10) are rejected by the loader;
-the band functions here refuse them rather than guess.
+the queries ignore any that got in another way, and the band functions here
+refuse them rather than guess.
+
+Margins of error are 95%: the Wilson score interval for CSAT (and churn
+rates), the normal interval with the standard NPS variance
+(p + d - (p - d)^2) / n for NPS. Two figures differ "beyond the noise" when
+their gap exceeds 1.96 combined standard errors.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections import Counter
@@ -29,11 +36,22 @@ from customer_value.query import run
 Z_95 = 1.959963984540054
 DEFAULT_MIN_ANSWERS = 10
 SEGMENT_DIMENSIONS: dict[str, str] = {
+    "value_cell": "Value grid cell",
+    "rfm_segment": "RFM segment",
     "customer_type": "Customer type",
     "region": "Region",
     "sales_rep": "Sales rep",
-    "value_cell": "Value grid cell",
 }
+# Dimensions whose customer labels come from customer_value.segments (the segments page's own rules), and the
+# column names its customer_segments() frame may use for them.
+EXTERNAL_SEGMENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "value_cell": ("value_cell", "grid_cell", "cell", "value_grid_cell"),
+    "rfm_segment": ("rfm_segment", "rfm_segment_name", "segment"),
+}
+# customer_segments() lists the customers who bought in the period; the others answered without buying.
+NO_SEGMENT = "No purchase in period"
+COUNT_COLUMNS = ["answers", "nps_answers", "promoters", "passives", "detractors", "csat_answers", "satisfied",
+                 "csat_total", "complaints"]
 NPS_BANDS = ("detractor", "passive", "promoter")
 CSAT_BANDS = ("1", "2", "3", "4", "5")
 SERVICE_RESPONSE_RATE_NOTE = (
@@ -234,7 +252,8 @@ def band_churn_table(latest: pd.DataFrame) -> pd.DataFrame:
 
     Customers counted are those active on the day of their latest answer in the
     period; lost = a 'lost' event after that answer by period end + W; revenue
-    lost = the period revenue of the lost ones.
+    lost = the period revenue of the lost ones. churn_low / churn_high: the
+    95% Wilson interval of the churn rate.
     """
     frame = assign_bands(latest)
     frame = frame[frame["active_at_answer"].astype(bool)]
@@ -245,31 +264,54 @@ def band_churn_table(latest: pd.DataFrame) -> pd.DataFrame:
             lost = group[group["lost_after_answer"].astype(bool)]
             revenue = float(group["period_revenue"].astype(float).sum())
             revenue_lost = float(lost["period_revenue"].astype(float).sum())
+            interval = wilson_interval(len(lost), len(group))
             rows.append({
                 "scale": scale, "band": band, "customers": len(group), "lost": len(lost),
-                "churn_rate": safe_ratio(len(lost), len(group)), "revenue": revenue, "revenue_lost": revenue_lost,
+                "churn_rate": safe_ratio(len(lost), len(group)),
+                "churn_low": interval[0] if interval else None, "churn_high": interval[1] if interval else None,
+                "revenue": revenue, "revenue_lost": revenue_lost,
                 "revenue_lost_share": safe_ratio(revenue_lost, revenue),
             })
-    return pd.DataFrame(rows)
+    result = pd.DataFrame(rows)
+    # Undefined rates (an empty band) are NaN in a float column, never Python objects.
+    for column in ("churn_rate", "churn_low", "churn_high", "revenue_lost_share"):
+        result[column] = pd.to_numeric(result[column]).astype("float64")
+    return result
 
 
-def churn_gap(table: pd.DataFrame) -> dict[str, float | None]:
-    """How much more often unhappy customers leave: detractors vs promoters, CSAT 1-2 vs 4-5."""
-    def rate(scale: str, bands: Iterable[str]) -> float | None:
+def churn_gap(table: pd.DataFrame) -> dict[str, float | bool | None]:
+    """How much more often unhappy customers leave: detractors vs promoters, CSAT 1-2 vs 4-5.
+
+    ``*_gap_beyond_noise`` is the two-proportion z-test at 95% (each rate's
+    standard error sqrt(p (1 - p) / n)); None when either group is empty.
+    """
+    def counts(scale: str, bands: Iterable[str]) -> tuple[int, int]:
         rows = table[(table["scale"] == scale) & table["band"].isin(list(bands))]
-        return safe_ratio(int(rows["lost"].sum()), int(rows["customers"].sum()))
+        return int(rows["lost"].sum()), int(rows["customers"].sum())
 
-    detractor, promoter = rate("nps", ["detractor"]), rate("nps", ["promoter"])
-    unhappy, happy = rate("csat", ["1", "2"]), rate("csat", ["4", "5"])
+    def gap(unhappy_counts: tuple[int, int], happy_counts: tuple[int, int]) -> dict[str, float | bool | None]:
+        unhappy, happy = safe_ratio(*unhappy_counts), safe_ratio(*happy_counts)
+        return {
+            "unhappy": unhappy, "happy": happy,
+            "points": None if unhappy is None or happy is None else 100 * (unhappy - happy),
+            "ratio": safe_ratio(unhappy, happy),
+            "beyond_noise": differs(unhappy, share_standard_error(*unhappy_counts), happy,
+                                    share_standard_error(*happy_counts)),
+        }
+
+    nps = gap(counts("nps", ["detractor"]), counts("nps", ["promoter"]))
+    csat = gap(counts("csat", ["1", "2"]), counts("csat", ["4", "5"]))
     return {
-        "detractor_churn_rate": detractor,
-        "promoter_churn_rate": promoter,
-        "nps_gap_points": None if detractor is None or promoter is None else 100 * (detractor - promoter),
-        "nps_churn_ratio": safe_ratio(detractor, promoter),
-        "csat_low_churn_rate": unhappy,
-        "csat_high_churn_rate": happy,
-        "csat_gap_points": None if unhappy is None or happy is None else 100 * (unhappy - happy),
-        "csat_churn_ratio": safe_ratio(unhappy, happy),
+        "detractor_churn_rate": nps["unhappy"],
+        "promoter_churn_rate": nps["happy"],
+        "nps_gap_points": nps["points"],
+        "nps_churn_ratio": nps["ratio"],
+        "nps_gap_beyond_noise": nps["beyond_noise"],
+        "csat_low_churn_rate": csat["unhappy"],
+        "csat_high_churn_rate": csat["happy"],
+        "csat_gap_points": csat["points"],
+        "csat_churn_ratio": csat["ratio"],
+        "csat_gap_beyond_noise": csat["beyond_noise"],
     }
 
 
@@ -280,7 +322,8 @@ def follow_up_list(latest: pd.DataFrame) -> pd.DataFrame:
     bad = frame[((frame["scale"] == "nps") & (frame["band"] == "detractor"))
                 | ((frame["scale"] == "csat") & frame["band"].isin(["1", "2"]))]
     bad = bad[bad["active_at_end"].astype(bool)]
-    columns = ["customer_id", "name", "customer_type", "region", "sales_rep", "period_revenue",
+    segment_columns = [column for column in ("value_cell", "rfm_segment") if column in latest.columns]
+    columns = ["customer_id", "name", "customer_type", "region", "sales_rep", *segment_columns, "period_revenue",
                "last_purchase_date"]
     if bad.empty:
         return pd.DataFrame(columns=[*columns, "latest_nps", "latest_csat", "answered_on", "comment"])
@@ -301,13 +344,72 @@ def follow_up_list(latest: pd.DataFrame) -> pd.DataFrame:
 
 # --- the database side ----------------------------------------------------------------------------------------
 
-def score_groups(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
-    """Every group's counts and figures (satisfaction_groups plus score_figures), one row per survey x group."""
-    groups = run(db, "satisfaction_groups", filters=filters, scope=scope)
-    figures = pd.DataFrame([score_figures(row) for row in groups.to_dict(orient="records")], index=groups.index)
+def _with_figures(groups: pd.DataFrame) -> pd.DataFrame:
+    figures = pd.DataFrame([score_figures(row) for row in groups.to_dict(orient="records")], index=groups.index,
+                           columns=list(score_figures({})))
+    # Undefined figures are None in score_figures; as a column they become NaN in a float column, not objects.
+    figures = figures.apply(pd.to_numeric)
     counts = groups[["survey", "dimension", "group_value", "customers", "promoters", "passives", "detractors",
                      "satisfied"]]
     return pd.concat([counts, figures], axis=1)
+
+
+def score_groups(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """Every group's counts and figures (satisfaction_groups plus score_figures), one row per survey x group."""
+    return _with_figures(run(db, "satisfaction_groups", filters=filters, scope=scope))
+
+
+def external_segments(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame | None:
+    """Each customer's value grid cell and RFM segment as the segments page computes them.
+
+    Returns ``customer_id`` plus whichever of ``value_cell`` and ``rfm_segment``
+    ``customer_value.segments.customer_segments`` provides; None when that module
+    is not installed, so the page keeps working without it.
+    """
+    try:
+        from customer_value.segments import customer_segments
+    except ImportError:
+        return None
+    if "scope" in inspect.signature(customer_segments).parameters:
+        frame = customer_segments(db, filters, scope=scope)
+    else:
+        frame = customer_segments(db, filters)
+    result = pd.DataFrame({"customer_id": frame["customer_id"].astype(str)})
+    for dimension, candidates in EXTERNAL_SEGMENT_COLUMNS.items():
+        column = next((name for name in candidates if name in frame.columns), None)
+        if column is not None:
+            result[dimension] = frame[column].astype("string").to_numpy()
+    return result.drop_duplicates("customer_id")
+
+
+def group_answer_counts(customer_answers: pd.DataFrame, labels: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    """Per-customer answer counts (satisfaction_customer_answers) summed by the customer's label in ``dimension``.
+
+    Customers without a label fall in ``NO_SEGMENT``, so the groups still
+    partition the answers. One row per survey x group plus survey 'all', shaped
+    like satisfaction_groups.
+    """
+    labelled = customer_answers.merge(labels[["customer_id", dimension]], on="customer_id", how="left")
+    labelled["group_value"] = labelled[dimension].astype(object).where(labelled[dimension].notna(), NO_SEGMENT)
+    every_survey = labelled.assign(survey="all")
+    frames = []
+    for frame in (labelled, every_survey):
+        grouped = frame.groupby(["survey", "group_value"], sort=True)
+        summed = grouped[COUNT_COLUMNS].sum()
+        summed["customers"] = grouped["customer_id"].nunique()
+        frames.append(summed.reset_index())
+    result = pd.concat(frames, ignore_index=True).assign(dimension=dimension)
+    for column in (*COUNT_COLUMNS, "customers"):
+        result[column] = result[column].astype("int64")
+    return result
+
+
+def segment_dimensions(db: Database, filters: Filters, scope: Scope | None = None) -> dict[str, str]:
+    """The dimensions a segment table can group by here: RFM segments only when the segments module is there."""
+    labels = external_segments(db, filters, scope)
+    available = set() if labels is None else set(labels.columns) - {"customer_id"}
+    return {key: title for key, title in SEGMENT_DIMENSIONS.items()
+            if key != "rfm_segment" or "rfm_segment" in available}
 
 
 def surveys(groups: pd.DataFrame) -> list[str]:
@@ -362,9 +464,11 @@ def headline(db: Database, filters: Filters, scope: Scope | None = None) -> dict
     for survey, figures in current.items():
         before = previous.get(survey, score_figures({}))
         before.setdefault("response_rate", None)
+        # Only the after-service questionnaire has a known "asked" count (its jobs); elsewhere the rate is not shown.
         kpis = [Kpi(key=key, label=label, value=figures[key], previous=before.get(key), kind=kind, help=text,
                     higher_is_better=better)
-                for key, (label, kind, text, better) in HEADLINE_DEFINITIONS.items()]
+                for key, (label, kind, text, better) in HEADLINE_DEFINITIONS.items()
+                if key != "response_rate" or survey == "service"]
         result[survey] = {
             "kpis": kpis,
             "figures": figures,
@@ -382,10 +486,15 @@ TREND_COLUMNS = ["month", "answers", "nps", "nps_margin", "promoter_share", "pas
 
 
 def monthly_scores(db: Database, filters: Filters, survey: str, scope: Scope | None = None) -> pd.DataFrame:
-    """One row per month of the period with answers to ``survey``: every answer counts."""
+    """One row per calendar month of the period for ``survey``; every answer counts. A month without answers
+    has 0 answers and undefined scores."""
     groups = score_groups(db, filters, scope)
-    trend = groups[(groups["survey"] == survey) & (groups["dimension"] == "month")].copy()
-    trend["month"] = pd.to_datetime(trend["group_value"])
+    answered = groups[(groups["survey"] == survey) & (groups["dimension"] == "month")].copy()
+    answered["month"] = pd.to_datetime(answered["group_value"])
+    months = pd.DataFrame({"month": pd.date_range(pd.Timestamp(filters.start).to_period("M").to_timestamp(),
+                                                  pd.Timestamp(filters.end), freq="MS")})
+    trend = months.merge(answered, on="month", how="left")
+    trend["answers"] = trend["answers"].fillna(0).astype("int64")
     if survey == "service":
         orders = _orders(db, filters, scope).set_index("month")["orders"]
         trend["response_rate"] = [safe_ratio(answers, orders.get(month)) for answers, month
@@ -408,6 +517,12 @@ def segment_table(db: Database, filters: Filters, dimension: str, survey: str, s
         raise ValueError(f"unknown segment dimension {dimension!r}; choose one of {', '.join(SEGMENT_DIMENSIONS)}")
     groups = score_groups(db, filters, scope)
     total = _total(groups, survey)
+    labels = external_segments(db, filters, scope) if dimension in EXTERNAL_SEGMENT_COLUMNS else None
+    if labels is not None and dimension in labels.columns:
+        counts = run(db, "satisfaction_customer_answers", filters=filters, scope=scope)
+        groups = _with_figures(group_answer_counts(counts, labels, dimension))
+    elif dimension == "rfm_segment":
+        raise ValueError("RFM segments need the segments module (customer_value.segments), which is not installed")
     table = groups[(groups["survey"] == survey) & (groups["dimension"] == dimension)].copy()
     table = table.rename(columns={"group_value": "group"}).reset_index(drop=True)
     table["enough_answers"] = table["answers"] >= min_answers
@@ -452,6 +567,14 @@ def latest_answers(db: Database, filters: Filters, scope: Scope | None = None) -
     """Each customer's latest NPS and latest CSAT answer in the period, with activity and loss after it."""
     frame = run(db, "satisfaction_latest_answers", filters=filters, scope=scope)
     frame["period_revenue"] = frame["period_revenue"].astype(float)
+    labels = external_segments(db, filters, scope)
+    if labels is not None:
+        # The segments page's cells and RFM names, so a follow-up list and that page agree.
+        segment_columns = [column for column in ("value_cell", "rfm_segment") if column in labels.columns]
+        frame = frame.drop(columns=[c for c in segment_columns if c in frame.columns]).merge(
+            labels[["customer_id", *segment_columns]], on="customer_id", how="left")
+        for column in segment_columns:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), NO_SEGMENT)
     return frame
 
 
@@ -518,7 +641,7 @@ def satisfaction_report(db: Database, filters: Filters, scope: Scope | None = No
         },
         "segments": {
             survey: {dimension: segment_table(db, filters, dimension, survey, scope, min_answers)
-                     for dimension in SEGMENT_DIMENSIONS}
+                     for dimension in segment_dimensions(db, filters, scope)}
             for survey in summary
         },
         "min_answers": min_answers,

@@ -27,6 +27,9 @@ _SUMMED = ["bought_in_period", "active_start", "active_end", "new_customer", "re
            "complaints"]
 FIGURES = ["customers", "active_customers", "revenue", "gross_profit", "gross_margin", "new_customers",
            "reactivated", "lost", "net_growth_rate", "nps", "nps_answers", "csat", "csat_answers", "complaints"]
+# A group absent from one period had none of these in it; ratios stay undefined instead.
+COUNTED = ["customers", "active_customers", "revenue", "new_customers", "reactivated", "lost", "nps_answers",
+           "csat_answers", "complaints"]
 
 
 def team_customers(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
@@ -80,12 +83,14 @@ def team_table(db: Database, filters: Filters, level: str, scope: Scope | None =
     previous = _by_level(team_customers(db, filters.previous(), scope), level)
     table = current.merge(previous[[level, *FIGURES]].add_prefix("previous_")
                           .rename(columns={f"previous_{level}": level}), on=level, how="outer")
-    for figure in FIGURES:
-        table[f"change_{figure}"] = [
-            None if pd.isna(now) or pd.isna(before) else now - before
-            for now, before in zip(table[figure], table[f"previous_{figure}"], strict=True)]
+    for figure in COUNTED:
+        table[figure] = table[figure].fillna(0)
+        table[f"previous_{figure}"] = table[f"previous_{figure}"].fillna(0)
     table = table.astype({figure: "float64" for figure in FIGURES}).astype(
         {f"previous_{figure}": "float64" for figure in FIGURES})
+    for figure in FIGURES:
+        # NaN (not defined) when either period's figure is undefined.
+        table[f"change_{figure}"] = table[figure] - table[f"previous_{figure}"]
     return table.sort_values(["revenue", level], ascending=[False, True], na_position="last").reset_index(drop=True)
 
 
@@ -96,9 +101,12 @@ def rep_customers(db: Database, filters: Filters, sales_rep: str, scope: Scope |
     mine["nps"] = [nps_score(p, d, n) for p, d, n in zip(mine["promoters"], mine["detractors"],
                                                            mine["nps_answers"], strict=True)]
     mine["csat"] = [csat_share(s, n) for s, n in zip(mine["satisfied"], mine["csat_answers"], strict=True)]
+    # Status at the period's end, with how an active customer got there; a lost one is lost whatever came before.
     mine["status"] = [
-        "new" if new else "lost" if (lost and not active) else "active" if active else "inactive"
-        for new, lost, active in zip(mine["new_customer"], mine["losses"], mine["active_end"], strict=True)]
+        ("new" if new else "reactivated" if reactivated else "active") if active
+        else "lost" if lost else "inactive"
+        for new, reactivated, lost, active in zip(mine["new_customer"], mine["reactivations"], mine["losses"],
+                                                  mine["active_end"], strict=True)]
     columns = ["customer_id", "name", "customer_type", "region", "status", "revenue", "profit",
                "last_purchase_date", "nps", "csat", "complaints"]
     return mine[columns].sort_values(["revenue", "customer_id"], ascending=[False, True]).reset_index(drop=True)

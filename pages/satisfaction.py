@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from customer_value import satisfaction as sat
-from customer_value.formatting import format_value
+from customer_value.formatting import NOT_DEFINED, format_value
 from ui.context import current
 from ui.widgets import download_csv, empty_state, kpi_row
 
@@ -29,101 +29,137 @@ if summary["all"]["figures"]["answers"] == 0:
     st.stop()
 
 survey_names = [name for name in summary if name != "all"]
-st.caption("All answers count for the scores and trends (a customer who answered twice counts twice). "
-           "Bands with 95% intervals: CSAT by the Wilson interval, NPS by the normal interval of the "
-           "promoter/detractor multinomial.")
+SURVEY_TITLES = {"service": "After-service questionnaire", "annual": "Annual survey", "all": "All surveys"}
+st.caption(
+    "**Which answers count.** Scores, trends and segment tables count every answer in the period (a customer who "
+    "answered twice counts twice). The satisfaction-and-churn table counts each customer once, by their latest "
+    "answer within the period. **Margins of error** are 95% intervals: CSAT by the Wilson score interval, NPS by "
+    "the normal interval with the standard NPS variance (share of promoters + share of detractors - NPS², over the "
+    "answers). A difference is marked 'within noise' when it is under 1.96 combined standard errors.")
 
-tab_scores, tab_segments, tab_churn, tab_complaints, tab_comments = st.tabs(
-    ["Scores and trend", "By segment", "Satisfaction and churn", "Complaints", "Comments"])
 
-SURVEY_TITLES = {"service": "After-service questionnaire", "annual": "Annual survey"}
+def survey_title(name: str) -> str:
+    return SURVEY_TITLES.get(name, f"Survey '{name}'")
 
 
 def pct(value: float | None) -> str:
     return format_value(value, "share")
 
 
+def points(value: float | None) -> str:
+    shown = format_value(value, "points")
+    return shown if shown == NOT_DEFINED else f"{shown} pts"
+
+
+PERCENT = "percent"
+DAY = "YYYY-MM-DD"
+MONEY = "%,.0f"
+SCORE_COLUMNS = {
+    "answers": st.column_config.NumberColumn("Answers", format="%d"),
+    "customers": st.column_config.NumberColumn("Customers", format="%d"),
+    "nps": st.column_config.NumberColumn("NPS", format="%+.1f"),
+    "nps_margin": st.column_config.NumberColumn("NPS ± (95%)", format="%.1f"),
+    "promoter_share": st.column_config.NumberColumn("Promoters", format=PERCENT),
+    "passive_share": st.column_config.NumberColumn("Passives", format=PERCENT),
+    "detractor_share": st.column_config.NumberColumn("Detractors", format=PERCENT),
+    "csat": st.column_config.NumberColumn("CSAT", format=PERCENT),
+    "csat_low": st.column_config.NumberColumn("CSAT low (95%)", format=PERCENT),
+    "csat_high": st.column_config.NumberColumn("CSAT high (95%)", format=PERCENT),
+    "average_score": st.column_config.NumberColumn("Average 1-5", format="%.2f"),
+    "response_rate": st.column_config.NumberColumn("Response rate", format=PERCENT),
+    "complaints": st.column_config.NumberColumn("Complaints", format="%d"),
+    "complaint_rate": st.column_config.NumberColumn("Complaint rate", format=PERCENT),
+}
+
+tab_scores, tab_segments, tab_churn, tab_complaints, tab_comments = st.tabs(
+    ["Scores and trend", "By segment", "Satisfaction and churn", "Complaints", "Comments"])
+
 with tab_scores:
     for survey in survey_names:
         entry = summary[survey]
         figures = entry["figures"]
-        st.subheader(SURVEY_TITLES.get(survey, f"Survey '{survey}'"))
-        kpi_row(entry["kpis"][:5], per_row=5)
-        kpi_row(entry["kpis"][5:], per_row=5)
+        st.subheader(survey_title(survey))
+        kpis = entry["kpis"]
+        kpi_row(kpis[:-3], per_row=len(kpis) - 3)
+        kpi_row(kpis[-3:], per_row=len(kpis) - 3)
         noise_notes = []
         for scale, label in (("nps", "NPS"), ("csat", "CSAT")):
             verdict = entry[f"{scale}_change_beyond_noise"]
             if verdict is not None:
-                noise_notes.append(f"{label} change vs previous period is "
+                noise_notes.append(f"{label} change against the previous period: "
                                    f"{'beyond the noise' if verdict else 'within the noise (not significant)'}")
-        st.caption(
-            f"NPS {format_value(figures['nps'], 'points')} ± {format_value(figures['nps_margin'], 'ratio')} points; "
-            f"CSAT {pct(figures['csat'])} (95% interval {pct(figures['csat_low'])} to {pct(figures['csat_high'])}). "
-            + ("; ".join(noise_notes) + "." if noise_notes else "")
-            + (f" {sat.SERVICE_RESPONSE_RATE_NOTE}" if survey == "service" else ""))
+        text = (f"NPS {format_value(figures['nps'], 'points')} ± {format_value(figures['nps_margin'], 'ratio')} "
+                f"points over {format_value(figures['nps_answers'], 'count')} answers; CSAT {pct(figures['csat'])} "
+                f"(95% interval {pct(figures['csat_low'])} to {pct(figures['csat_high'])}) over "
+                f"{format_value(figures['csat_answers'], 'count')} answers.")
+        if noise_notes:
+            text += " " + "; ".join(noise_notes) + "."
+        if survey == "service":
+            text += f" {sat.SERVICE_RESPONSE_RATE_NOTE}"
+        st.caption(text)
         trend = sat.monthly_scores(context.db, filters, survey, context.scope)
         figure = go.Figure()
         figure.add_trace(go.Scatter(
-            x=trend["month"], y=trend["nps"], name="NPS", mode="lines+markers",
+            x=trend["month"], y=trend["nps"], name="NPS (points)", mode="lines+markers",
             error_y={"type": "data", "array": trend["nps_margin"].fillna(0), "visible": True},
             hovertemplate="%{x|%b %Y}: %{y:+.1f}<extra>NPS</extra>"))
         figure.add_trace(go.Scatter(
             x=trend["month"], y=100 * trend["csat"], name="CSAT (%)", mode="lines+markers", yaxis="y2",
+            error_y={"type": "data", "symmetric": False, "visible": True,
+                     "array": (100 * (trend["csat_high"] - trend["csat"])).fillna(0),
+                     "arrayminus": (100 * (trend["csat"] - trend["csat_low"])).fillna(0)},
             hovertemplate="%{x|%b %Y}: %{y:.1f}%<extra>CSAT</extra>"))
         figure.update_layout(height=320, margin={"t": 20, "b": 20}, legend={"orientation": "h", "y": -0.2},
-                             yaxis={"title": "NPS (points, 95% bars)"},
-                             yaxis2={"title": "CSAT %", "overlaying": "y", "side": "right", "rangemode": "tozero"})
+                             yaxis={"title": "NPS (points, 95% bars)", "zeroline": True},
+                             yaxis2={"title": "CSAT % (95% bars)", "overlaying": "y", "side": "right",
+                                     "range": [0, 100], "showgrid": False})
         st.plotly_chart(figure, key=f"sat_trend_{survey}")
-        st.dataframe(
-            trend.assign(month=trend["month"].dt.strftime("%Y-%m")), hide_index=True, key=f"sat_trend_table_{survey}",
-            column_config={
-                "month": "Month", "answers": "Answers",
-                "nps": st.column_config.NumberColumn("NPS", format="%+.1f"),
-                "nps_margin": st.column_config.NumberColumn("NPS ±", format="%.1f"),
-                "promoter_share": st.column_config.NumberColumn("Promoters", format="percent"),
-                "passive_share": st.column_config.NumberColumn("Passives", format="percent"),
-                "detractor_share": st.column_config.NumberColumn("Detractors", format="percent"),
-                "csat": st.column_config.NumberColumn("CSAT", format="percent"),
-                "csat_low": st.column_config.NumberColumn("CSAT low", format="percent"),
-                "csat_high": st.column_config.NumberColumn("CSAT high", format="percent"),
-                "average_score": st.column_config.NumberColumn("Average 1-5", format="%.2f"),
-                "response_rate": st.column_config.NumberColumn("Response rate", format="percent"),
-            })
+        st.dataframe(trend.assign(month=trend["month"].dt.strftime("%Y-%m")), hide_index=True,
+                     key=f"sat_trend_table_{survey}", placeholder=NOT_DEFINED,
+                     column_config={"month": "Month", **SCORE_COLUMNS})
 
 with tab_segments:
+    dimensions = sat.segment_dimensions(context.db, filters, context.scope)
     left, middle, right = st.columns(3)
-    dimension = left.selectbox("Group by", list(sat.SEGMENT_DIMENSIONS), format_func=sat.SEGMENT_DIMENSIONS.get,
-                               key="sat_dimension")
+    dimension = left.selectbox("Group by", list(dimensions), format_func=dimensions.get, key="sat_dimension")
     segment_survey = middle.selectbox("Survey", [*survey_names, "all"], key="sat_segment_survey",
-                                      format_func=lambda name: SURVEY_TITLES.get(name, "All surveys" if name == "all"
-                                                                                 else name))
-    min_answers = right.number_input("Fewest answers to rank a group", min_value=1, max_value=10_000,
+                                      format_func=survey_title)
+    min_answers = right.number_input("Fewest answers to rank a group", min_value=1, max_value=100_000,
                                      value=sat.DEFAULT_MIN_ANSWERS, step=1, key="sat_min_answers")
     segments = sat.segment_table(context.db, filters, dimension, segment_survey, context.scope, int(min_answers))
-    st.caption(f"Groups with fewer than {int(min_answers)} answers are flagged 'too few answers' and not ranked. "
-               "'Within noise': the group's score is not significantly different (95%, z-test) from all other "
-               "answers together. Value grid cell: volume A = top customers making 80% of the period's revenue; "
-               "margin A = gross profit per order above the median.")
-    ranked = segments[segments["enough_answers"]]
-    chart = go.Figure(go.Bar(
-        x=ranked["group"], y=ranked["nps"],
-        error_y={"type": "data", "array": ranked["nps_margin"].fillna(0), "visible": True},
-        hovertemplate="%{x}: %{y:+.1f}<extra>NPS</extra>"))
-    chart.update_layout(height=320, margin={"t": 20, "b": 20}, yaxis={"title": "NPS (95% bars)"})
-    st.plotly_chart(chart, key="sat_segment_chart")
-    st.dataframe(segments, hide_index=True, key="sat_segment_table", column_config={
-        "group": sat.SEGMENT_DIMENSIONS[dimension],
-        "nps": st.column_config.NumberColumn("NPS", format="%+.1f"),
-        "nps_margin": st.column_config.NumberColumn("NPS ±", format="%.1f"),
-        "promoter_share": st.column_config.NumberColumn("Promoters", format="percent"),
-        "passive_share": st.column_config.NumberColumn("Passives", format="percent"),
-        "detractor_share": st.column_config.NumberColumn("Detractors", format="percent"),
-        "csat": st.column_config.NumberColumn("CSAT", format="percent"),
-        "csat_low": st.column_config.NumberColumn("CSAT low", format="percent"),
-        "csat_high": st.column_config.NumberColumn("CSAT high", format="percent"),
-        "average_score": st.column_config.NumberColumn("Average 1-5", format="%.2f"),
-        "complaint_rate": st.column_config.NumberColumn("Complaint rate", format="percent"),
-        "enough_answers": "Ranked", "rank": "Rank", "nps_vs_rest": "NPS vs rest", "csat_vs_rest": "CSAT vs rest",
+    notes = [f"Groups with fewer than {int(min_answers)} answers are flagged 'too few answers' and not ranked "
+             "(grey in the chart). 'Higher', 'lower' or 'within noise': the group against all other answers "
+             "together (95%, z-test)."]
+    if dimension == "value_cell":
+        notes.append("Value grid cell of the period: volume A = the top customers making 80% of revenue; margin "
+                     "A = gross profit per order above the median; 'No purchase in period' for customers who "
+                     "answered without buying.")
+    if "rfm_segment" not in dimensions:
+        notes.append("RFM segments appear here once the segments page's module is installed.")
+    st.caption(" ".join(notes))
+    if segments.empty:
+        empty_state("No answer to this survey in the period.", "Choose another survey.")
+    else:
+        use_nps = segments["nps"].notna().any()
+        score, margin_low, margin_high, title = (
+            ("nps", segments["nps_margin"], segments["nps_margin"], "NPS (points, 95% bars)") if use_nps else
+            ("csat", segments["csat"] - segments["csat_low"], segments["csat_high"] - segments["csat"],
+             "CSAT (95% bars)"))
+        scale = 1 if use_nps else 100
+        chart = go.Figure(go.Bar(
+            x=segments["group"], y=scale * segments[score],
+            marker_color=["#3182bd" if enough else "#bdbdbd" for enough in segments["enough_answers"]],
+            error_y={"type": "data", "symmetric": False, "visible": True,
+                     "array": (scale * margin_high).fillna(0), "arrayminus": (scale * margin_low).fillna(0)},
+            customdata=segments["answers"],
+            hovertemplate="%{x}: %{y:.1f} (%{customdata:,} answers)<extra></extra>"))
+        chart.update_layout(height=340, margin={"t": 20, "b": 20}, yaxis={"title": title})
+        st.plotly_chart(chart, key="sat_segment_chart")
+    st.dataframe(segments, hide_index=True, key="sat_segment_table", placeholder=NOT_DEFINED, column_config={
+        "group": dimensions[dimension], **SCORE_COLUMNS,
+        "enough_answers": st.column_config.CheckboxColumn("Enough answers"),
+        "rank": st.column_config.NumberColumn("Rank", format="%d"),
+        "nps_vs_rest": "NPS vs rest", "csat_vs_rest": "CSAT vs rest",
     })
 
 with tab_churn:
@@ -131,40 +167,61 @@ with tab_churn:
     bands = sat.band_churn_table(latest)
     gap = sat.churn_gap(bands)
     st.caption(
-        "Each customer's LATEST answer within the period counts here (one per scale), among customers active on "
-        f"the day they answered. Lost = became inactive (no purchase for W = {filters.window_days} days, or "
-        f"contract end) after that answer and by {filters.end:%Y-%m-%d} + W days; losses are only known up to "
-        f"the data's last day. Revenue lost = the period revenue of the customers lost.")
+        "Each customer's **latest answer within the period** counts here (one per scale), among customers active "
+        f"on the day they answered. Lost = became inactive (no purchase for W = {filters.window_days} days, or "
+        f"contract end) after that answer and by {filters.end:%Y-%m-%d} + W days; losses are known up to the "
+        "data's last day. Revenue lost = the period revenue of the customers lost.")
     columns = st.columns(4)
-    columns[0].metric("Detractor churn", pct(gap["detractor_churn_rate"]), help="Lost / customers whose latest "
-                      "NPS answer was 0-6.")
-    columns[1].metric("Promoter churn", pct(gap["promoter_churn_rate"]), help="Lost / customers whose latest NPS "
-                      "answer was 9-10.")
-    columns[2].metric("Gap (NPS)", format_value(gap["nps_gap_points"], "ratio") + " pts"
-                      if gap["nps_gap_points"] is not None else format_value(None, "ratio"),
-                      help="Detractor churn minus promoter churn, in percentage points.")
-    columns[3].metric("Gap (CSAT 1-2 vs 4-5)", format_value(gap["csat_gap_points"], "ratio") + " pts"
-                      if gap["csat_gap_points"] is not None else format_value(None, "ratio"),
-                      help="Churn of customers whose latest CSAT was 1-2 minus churn of those at 4-5.")
-    chart = go.Figure(go.Bar(x=[f"{scale.upper()} {band}" for scale, band in zip(bands["scale"], bands["band"],
-                                                                                   strict=True)],
-                             y=100 * bands["churn_rate"].astype(float),
-                             hovertemplate="%{x}: %{y:.1f}%<extra>Churn rate</extra>"))
+    columns[0].metric("Detractor churn", pct(gap["detractor_churn_rate"]),
+                      help="Lost / customers whose latest NPS answer in the period was 0-6.")
+    columns[1].metric("Promoter churn", pct(gap["promoter_churn_rate"]),
+                      help="Lost / customers whose latest NPS answer in the period was 9-10.")
+    noise_words = {True: "Beyond the noise (95%, two-proportion z-test).",
+                   False: "Within the noise: not significant at 95% (two-proportion z-test).",
+                   None: "Not defined: one of the groups is empty."}
+    columns[2].metric("Gap, detractors vs promoters", points(gap["nps_gap_points"]),
+                      help="Detractor churn minus promoter churn, in percentage points. "
+                           + noise_words[gap["nps_gap_beyond_noise"]])
+    columns[3].metric("Gap, CSAT 1-2 vs 4-5", points(gap["csat_gap_points"]),
+                      help="Churn of customers whose latest CSAT was 1-2 minus churn of those at 4-5, in points. "
+                           + noise_words[gap["csat_gap_beyond_noise"]])
+    verdicts = [f"{label} gap: {'beyond the noise' if verdict else 'within the noise (not significant)'}"
+                for label, verdict in (("NPS", gap["nps_gap_beyond_noise"]), ("CSAT", gap["csat_gap_beyond_noise"]))
+                if verdict is not None]
+    if verdicts:
+        st.caption("; ".join(verdicts) + " (95%, two-proportion z-test).")
+    band_labels = [f"{'NPS' if scale == 'nps' else 'CSAT'} {band}"
+                   for scale, band in zip(bands["scale"], bands["band"], strict=True)]
+    chart = go.Figure(go.Bar(x=band_labels, y=100 * bands["churn_rate"],
+                             error_y={"type": "data", "symmetric": False, "visible": True,
+                                      "array": (100 * (bands["churn_high"] - bands["churn_rate"])).fillna(0),
+                                      "arrayminus": (100 * (bands["churn_rate"] - bands["churn_low"])).fillna(0)},
+                             customdata=bands[["customers", "lost"]].to_numpy(),
+                             hovertemplate="%{x}: %{y:.1f}% (%{customdata[1]:,} of %{customdata[0]:,})"
+                                           "<extra>Churn rate</extra>"))
     chart.update_layout(height=300, margin={"t": 20, "b": 20}, yaxis={"title": "Churn rate %"})
     st.plotly_chart(chart, key="sat_band_chart")
-    st.dataframe(bands, hide_index=True, key="sat_band_table", column_config={
+    st.dataframe(bands, hide_index=True, key="sat_band_table", placeholder=NOT_DEFINED, column_config={
         "scale": "Scale", "band": "Band", "customers": "Customers", "lost": "Lost",
-        "churn_rate": st.column_config.NumberColumn("Churn rate", format="percent"),
-        "revenue": st.column_config.NumberColumn("Period revenue", format="%,.0f"),
-        "revenue_lost": st.column_config.NumberColumn("Revenue lost", format="%,.0f"),
-        "revenue_lost_share": st.column_config.NumberColumn("Share of revenue lost", format="percent"),
+        "churn_rate": st.column_config.NumberColumn("Churn rate", format=PERCENT),
+        "churn_low": st.column_config.NumberColumn("Churn low (95%)", format=PERCENT),
+        "churn_high": st.column_config.NumberColumn("Churn high (95%)", format=PERCENT),
+        "revenue": st.column_config.NumberColumn("Period revenue", format=MONEY),
+        "revenue_lost": st.column_config.NumberColumn("Revenue lost", format=MONEY),
+        "revenue_lost_share": st.column_config.NumberColumn("Share of revenue lost", format=PERCENT),
     })
     st.subheader("Follow up: unhappy customers still active")
     follow_up = sat.follow_up_list(latest)
-    st.caption(f"{len(follow_up):,} customers whose latest answer was NPS 0-6 or CSAT 1-2 and who are active on "
-               f"{filters.end:%Y-%m-%d}, most valuable first (period revenue).")
-    st.dataframe(follow_up, hide_index=True, key="sat_follow_up", column_config={
-        "period_revenue": st.column_config.NumberColumn("Period revenue", format="%,.0f")})
+    st.caption(f"{len(follow_up):,} customers whose latest answer in the period was NPS 0-6 or CSAT 1-2 and who are "
+               f"still active on {filters.end:%Y-%m-%d}, most valuable first (period revenue).")
+    st.dataframe(follow_up, hide_index=True, key="sat_follow_up", placeholder=NOT_DEFINED, column_config={
+        "customer_id": "Customer", "name": "Name", "customer_type": "Type", "region": "Region",
+        "sales_rep": "Sales rep", "value_cell": "Value cell", "rfm_segment": "RFM segment",
+        "period_revenue": st.column_config.NumberColumn("Period revenue", format=MONEY),
+        "last_purchase_date": st.column_config.DateColumn("Last purchase", format=DAY),
+        "latest_nps": "Latest NPS", "latest_csat": "Latest CSAT",
+        "answered_on": st.column_config.DateColumn("Answered on", format=DAY),
+        "comment": st.column_config.TextColumn("Comment", width="large")})
     download_csv(follow_up, "satisfaction_follow_up.csv", "Download follow-up list (CSV)", key="sat_follow_up_csv")
 
 with tab_complaints:
@@ -174,24 +231,43 @@ with tab_complaints:
     columns = st.columns(4)
     columns[0].metric("Complaints", format_value(totals["complaints"], "count"),
                       help="Answers flagged as complaints in the period.")
-    columns[1].metric("Complaint rate", pct(totals["complaint_rate"]), help="Complaints / answers in the period.")
+    columns[1].metric("Complaint rate", pct(totals["complaint_rate"]),
+                      help="Complaints / all feedback rows (answers) in the period.")
     columns[2].metric("Median days to resolve", format_value(totals["median_days_to_resolve"], "ratio"),
                       help="Over the period's complaints resolved by the data's last day.")
     columns[3].metric("Open complaints", format_value(len(open_list), "count"),
                       help="Not resolved by the data's last day, including older complaints still open.")
+    complaint_columns = {
+        "answers": st.column_config.NumberColumn("Answers", format="%d"),
+        "complaints": st.column_config.NumberColumn("Complaints", format="%d"),
+        "complaint_rate": st.column_config.NumberColumn("Complaint rate", format=PERCENT),
+        "open_complaints": st.column_config.NumberColumn("Still open", format="%d"),
+        "median_days_to_resolve": st.column_config.NumberColumn("Median days to resolve", format="%.1f"),
+    }
     by_month = sat.complaints_by(context.db, filters, "month", context.scope)
+    st.markdown("**By month**")
     st.dataframe(by_month.assign(month=by_month["month"].dt.strftime("%Y-%m")), hide_index=True,
-                 key="sat_complaints_month", column_config={
-                     "complaint_rate": st.column_config.NumberColumn("Complaint rate", format="percent")})
+                 key="sat_complaints_month", placeholder=NOT_DEFINED,
+                 column_config={"month": "Month", **complaint_columns})
+    st.markdown("**By sales rep**")
     st.dataframe(sat.complaints_by(context.db, filters, "sales_rep", context.scope), hide_index=True,
-                 key="sat_complaints_rep", column_config={
-                     "complaint_rate": st.column_config.NumberColumn("Complaint rate", format="percent")})
+                 key="sat_complaints_rep", placeholder=NOT_DEFINED,
+                 column_config={"sales_rep": "Sales rep", **complaint_columns})
     st.subheader("Open complaints")
-    st.caption(f"Age = days from the answer to the data's last day, {filters.as_of or filters.end:%Y-%m-%d}.")
-    open_view = open_list[["feedback_id", "customer_id", "name", "region", "sales_rep", "response_date",
+    st.caption(f"Age = days from the complaint to the data's last day, {filters.as_of or filters.end:%Y-%m-%d}; "
+               "oldest first.")
+    open_view = open_list[["feedback_id", "customer_id", "name", "region", "sales_rep", "survey", "response_date",
                            "age_days", "csat", "nps", "comment"]]
-    st.dataframe(open_view, hide_index=True, key="sat_open_complaints")
-    download_csv(open_view, "open_complaints.csv", "Download open complaints (CSV)", key="sat_open_csv")
+    if open_view.empty:
+        empty_state("No complaint of a customer in this selection is open.")
+    else:
+        st.dataframe(open_view, hide_index=True, key="sat_open_complaints", placeholder=NOT_DEFINED,
+                     column_config={"feedback_id": "Answer", "customer_id": "Customer", "name": "Name",
+                                    "region": "Region", "sales_rep": "Sales rep", "survey": "Survey",
+                                    "response_date": st.column_config.DateColumn("Raised on", format=DAY),
+                                    "age_days": "Age (days)", "csat": "CSAT", "nps": "NPS",
+                                    "comment": st.column_config.TextColumn("Comment", width="large")})
+        download_csv(open_view, "open_complaints.csv", "Download open complaints (CSV)", key="sat_open_csv")
 
 with tab_comments:
     comment_rows = sat.comments(context.db, filters, context.scope)
@@ -200,13 +276,18 @@ with tab_comments:
     chosen_bands = middle.multiselect("NPS band", list(sat.NPS_BANDS), key="sat_bands", placeholder="All bands")
     chosen_scores = right.multiselect("CSAT score", [1, 2, 3, 4, 5], key="sat_csat", placeholder="All scores")
     shown = sat.filter_comments(comment_rows, search or "", chosen_bands, chosen_scores)
-    st.caption(f"{len(shown):,} of {len(comment_rows):,} comments in the period.")
-    st.dataframe(shown, hide_index=True, key="sat_comments")
+    st.caption(f"{len(shown):,} of {len(comment_rows):,} comments in the period, newest first.")
+    st.dataframe(shown, hide_index=True, key="sat_comments", placeholder=NOT_DEFINED, column_config={
+        "feedback_id": "Answer", "customer_id": "Customer", "name": "Name", "sales_rep": "Sales rep",
+        "response_date": st.column_config.DateColumn("Date", format=DAY), "survey": "Survey", "nps": "NPS",
+        "csat": "CSAT", "complaint": "Complaint", "comment": st.column_config.TextColumn("Comment", width="large")})
     st.subheader("What detractors write about")
     terms = sat.detractor_terms(comment_rows)
     if terms.empty:
         empty_state("No detractor (NPS 0-6) left a comment in this selection.")
     else:
-        st.caption("Most frequent words and two-word phrases in the comments of NPS 0-6 answers (stop words "
-                   "removed; Chinese text counted as 2-character terms). Computed locally.")
-        st.dataframe(terms, hide_index=True, key="sat_detractor_terms")
+        st.caption("Most frequent words and two-word phrases in the comments of NPS 0-6 answers in the period "
+                   "(common English words left out; Chinese text, which has no spaces, counted as overlapping "
+                   "2-character terms). Computed locally.")
+        st.dataframe(terms, hide_index=True, key="sat_detractor_terms",
+                     column_config={"term": "Word or phrase", "kind": "Kind", "count": "Times used"})

@@ -5,7 +5,9 @@
 -- the opening count plus the running sum of movements, so
 -- active_end = active_start + new + reactivated - lost holds by construction
 -- (tests check it against a direct count of active customers on each day).
--- Parameters: $start, $end, $window_days (W), $as_of.
+-- lost_at_contract_end counts the losses dated by a churn_date (contract end,
+-- the explicit rule) rather than by last purchase + W (the lapse rule).
+-- Parameters: $start, $end, $window_days (W), $as_of, $all_customers.
 with months as (
     select cast(month_start as date) as month
     from generate_series(
@@ -24,34 +26,42 @@ purchase_days as (
             when churn_date is not null and churn_date <= day + cast($window_days as integer) then churn_date
             else day + cast($window_days as integer)
         end as lapse_date,
+        churn_date is not null and churn_date <= day + cast($window_days as integer) as lapses_at_contract_end,
         next_purchase_date is null
         or datediff('day', day, next_purchase_date) > $window_days
         or (churn_date is not null and next_purchase_date >= churn_date) as ends_spell
     from customer_days
     where
         is_purchase
-        and customer_key in (select customer_key from scoped_customers)
+        -- $all_customers (set by query.py): nobody is filtered out, so skip the join (DuckDB folds it).
+        and (customer_key in (select customer_key from scoped_customers where not $all_customers) or $all_customers)
         and day between cast($start as date) - cast($window_days as integer) and $end
         and day <= $as_of
         and (churn_date is null or day < churn_date)
 ),
 
 movements as (
-    select cast(date_trunc('month', day) as date) as month, 1 as new_customers, 0 as reactivated, 0 as lost
+    select
+        cast(date_trunc('month', day) as date) as month, 1 as new_customers, 0 as reactivated, 0 as lost,
+        0 as lost_at_contract_end
     from purchase_days
     where day >= $start and prev_purchase_date is null
     union all
-    select cast(date_trunc('month', day) as date), 0, 1, 0
+    select cast(date_trunc('month', day) as date), 0, 1, 0, 0
     from purchase_days
     where day >= $start and datediff('day', prev_purchase_date, day) > $window_days
     union all
-    select cast(date_trunc('month', lapse_date) as date), 0, 0, 1
+    select
+        cast(date_trunc('month', lapse_date) as date), 0, 0, 1,
+        case when lapses_at_contract_end then 1 else 0 end
     from purchase_days
     where ends_spell and lapse_date between $start and $end and lapse_date <= $as_of
 ),
 
 monthly_events as (
-    select month, sum(new_customers) as new_customers, sum(reactivated) as reactivated, sum(lost) as lost
+    select
+        month, sum(new_customers) as new_customers, sum(reactivated) as reactivated, sum(lost) as lost,
+        sum(lost_at_contract_end) as lost_at_contract_end
     from movements
     group by month
 ),
@@ -70,6 +80,7 @@ running as (
         coalesce(monthly_events.new_customers, 0) as new_customers,
         coalesce(monthly_events.reactivated, 0) as reactivated,
         coalesce(monthly_events.lost, 0) as lost,
+        coalesce(monthly_events.lost_at_contract_end, 0) as lost_at_contract_end,
         opening.active_before
         + sum(coalesce(monthly_events.new_customers, 0) + coalesce(monthly_events.reactivated, 0)
               - coalesce(monthly_events.lost, 0))
@@ -86,6 +97,7 @@ select
     new_customers,
     reactivated,
     lost,
+    lost_at_contract_end,
     active_end
 from running
 order by month

@@ -13,7 +13,13 @@
 --   lost             <=> the last purchase of a spell (next one more than W days
 --                        later, none, or after the contract end), on
 --                        least(day + W, churn_date).
--- Parameters: $start, $end, $window_days (W), $as_of.
+-- When $movement_cube is true (query.py: W is one of the windows the derived
+-- table movement_events holds, and $as_of is the data's last day) the figures
+-- are sums over that table instead: movements are additive, and active on day
+-- D = new + reactivated - lost dated up to D. DuckDB folds the bound flag, so
+-- only one of the two branches below runs. tests/test_derived.py checks that
+-- both give the same figures.
+-- Parameters: $start, $end, $window_days (W), $as_of, $all_customers, $movement_cube.
 with purchase_days as (
     select
         day,
@@ -30,12 +36,56 @@ with purchase_days as (
         or (churn_date is not null and next_purchase_date >= churn_date) as ends_spell
     from customer_days
     where
-        is_purchase
-        and customer_key in (select customer_key from scoped_customers)
+        not $movement_cube
+        and is_purchase
+        -- $all_customers (set by query.py): nobody is filtered out, so skip the join (DuckDB folds it).
+        and (customer_key in (select customer_key from scoped_customers where not $all_customers) or $all_customers)
         and day between cast($start as date) - cast($window_days as integer) and $end
         and day <= $as_of
         and (churn_date is null or day < churn_date)
+),
+
+scoped_groups as (
+    select distinct
+        coalesce(customer_type, '(unknown)') as customer_type,
+        coalesce(region, '(unknown)') as region,
+        coalesce(sales_rep, '(unknown)') as sales_rep
+    from scoped_customers
+    where $movement_cube and not $all_customers
+),
+
+cube_events as (
+    select movement_events.event_date, movement_events.new_customers, movement_events.reactivated,
+        movement_events.lost
+    from movement_events
+    where
+        $movement_cube
+        and movement_events.window_days = $window_days
+        and movement_events.event_date <= $end
+        and movement_events.event_date <= $as_of
+        and ($all_customers or exists (
+            select 1 from scoped_groups
+            where
+                scoped_groups.customer_type = movement_events.customer_type
+                and scoped_groups.region = movement_events.region
+                and scoped_groups.sales_rep = movement_events.sales_rep))
+),
+
+cube_totals as (
+    select
+        coalesce(sum(case when event_date < $start then new_customers + reactivated - lost else 0 end), 0)
+            as active_start,
+        coalesce(sum(case when event_date >= $start then new_customers else 0 end), 0) as new_customers,
+        coalesce(sum(case when event_date >= $start then reactivated else 0 end), 0) as reactivated,
+        coalesce(sum(case when event_date >= $start then lost else 0 end), 0) as lost
+    from cube_events
 )
+
+select active_start, new_customers, reactivated, lost, active_start + new_customers + reactivated - lost as active_end
+from cube_totals
+where $movement_cube
+
+union all
 
 select
     coalesce(sum(case
@@ -52,3 +102,5 @@ select
         when lapse_date > $end and (next_purchase_date is null or next_purchase_date > $end) then 1 else 0 end), 0)
         as active_end
 from purchase_days
+-- An aggregate without rows still returns one row: the flag goes in having, not where.
+having not $movement_cube

@@ -1,5 +1,6 @@
 -- One row per answer of a customer in scope dated in [$start, $end] that
--- carries a non-blank comment, newest first.
+-- carries a non-blank comment, newest first. Scores outside their scale show
+-- as not given (the loader rejects them; this guards against any that got in).
 -- Parameters: $start, $end.
 select
     feedback.feedback_id,
@@ -7,9 +8,9 @@ select
     scoped_customers.name,
     coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
     feedback.response_date,
-    coalesce(nullif(trim(feedback.survey), ''), '(unspecified)') as survey,
-    feedback.nps,
-    feedback.csat,
+    coalesce(nullif(lower(trim(feedback.survey)), ''), '(unspecified)') as survey,
+    case when feedback.nps between 0 and 10 then feedback.nps end as nps,
+    case when feedback.csat between 1 and 5 then feedback.csat end as csat,
     feedback.complaint,
     feedback.comment
 from feedback

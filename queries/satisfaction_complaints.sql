@@ -2,6 +2,7 @@
 -- [$start, $end], or raised earlier and still open on $as_of (open = no
 -- resolved date on or before $as_of). age_days counts from the answer date to
 -- $as_of for open complaints; days_to_resolve is set for resolved ones.
+-- Scores outside their scale show as not given.
 -- Parameters: $start, $end, $as_of.
 select
     feedback.feedback_id,
@@ -9,11 +10,11 @@ select
     scoped_customers.name,
     coalesce(scoped_customers.region, '(unknown)') as region,
     coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
-    feedback.survey,
+    coalesce(nullif(lower(trim(feedback.survey)), ''), '(unspecified)') as survey,
     feedback.response_date,
     feedback.resolved_date,
-    feedback.csat,
-    feedback.nps,
+    case when feedback.csat between 1 and 5 then feedback.csat end as csat,
+    case when feedback.nps between 0 and 10 then feedback.nps end as nps,
     feedback.comment,
     feedback.resolved_date is null or feedback.resolved_date > $as_of as is_open,
     feedback.response_date between $start and $end as raised_in_period,

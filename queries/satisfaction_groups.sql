@@ -4,8 +4,11 @@
 -- month), ('customer_type' | 'region' | 'sales_rep', the attribute or
 -- '(unknown)'), ('value_cell', the period's value grid cell from
 -- satisfaction_customer_value, or 'No purchase in period').
--- survey is the feedback row's survey ('service', 'annual', ...), '(unspecified)'
--- when blank, and 'all' for every survey together (complaint rates use it).
+-- survey is the feedback row's survey in lower case ('service', 'annual', ...),
+-- '(unspecified)' when blank, and 'all' for every survey together (complaint
+-- rates use it).
+-- Scores outside the scales (NPS 0-10, CSAT 1-5) count as not given: the loader
+-- rejects them, and a row that slipped in another way must not shift a score.
 -- Every answer counts, so a customer who answered twice counts twice.
 -- Complaints are open when not resolved by $as_of; time to resolve is over
 -- complaints resolved by $as_of.
@@ -14,9 +17,9 @@
 with answers as (
     select
         feedback.customer_id,
-        coalesce(nullif(trim(feedback.survey), ''), '(unspecified)') as survey,
-        feedback.nps,
-        feedback.csat,
+        coalesce(nullif(lower(trim(feedback.survey)), ''), '(unspecified)') as survey,
+        case when feedback.nps between 0 and 10 then feedback.nps end as nps,
+        case when feedback.csat between 1 and 5 then feedback.csat end as csat,
         feedback.complaint,
         case when feedback.complaint and feedback.resolved_date <= $as_of
             then datediff('day', feedback.response_date, feedback.resolved_date) end as days_to_resolve,

@@ -4,19 +4,21 @@
 -- active on the answer day, whether they were lost after it (a 'lost' event of
 -- spell_events dated after the answer and no later than $end + W; losses are
 -- only known up to $as_of), whether they are active on $end, and their period
--- revenue (0 when they bought nothing, net, in the period).
+-- revenue (0 when they bought nothing, net, in the period) and value grid cell.
+-- A score outside its scale (NPS 0-10, CSAT 1-5) is not an answer on that
+-- scale: the loader rejects such rows; this query ignores any that got in.
 -- requires: spell_events, satisfaction_customer_value
 -- Parameters: $start, $end, $window_days (W), $as_of.
 with scored_answers as (
     select feedback.customer_id, 'nps' as scale, feedback.nps as score, feedback.response_date,
            feedback.feedback_id, feedback.row_key, feedback.survey, feedback.comment
     from feedback
-    where feedback.nps is not null and feedback.response_date between $start and $end
+    where feedback.nps between 0 and 10 and feedback.response_date between $start and $end
     union all
     select feedback.customer_id, 'csat' as scale, feedback.csat as score, feedback.response_date,
            feedback.feedback_id, feedback.row_key, feedback.survey, feedback.comment
     from feedback
-    where feedback.csat is not null and feedback.response_date between $start and $end
+    where feedback.csat between 1 and 5 and feedback.response_date between $start and $end
 ),
 
 ranked_answers as (
@@ -74,7 +76,8 @@ select
     with_activity.lost_date is not null as lost_after_answer,
     with_activity.lost_date,
     scoped_customers.last_purchase_date,
-    coalesce(satisfaction_customer_value.period_revenue, 0) as period_revenue
+    coalesce(satisfaction_customer_value.period_revenue, 0) as period_revenue,
+    coalesce(satisfaction_customer_value.value_cell, 'No purchase in period') as value_cell
 from with_activity
 inner join scoped_customers on scoped_customers.customer_id = with_activity.customer_id
 left join satisfaction_customer_value on satisfaction_customer_value.customer_id = with_activity.customer_id

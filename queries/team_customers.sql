@@ -3,7 +3,8 @@
 -- period (spell_events, the activity rule of the domain brief), period revenue
 -- and gross profit (customer_days), and the period's survey answers and
 -- complaints. The team page sums these rows by region and by sales rep, so its
--- totals add up to the overview's.
+-- totals add up to the overview's. Scores outside their scale (NPS 0-10, CSAT
+-- 1-5) are ignored, as on the satisfaction page.
 -- requires: spell_events
 -- Parameters: $start, $end, $window_days (W, via spell_events), $as_of.
 with movements as (
@@ -38,11 +39,11 @@ period_sales as (
 period_feedback as (
     select
         feedback.customer_id,
-        count(feedback.nps) as nps_answers,
-        sum(case when feedback.nps >= 9 then 1 else 0 end) as promoters,
-        sum(case when feedback.nps <= 6 then 1 else 0 end) as detractors,
-        count(feedback.csat) as csat_answers,
-        sum(case when feedback.csat >= 4 then 1 else 0 end) as satisfied,
+        sum(case when feedback.nps between 0 and 10 then 1 else 0 end) as nps_answers,
+        sum(case when feedback.nps between 9 and 10 then 1 else 0 end) as promoters,
+        sum(case when feedback.nps between 0 and 6 then 1 else 0 end) as detractors,
+        sum(case when feedback.csat between 1 and 5 then 1 else 0 end) as csat_answers,
+        sum(case when feedback.csat between 4 and 5 then 1 else 0 end) as satisfied,
         sum(case when feedback.complaint then 1 else 0 end) as complaints
     from feedback
     inner join scoped_customers on scoped_customers.customer_id = feedback.customer_id

@@ -26,6 +26,10 @@ def _table(at, *columns):
     raise AssertionError(f"no table with columns {columns}")
 
 
+def _metrics(at) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
 def test_headline_figures_match_the_package(app_test, demo_db):
     at = _open(app_test)
     summary = sat.headline(demo_db, make_filters(demo_db))
@@ -34,8 +38,30 @@ def test_headline_figures_match_the_package(app_test, demo_db):
     ]
     shown = [metric.value for metric in at.metric][:len(expected)]
     assert shown == expected
+    # Service: NPS, CSAT, average, answers, response rate, then the three shares; the annual survey has no
+    # response rate (nobody knows how many were asked).
+    assert [metric.label for metric in at.metric][:8] == [
+        "NPS", "CSAT", "Average score (1-5)", "Answers", "Response rate", "Promoters", "Passives", "Detractors"]
     assert int(shown[3].replace(",", "")) > 1_000            # service answers in the last 12 months
-    assert "nan" not in " ".join(metric.value for metric in at.metric).lower()
+    assert "Response rate" not in [metric.label for metric in at.metric][8:15]
+    values = " ".join(metric.value for metric in at.metric)
+    assert "nan" not in values.lower() and "None" not in values
+    # The shares of the service answers add up to 100%.
+    shares = [float(value.rstrip("%")) for value in shown[5:8]]
+    assert sum(shares) == pytest.approx(100.0, abs=0.15)
+
+
+def test_trend_tables_hold_every_month_and_every_answer(app_test, demo_db):
+    at = _open(app_test)
+    summary = sat.headline(demo_db, make_filters(demo_db))
+    trends = [element.value for element in at.dataframe if "response_rate" in element.value.columns]
+    assert len(trends) == 2                                    # service, annual
+    service, annual = trends
+    assert len(service) == 12 and len(annual) == 12
+    assert service["answers"].sum() == summary["service"]["figures"]["answers"]
+    assert annual["answers"].sum() == summary["annual"]["figures"]["answers"]
+    # The annual survey runs in November and December only.
+    assert (annual.loc[annual["answers"] > 0, "month"].str[-2:].isin(["11", "12"])).all()
 
 
 def test_tables_match_the_package(app_test, demo_db):
@@ -44,28 +70,50 @@ def test_tables_match_the_package(app_test, demo_db):
     bands = _table(at, "revenue_lost")
     pd.testing.assert_frame_equal(bands.reset_index(drop=True), sat.band_churn(demo_db, filters), check_dtype=False)
     segments = _table(at, "nps_vs_rest")
-    expected = sat.segment_table(demo_db, filters, "customer_type", "service")
+    # The default grouping is the value grid cell.
+    expected = sat.segment_table(demo_db, filters, "value_cell", "service")
     assert segments["group"].tolist() == expected["group"].tolist()
-    assert segments["nps"].tolist() == pytest.approx(expected["nps"].tolist())
+    assert segments["nps"].tolist() == pytest.approx(expected["nps"].tolist(), nan_ok=True)
+    assert segments["answers"].sum() == sat.headline(demo_db, filters)["service"]["figures"]["answers"]
     follow_up = _table(at, "latest_nps")
-    assert follow_up["customer_id"].tolist() == sat.follow_up_list(sat.latest_answers(demo_db, filters))[
-        "customer_id"].tolist()
-    assert len(follow_up) > 0
+    expected_follow_up = sat.follow_up_list(sat.latest_answers(demo_db, filters))
+    assert follow_up["customer_id"].tolist() == expected_follow_up["customer_id"].tolist()
+    assert len(follow_up) > 0 and follow_up["period_revenue"].is_monotonic_decreasing
     assert len(_table(at, "term")) > 0
+
+
+def test_churn_gap_and_complaint_figures_read_back(app_test, demo_db):
+    at = _open(app_test)
+    filters = make_filters(demo_db)
+    shown = _metrics(at)
+    gap = sat.churn_gap(sat.band_churn(demo_db, filters))
+    assert shown["Detractor churn"] == format_value(gap["detractor_churn_rate"], "share")
+    assert shown["Gap, detractors vs promoters"] == format_value(gap["nps_gap_points"], "points") + " pts"
+    complaint_rows = sat.complaints(demo_db, filters)
+    # Hand count: complaints raised in the period, and complaints open on the data's last day.
+    assert shown["Complaints"] == format_value(int(complaint_rows["raised_in_period"].sum()), "count")
+    assert shown["Open complaints"] == format_value(int(complaint_rows["is_open"].sum()), "count")
+    open_list = _table(at, "age_days")
+    assert len(open_list) == int(complaint_rows["is_open"].sum())
+    by_rep = _table(at, "sales_rep", "median_days_to_resolve")
+    assert by_rep["complaints"].sum() == int(complaint_rows["raised_in_period"].sum())
 
 
 def test_settings_change_the_segment_table(app_test, demo_db):
     at = _open(app_test)
-    at.selectbox(key="sat_dimension").set_value("value_cell")
+    assert "RFM segment" in at.selectbox(key="sat_dimension").options
+    at.selectbox(key="sat_dimension").set_value("rfm_segment")
     at.selectbox(key="sat_segment_survey").set_value("annual")
-    at.number_input(key="sat_min_answers").set_value(500)
+    at.number_input(key="sat_min_answers").set_value(200)
     at.run()
     assert not at.exception
     shown = _table(at, "nps_vs_rest")
-    expected = sat.segment_table(demo_db, make_filters(demo_db), "value_cell", "annual", min_answers=500)
+    expected = sat.segment_table(demo_db, make_filters(demo_db), "rfm_segment", "annual", min_answers=200)
     assert shown["group"].tolist() == expected["group"].tolist()
-    small = shown[shown["answers"] < 500]
-    assert len(small) > 0 and (small["nps_vs_rest"] == "too few answers").all()
+    small = shown[shown["answers"] < 200]
+    assert len(small) > 0 and (small["nps_vs_rest"] == "too few answers").all() and small["rank"].isna().all()
+    ranked = shown[shown["answers"] >= 200]
+    assert ranked["rank"].tolist() == sorted(ranked["rank"].tolist())
 
 
 def test_comment_search_filters_the_list(app_test):
@@ -78,3 +126,15 @@ def test_comment_search_filters_the_list(app_test):
     assert len(comments) > 0
     assert comments["comment"].str.lower().str.contains("invoice").all()
     assert (comments["nps"] <= 6).all()
+
+
+def test_a_selection_without_answers_says_so(app_test):
+    at = app_test.run()
+    at.switch_page("pages/satisfaction.py")
+    at.run()
+    at.selectbox(key="f_period").set_value("custom")
+    at.run()
+    at.date_input(key="f_range").set_value((pd.Timestamp("2019-01-01").date(), pd.Timestamp("2019-12-31").date()))
+    at.run()
+    assert not at.exception
+    assert any("No survey answer" in info.value for info in at.info)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 
 import pandas as pd
 import pytest
 
+from customer_value import db as dbmod
 from customer_value import satisfaction as sat
+from customer_value import team
 from customer_value.cli import main
 from customer_value.dataset import make_filters
+from customer_value.derive import rebuild_derived
 from customer_value.filters import Filters
 from customer_value.metrics import period_figures
 from tests.builders import d, tiny_database
@@ -158,9 +163,16 @@ def test_churn_by_band_uses_each_customers_latest_answer(tiny_company):
     assert table.loc[("csat", "1"), "customers"] == 0
     assert table.loc[("csat", "2"), ["customers", "lost"]].tolist() == [2, 1]
     assert table.loc[("csat", "4"), ["customers", "lost"]].tolist() == [1, 0]
+    # Wilson interval of 1 lost of 2: z^2 = 3.8415, denominator 1 + 3.8415/2 = 2.92074, centre
+    # (0.5 + 3.8415/4) / 2.92074 = 0.5, half width 1.96 * sqrt(0.25/2 + 3.8415/16) / 2.92074 = 0.40548.
+    assert table.loc[("nps", "detractor"), "churn_low"] == pytest.approx(0.09452, abs=1e-4)
+    assert table.loc[("nps", "detractor"), "churn_high"] == pytest.approx(0.90548, abs=1e-4)
     gap = sat.churn_gap(table.reset_index())
     assert gap["nps_gap_points"] == pytest.approx(50.0)
     assert gap["csat_gap_points"] == pytest.approx(50.0)
+    # Detractors 1 of 2 lost (standard error sqrt(0.25 / 2) = 0.35355), promoters 0 of 1 (0): the 50-point gap is
+    # under 1.96 x 0.35355 = 0.693, so within the noise.
+    assert gap["nps_gap_beyond_noise"] is False
 
 
 def test_follow_up_lists_unhappy_customers_still_active(tiny_company):
@@ -182,7 +194,11 @@ def test_all_answers_count_for_the_scores(tiny_company):
     # Orders in the period: A 3, B 6, C 2 -> response rate 6 / 11.
     assert service["response_rate"] == pytest.approx(6 / 11)
     trend = sat.monthly_scores(tiny_company, PERIOD, "service").set_index("month")
-    assert trend["answers"].tolist() == [1, 1, 2, 1, 1]                      # Jan, Feb, Mar, May, Jun
+    # Every month of the period is a row; April has no answer, so its scores are undefined (B's one order
+    # that month was not answered: response rate 0 / 1).
+    assert trend["answers"].tolist() == [1, 1, 2, 0, 1, 1]                   # Jan .. Jun
+    assert pd.isna(trend.loc[pd.Timestamp("2024-04-01"), "nps"])
+    assert trend.loc[pd.Timestamp("2024-04-01"), "response_rate"] == 0.0
     assert trend.loc[pd.Timestamp("2024-03-01"), "nps"] == pytest.approx(-50.0)  # A's 3 and D's 8
     assert trend.loc[pd.Timestamp("2024-03-01"), "response_rate"] == pytest.approx(1.0)  # 2 answers, A + B orders
 
@@ -203,7 +219,7 @@ def test_demo_totals_agree_with_the_overview(demo_db):
     assert everything["nps"] == pytest.approx(overview["nps"])
     assert everything["csat"] == pytest.approx(overview["csat"])
     # A segment dimension partitions the answers.
-    for dimension in sat.SEGMENT_DIMENSIONS:
+    for dimension in sat.segment_dimensions(demo_db, filters):
         assert sat.segment_table(demo_db, filters, dimension, "all")["answers"].sum() == everything["answers"]
     # The demo company's unhappy customers leave more often.
     gap = sat.churn_gap(sat.band_churn(demo_db, filters))
@@ -228,3 +244,175 @@ def test_command_prints_headline_and_band_churn(demo_db_path, capsys):
     assert report["surveys"]["service"]["kpis"]["nps"]["value"] is not None
     assert main(["satisfaction", "--db", str(demo_db_path), "--rep", "Nobody"]) == 2
     assert "unknown sales rep Nobody" in capsys.readouterr().err
+
+
+# Band edges and answers outside the scales. The loader rejects -1, 11 (NPS) and 0, 6 (CSAT); rows that got in
+# another way must not move any figure. Six customers each buy on 2024-06-01 and answer on 2024-06-10:
+#   P6: NPS 6, CSAT 3    P7: NPS 7, CSAT 4    P8: NPS 8    P9: NPS 9    X1: NPS 11, CSAT 0    X2: NPS -1, CSAT 6
+EDGE_ANSWERS = [("P6", 3, 6), ("P7", 4, 7), ("P8", None, 8), ("P9", None, 9), ("X1", 0, 11), ("X2", 6, -1)]
+
+
+@pytest.fixture()
+def edge_company(tmp_path):
+    transactions = [(customer, d("2024-06-01"), 100) for customer, _, _ in EDGE_ANSWERS]
+    customers = [(customer, "School", "North", "Ann", None) for customer, _, _ in EDGE_ANSWERS]
+    feedback = [(customer, d("2024-06-10"), "service", csat, nps) for customer, csat, nps in EDGE_ANSWERS]
+    return tiny_database(tmp_path / "edges.duckdb", transactions=transactions, customers=customers,
+                         feedback=feedback)
+
+
+def test_band_edges_and_out_of_scale_answers_in_the_queries(edge_company):
+    service = sat.headline(edge_company, PERIOD)["service"]["figures"]
+    # Valid NPS answers 6, 7, 8, 9: one detractor (6), two passives (7, 8), one promoter (9) -> NPS 0.
+    assert service["nps_answers"] == 4
+    assert (service["detractor_share"], service["passive_share"], service["promoter_share"]) == (0.25, 0.5, 0.25)
+    assert service["nps"] == pytest.approx(0.0)
+    # Valid CSAT answers 3 and 4: one satisfied (4) -> 50%; average 3.5.
+    assert service["csat_answers"] == 2
+    assert service["csat"] == pytest.approx(0.5) and service["average_score"] == pytest.approx(3.5)
+    # All six rows are still answers (they may carry a complaint or a comment).
+    assert service["answers"] == 6
+    # The overview and team page read the same scales.
+    overview = period_figures(edge_company, PERIOD)
+    assert (overview["nps_answers"], overview["csat_answers"], overview["nps"]) == (4, 2, 0.0)
+    team_row = team.team_table(edge_company, PERIOD, "region").iloc[0]
+    assert (team_row["nps_answers"], team_row["csat_answers"], team_row["csat"]) == (4, 2, 0.5)
+    # By band (latest answer per customer): X1 and X2 appear in no band.
+    table = sat.band_churn(edge_company, PERIOD).set_index(["scale", "band"])["customers"]
+    assert table[("nps", "detractor")] == 1 and table[("nps", "passive")] == 2 and table[("nps", "promoter")] == 1
+    assert table[("csat", "3")] == 1 and table[("csat", "4")] == 1
+    assert table[("csat", "1")] + table[("csat", "5")] == 0
+    assert table.sum() == 6                                     # 4 NPS + 2 CSAT answers
+    shown = sat.comments(edge_company, PERIOD)
+    assert shown.empty                                          # no comments written
+    latest = sat.latest_answers(edge_company, PERIOD)
+    assert set(latest["customer_id"]) == {"P6", "P7", "P8", "P9"}
+
+
+def test_several_answers_per_customer_latest_in_the_period_wins(tmp_path):
+    # One customer, three answers: 2024-02-01 NPS 10, 2024-05-01 NPS 2, 2024-08-01 NPS 9 (after the period).
+    # Within 2024-01-01..06-30 the latest is the 2 (detractor); the trend counts both 10 and 2 -> NPS 0.
+    database = tiny_database(
+        tmp_path / "several.duckdb",
+        transactions=[("A", d("2024-01-10"), 100), ("A", d("2024-04-20"), 100), ("A", d("2024-09-01"), 100)],
+        customers=[("A", "School", "North", "Ann", None)],
+        feedback=[("A", d("2024-02-01"), "annual", None, 10), ("A", d("2024-05-01"), "annual", None, 2),
+                  ("A", d("2024-08-01"), "annual", None, 9)])
+    latest = sat.latest_answers(database, PERIOD)
+    assert latest[["scale", "score"]].values.tolist() == [["nps", 2]]
+    assert sat.headline(database, PERIOD)["annual"]["figures"]["nps"] == pytest.approx(0.0)
+    table = sat.band_churn(database, PERIOD).set_index(["scale", "band"])
+    assert table.loc[("nps", "detractor"), "customers"] == 1 and table.loc[("nps", "promoter"), "customers"] == 0
+
+
+def test_rfm_and_value_cells_come_from_the_segments_module(tiny_company, monkeypatch):
+    # A stand-in for customer_value.segments: A and B "Champions", C "At risk", D not segmented.
+    fake = types.ModuleType("customer_value.segments")
+
+    def customer_segments(db, filters):
+        return pd.DataFrame({"customer_id": ["A", "B", "C"], "rfm_segment": ["Champions", "Champions", "At risk"],
+                             "value_cell": ["BA", "BB", "AA"]})
+
+    fake.customer_segments = customer_segments
+    monkeypatch.setitem(sys.modules, "customer_value.segments", fake)
+    assert "rfm_segment" in sat.segment_dimensions(tiny_company, PERIOD)
+    table = sat.segment_table(tiny_company, PERIOD, "rfm_segment", "service", min_answers=2).set_index("group")
+    # Champions: A's 10 and 3, B's 2 and 9 -> 2 promoters, 2 detractors of 4 -> 0 points; CSAT 5, 2, 1, 4 -> 50%.
+    assert table.loc["Champions", "answers"] == 4 and table.loc["Champions", "customers"] == 2
+    assert table.loc["Champions", "nps"] == pytest.approx(0.0) and table.loc["Champions", "csat"] == 0.5
+    # At risk: C's single 5 -> -100 points, too few answers to rank; D's answer falls in "(no segment)".
+    assert table.loc["At risk", "nps"] == pytest.approx(-100.0) and pd.isna(table.loc["At risk", "rank"])
+    assert table.loc[sat.NO_SEGMENT, "answers"] == 1
+    assert table["answers"].sum() == 6
+    cells = sat.segment_table(tiny_company, PERIOD, "value_cell", "all", min_answers=1).set_index("group")
+    assert cells.loc["AA", "answers"] == 1 and cells.loc["BA", "answers"] == 2
+
+
+def test_rfm_without_the_segments_module_is_a_clear_error(tiny_company, monkeypatch):
+    monkeypatch.setitem(sys.modules, "customer_value.segments", None)   # import raises ImportError
+    assert "rfm_segment" not in sat.segment_dimensions(tiny_company, PERIOD)
+    with pytest.raises(ValueError, match="segments module"):
+        sat.segment_table(tiny_company, PERIOD, "rfm_segment", "service")
+    # The value grid falls back to the satisfaction page's own Pareto / median-margin cells.
+    cells = sat.segment_table(tiny_company, PERIOD, "value_cell", "all", min_answers=1)
+    assert cells["answers"].sum() == 6
+
+
+def real_retail_database(real_data_dir, path):
+    """The France and Germany exports as they stand (no loader: every line kept), Country as the region.
+
+    Returns the database and the lines as a frame (customer_id, day, amount, is_cancellation, region).
+    """
+    frames = []
+    for name in ("france.csv", "germany.csv"):
+        raw = pd.read_csv(real_data_dir / name, encoding="utf-8-sig", dtype={"InvoiceNo": str, "CustomerID": str})
+        frames.append(raw)
+    raw = pd.concat(frames, ignore_index=True)
+    raw = raw[raw["CustomerID"].notna()].copy()
+    lines = pd.DataFrame({
+        "order_id": raw["InvoiceNo"],
+        "customer_id": raw["CustomerID"].str.replace(r"\.0$", "", regex=True),
+        "day": pd.to_datetime(raw["InvoiceDate"], format="%m/%d/%Y %H:%M").dt.date,
+        "amount": (raw["Quantity"] * raw["UnitPrice"]).round(2),
+        "is_cancellation": raw["InvoiceNo"].str.startswith("C"),
+        "region": raw["Country"],
+    }).reset_index(drop=True)
+    database = tiny_database(path, transactions=[], customers=[
+        (customer, None, region, None, None)
+        for customer, region in lines.groupby("customer_id")["region"].first().items()])
+    con = database.cursor()
+    con.register("real_lines", lines.assign(line_no=lines.index))
+    con.execute("begin transaction")
+    con.execute("""
+        insert into transactions
+        select md5_number('real' || line_no), order_id, 1, customer_id, day, amount, null, null, null, null,
+               is_cancellation, (select max(batch_id) from load_batches)
+        from real_lines""")
+    rebuild_derived(con)
+    dbmod.bump_data_version(con)
+    con.execute("commit")
+    con.unregister("real_lines")
+    return database, lines
+
+
+def test_real_exports_without_survey_answers_say_not_defined(real_data_dir, tmp_path):
+    database, _ = real_retail_database(real_data_dir, tmp_path / "real.duckdb")
+    filters = make_filters(database, period="all_time")
+    summary = sat.headline(database, filters)
+    assert summary["all"]["figures"]["answers"] == 0
+    assert summary["all"]["figures"]["nps"] is None and summary["all"]["figures"]["csat_low"] is None
+    table = sat.band_churn(database, filters)
+    assert table["customers"].sum() == 0 and table["churn_rate"].isna().all()
+    assert sat.follow_up_list(sat.latest_answers(database, filters)).empty
+    assert sat.open_complaints(sat.complaints(database, filters)).empty
+    trend = sat.monthly_scores(database, filters, "all")
+    assert len(trend) == 13 and (trend["answers"] == 0).all()     # Dec 2010 .. Dec 2011
+
+
+def test_answers_outside_the_scale_are_rejected_at_load_and_the_rest_scored(tmp_path):
+    # The loader (customer_value.loader) refuses NPS outside 0-10 and CSAT outside 1-5 with a reason; the
+    # answers it keeps are scored as by hand: NPS 6, 7, 8, 9 -> 1 detractor, 2 passives, 1 promoter = 0 points.
+    from customer_value.loader import load_file
+
+    database = tiny_database(tmp_path / "load.duckdb",
+                             transactions=[(customer, d("2024-06-01"), 100) for customer in ("P", "Q", "R", "S")])
+    answers = tmp_path / "answers.csv"
+    answers.write_text(
+        "customer_id,response_date,survey,nps,csat\n"
+        "P,2024-06-10,service,6,3\n"
+        "Q,2024-06-10,service,7,4\n"
+        "R,2024-06-10,service,8,\n"
+        "S,2024-06-10,service,9,\n"
+        "P,2024-06-11,service,11,\n"
+        "Q,2024-06-11,service,,0\n"
+        "R,2024-06-11,service,,6\n", encoding="utf-8")
+    mapping = {name: name for name in ("customer_id", "response_date", "survey", "nps", "csat")}
+    report = load_file(database, answers, "feedback", mapping)
+    assert (report.rows_loaded, report.rows_rejected) == (4, 3)
+    assert report.rejected_by_reason == {"outside the allowed range": 3}
+    assert report.rejected_rows[["column", "value", "reason"]].values.tolist() == [
+        ["nps", "11", "outside the allowed range 0 to 10"], ["csat", "0", "outside the allowed range 1 to 5"],
+        ["csat", "6", "outside the allowed range 1 to 5"]]
+    service = sat.headline(database, PERIOD)["service"]["figures"]
+    assert (service["answers"], service["nps_answers"], service["nps"]) == (4, 4, 0.0)
+    assert (service["csat_answers"], service["csat"]) == (2, 0.5)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from customer_value import team
 from customer_value.cli import main
 from customer_value.dataset import make_filters
 from customer_value.metrics import period_figures
-from tests.test_satisfaction import PERIOD, tiny_company  # noqa: F401  (the fixture)
+from tests.builders import d, tiny_database
+from tests.test_satisfaction import PERIOD, real_retail_database, tiny_company  # noqa: F401  (the fixture)
 
 
 def test_region_table_by_hand(tiny_company):  # noqa: F811
@@ -56,3 +58,42 @@ def test_team_command(demo_db_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [row["region"] for row in report["regions"]] == ["West"]
     assert report["sales_reps"] and all(row["revenue"] >= 0 for row in report["sales_reps"])
+
+
+def test_real_exports_region_table_reconciles_with_the_files(real_data_dir, tmp_path):
+    database, lines = real_retail_database(real_data_dir, tmp_path / "real.duckdb")
+    filters = make_filters(database, period="all_time")
+    table = team.team_table(database, filters, "region").set_index("region")
+    assert sorted(table.index) == ["France", "Germany"]
+    as_of = max(lines["day"])
+    purchases = lines[~lines["is_cancellation"] & (lines["amount"] > 0)]
+    for region in ("France", "Germany"):
+        mine = lines[lines["region"] == region]
+        bought = purchases[purchases["region"] == region]
+        last_purchase = bought.groupby("customer_id")["day"].max()
+        # Revenue net of cancellations, straight from the file's Quantity x UnitPrice.
+        assert table.loc[region, "revenue"] == pytest.approx(mine["amount"].sum(), abs=0.01)
+        # Everyone's first purchase falls in "all time": every buyer is new.
+        assert table.loc[region, "customers"] == bought["customer_id"].nunique()
+        assert table.loc[region, "new_customers"] == bought["customer_id"].nunique()
+        # Active at the end: last purchase within the W = 90 days ending on the data's last day.
+        assert table.loc[region, "active_customers"] == int(((as_of - last_purchase).map(lambda g: g.days) < 90).sum())
+        assert table.loc[region, "nps_answers"] == 0 and pd.isna(table.loc[region, "nps"])
+    assert table["revenue"].sum() > 300_000
+
+
+def test_a_group_only_in_the_previous_period_shows_zero_now(tmp_path):
+    # Eve's only customer E bought on 2023-10-01 (previous period 2023-07-01..12-31) and was lost on 11-15;
+    # Ann's customer A buys in 2024. Eve's row: 0 customers, 0 revenue now; ratios undefined, not zero.
+    database = tiny_database(tmp_path / "gone.duckdb",
+                             transactions=[("E", d("2023-10-01"), 400), ("A", d("2024-02-01"), 100)],
+                             customers=[("E", "School", "East", "Eve", None), ("A", "School", "North", "Ann", None)])
+    table = team.team_table(database, PERIOD, "sales_rep").set_index("sales_rep")
+    eve = table.loc["Eve"]
+    assert (eve["customers"], eve["revenue"], eve["new_customers"], eve["lost"]) == (0, 0.0, 0, 0)
+    assert (eve["previous_customers"], eve["previous_revenue"], eve["previous_lost"]) == (1, 400.0, 1)
+    assert eve["change_revenue"] == -400.0
+    assert pd.isna(eve["gross_margin"]) and pd.isna(eve["nps"])
+    customers = team.rep_customers(database, PERIOD, "Ann")
+    # A bought once on 2024-02-01: new, then lost on 03-17 (W = 45 days), before the period's end.
+    assert customers[["customer_id", "status"]].values.tolist() == [["A", "lost"]]

@@ -19,6 +19,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _noise(verdict: bool | None) -> str:
+    return {True: "beyond the noise", False: "within the noise", None: "not defined"}[verdict]
+
+
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser("satisfaction", parents=[common],
                                    help="NPS, CSAT and response figures per survey, and churn by satisfaction band")
@@ -37,10 +41,18 @@ def handle(args) -> int:
         for kpi in entry["kpis"].values():
             lines.append(f"  {kpi['label']:<22} {format_value(kpi['value'], kpi['kind']):>10}"
                          f"   previous {format_value(kpi['previous'], kpi['kind'])}")
+        low, high = entry["csat_interval"]
+        lines.append(f"  95% intervals: NPS ± {format_value(entry['nps_margin'], 'ratio')} points (change "
+                     f"{_noise(entry['nps_change_beyond_noise'])}), CSAT {format_value(low, 'share')} to "
+                     f"{format_value(high, 'share')} (change {_noise(entry['csat_change_beyond_noise'])})")
     lines.append("Churn by band (latest answer in the period):")
     for row in report["band_churn"]:
         lines.append(f"  {row['scale']:<5} {row['band']:<10} customers {row['customers']:>6,}  lost {row['lost']:>5,}"
                      f"  churn {format_value(row['churn_rate'], 'share'):>7}"
                      f"  revenue lost {format_value(row['revenue_lost'], 'money'):>14}")
+    gap = report["churn_gap"]
+    lines.append(f"  gap detractors vs promoters {format_value(gap['nps_gap_points'], 'points')} points "
+                 f"({_noise(gap['nps_gap_beyond_noise'])}); CSAT 1-2 vs 4-5 "
+                 f"{format_value(gap['csat_gap_points'], 'points')} points ({_noise(gap['csat_gap_beyond_noise'])})")
     emit(report, args, "\n".join(lines))
     return 0

@@ -26,6 +26,7 @@ def handle(args) -> int:
                 f" ({format_change(row['change_revenue'], 'money') or '—'})"
                 f"  active {format_value(row['active_customers'], 'count'):>6}"
                 f"  new {format_value(row['new_customers'], 'count'):>5}  lost {format_value(row['lost'], 'count'):>5}"
-                f"  NPS {format_value(row['nps'], 'points'):>6}")
+                f"  NPS {format_value(row['nps'], 'points'):>6}  CSAT {format_value(row['csat'], 'share'):>6}"
+                f"  complaints {format_value(row['complaints'], 'count'):>4}")
     emit(report, args, "\n".join(lines))
     return 0

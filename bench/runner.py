@@ -1,0 +1,277 @@
+"""The whole benchmark in order, producing one report (a dict) and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from bench import demo_cache
+from bench.timing import Timing, measure
+
+PARTS = ("loader", "pages", "apptest", "clv", "risk")
+CLV_LINES = 1_000_000
+
+# The issue's targets (for 10 million lines / 500,000 customers on 2 cores).
+PAGE_MEDIAN_TARGET_S = 0.250
+PAGE_P95_TARGET_S = 0.500
+APPTEST_TARGET_S = 1.5
+LOADER_RATIO_TARGET = 2.0
+LOADER_MEMORY_TARGET_BYTES = 4 * 1024**3
+CLV_SUMMARY_RATIO_TARGET = 10.0
+BGNBD_RATIO_TARGET = 3.0
+
+
+@dataclass
+class Options:
+    lines: int = 10_000_000
+    customers: int | None = None
+    repeat: int = 5
+    seed: int = 20_240_601
+    only: tuple[str, ...] = PARTS
+    work_dir: Path = demo_cache.DEFAULT_WORK_DIR
+    output: Path | None = None
+    log: object = field(default=print)
+
+
+def machine() -> dict:
+    memory = 0
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    versions = {}
+    for package in ("duckdb", "pandas", "numpy", "scipy", "scikit-learn", "streamlit", "pyarrow"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": memory,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _reset_results(database) -> None:
+    """Forget every cached result and temp table, as after a filter change on a fresh session."""
+    from customer_value import query
+
+    query.clear_cache()
+    state = database.thread_state()
+    state.scope_key = None
+    state.materialised = {}
+
+
+def bench_loader(db_path: Path, options: Options) -> dict:
+    from bench.loader import measure_once
+
+    csv_path = demo_cache.export_transactions_csv(db_path, db_path.with_suffix(".csv"))
+    repeat = max(1, min(options.repeat, 3))  # each run loads the whole file
+    try:
+        loader_runs = [measure_once("loader", csv_path, options.work_dir) for _ in range(repeat)]
+    except RuntimeError as exc:
+        return {"status": "failed", "reason": f"the loader failed: {exc}"}
+    bare_runs = [measure_once("bare", csv_path, options.work_dir) for _ in range(repeat)]
+    loader = Timing(tuple(run["seconds"] for run in loader_runs))
+    bare = Timing(tuple(run["seconds"] for run in bare_runs))
+    return {
+        "status": "measured",
+        "csv_bytes": csv_path.stat().st_size,
+        "rows": loader_runs[0]["rows"],
+        "loader": loader.as_dict(),
+        "duckdb_read_csv": bare.as_dict(),
+        "ratio": loader.median / bare.median,
+        "loader_peak_rss_bytes": max(run["peak_rss_bytes"] for run in loader_runs),
+        "duckdb_peak_rss_bytes": max(run["peak_rss_bytes"] for run in bare_runs),
+    }
+
+
+def bench_pages(database, options: Options) -> dict:
+    from bench.pages import BenchContext, filter_changes, page_runners
+
+    changes = filter_changes(database)
+    results: dict[str, dict] = {}
+    for runner in page_runners():
+        if runner.function is None:
+            results[runner.name] = {"status": "not built", "method": runner.method}
+            continue
+        samples: list[float] = []
+        per_change: dict[str, list[float]] = {label: [] for label, _ in changes}
+        # Warm the database (file pages, DuckDB's buffer) once, untimed.
+        try:
+            replayed = runner.function(BenchContext(database, changes[0][1]))
+        except Exception as exc:  # noqa: BLE001 - a half-built page must not stop the benchmark
+            results[runner.name] = {"status": "failed", "method": runner.method, "reason": f"{type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+            continue
+        for _ in range(max(1, options.repeat)):
+            for label, filters in changes:
+                context = BenchContext(database, filters)
+                timing = measure(lambda context=context, runner=runner: runner.function(context), 1,
+                                 before=lambda: _reset_results(database))
+                samples.extend(timing.samples)
+                per_change[label].extend(timing.samples)
+        overall = Timing(tuple(samples))
+        method = runner.method
+        if replayed is not None:
+            method += f": {replayed.calls} package calls"
+            if replayed.skipped:
+                method += f", {len(replayed.skipped)} not replayable ({'; '.join(replayed.skipped[:3])})"
+        results[runner.name] = {
+            "status": "measured", "method": method, **overall.as_dict(),
+            "by_change": {label: Timing(tuple(values)).as_dict() for label, values in per_change.items()},
+        }
+    return {"changes": [label for label, _ in changes], "pages": results}
+
+
+def bench_apptest(db_path: Path, options: Options) -> dict:
+    from bench.apptest import run_pages
+    from bench.pages import page_files
+
+    built = [(name, path) for name, path in page_files() if path.exists()]
+    results = run_pages(db_path, built, max(1, min(options.repeat, 3)))
+    for name, path in page_files():
+        if not path.exists():
+            results[name] = {"status": "not built"}
+    return results
+
+
+def bench_risk(database, options: Options) -> dict:
+    try:
+        from customer_value import risk
+    except ImportError:
+        return {"status": "not built"}
+    from customer_value.dataset import make_filters
+
+    filters = make_filters(database)
+
+    def reset() -> None:
+        _reset_results(database)
+        risk.clear_cache()
+
+    repeat = max(1, min(options.repeat, 3))
+    try:
+        warning = measure(lambda: risk.early_warning(database, filters), repeat, before=reset)
+        unusual = measure(lambda: risk.unusual_customers(database, filters), repeat, before=reset)
+    except Exception as exc:  # noqa: BLE001 - report, do not stop the benchmark
+        return {"status": "failed", "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    return {"status": "measured", "early_warning_train_and_score": warning.as_dict(),
+            "unusual_customers": unusual.as_dict()}
+
+
+def run(options: Options) -> dict:
+    from customer_value import db as dbmod
+
+    log = options.log
+    customers = options.customers or demo_cache.default_customers(options.lines)
+    started = time.perf_counter()
+    db_path = demo_cache.ensure_demo(options.work_dir, options.lines, customers, options.seed, log)
+    database = dbmod.connect(db_path)
+    report: dict = {"machine": machine(), "lines": options.lines, "customers": customers, "seed": options.seed,
+                    "database": str(db_path), "repeat": options.repeat, "parts": list(options.only)}
+    report["rows"] = {table: database.cursor().execute("select count(*) from " + table).fetchone()[0]
+                      for table in ("transactions", "customer_dim", "customer_days", "customer_month")}
+    if "pages" in options.only:
+        log("timing each page's data over the filter changes...")
+        report["pages"] = bench_pages(database, options)
+    if "apptest" in options.only:
+        log("timing full page runs (AppTest)...")
+        report["apptest"] = bench_apptest(db_path, options)
+    if "risk" in options.only:
+        log("timing the early-warning model...")
+        report["risk"] = bench_risk(database, options)
+    if "clv" in options.only:
+        from bench.peers import run_clv
+
+        log("timing CLV against lifetimes...")
+        try:
+            report["clv"] = run_clv(db_path, options.work_dir, CLV_LINES, max(1, min(options.repeat, 3)), log)
+        except ImportError:
+            report["clv"] = {"status": "not built"}
+    dbmod.forget(db_path)  # the loader's child processes open their own files; release ours first
+    if "loader" in options.only:
+        log("timing the loader against DuckDB's CSV read...")
+        report["loader"] = bench_loader(db_path, options)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["checks"] = checks(report)
+    return report
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("pass" if ok else "FAIL")
+
+
+def checks(report: dict) -> list[dict]:
+    """Each measured figure against its target: (what, figure, target, pass/fail)."""
+    rows: list[dict] = []
+    for name, page in report.get("pages", {}).get("pages", {}).items():
+        if page.get("status") != "measured":
+            rows.append({"what": f"page data: {name}", "figure": page.get("status"), "target": "-", "result": "n/a"})
+            continue
+        ok = page["median_s"] <= PAGE_MEDIAN_TARGET_S and page["p95_s"] <= PAGE_P95_TARGET_S
+        rows.append({"what": f"page data: {name} ({page['method']})",
+                     "figure": f"median {page['median_s'] * 1000:.0f} ms, p95 {page['p95_s'] * 1000:.0f} ms",
+                     "target": "<= 250 ms median, <= 500 ms p95", "result": _verdict(ok)})
+    for name, page in report.get("apptest", {}).items():
+        if "median_s" not in page:
+            rows.append({"what": f"full page run: {name}", "figure": page.get("status"), "target": "-",
+                         "result": "n/a"})
+            continue
+        ok = page["median_s"] < APPTEST_TARGET_S and not page.get("error")
+        figure = f"median {page['median_s']:.2f} s" + (f" (exception: {page['error']})" if page.get("error") else "")
+        rows.append({"what": f"full page run: {name}", "figure": figure, "target": "< 1.5 s, no exception",
+                     "result": _verdict(ok)})
+    loader = report.get("loader")
+    if loader is not None:
+        if loader.get("status") == "measured":
+            rows.append({"what": "loader vs DuckDB read_csv",
+                         "figure": f"{loader['loader']['median_s']:.2f} s vs "
+                                   f"{loader['duckdb_read_csv']['median_s']:.2f} s = {loader['ratio']:.2f}x",
+                         "target": "<= 2x", "result": _verdict(loader["ratio"] <= LOADER_RATIO_TARGET)})
+            rows.append({"what": "loader peak memory",
+                         "figure": f"{loader['loader_peak_rss_bytes'] / 1024**3:.2f} GB",
+                         "target": "< 4 GB",
+                         "result": _verdict(loader["loader_peak_rss_bytes"] < LOADER_MEMORY_TARGET_BYTES)})
+        else:
+            rows.append({"what": "loader", "figure": loader.get("reason", loader.get("status")), "target": "<= 2x",
+                         "result": "n/a"})
+    clv = report.get("clv")
+    if clv is not None:
+        if clv.get("status") == "measured":
+            summary, bgnbd = clv["summary"], clv["bgnbd"]
+            rows.append({"what": f"CLV summary vs lifetimes ({clv['lines']:,} lines)",
+                         "figure": f"{summary['ours']['median_s']:.3f} s vs {summary['lifetimes']['median_s']:.3f} s"
+                                   f" = {summary['ratio']:.1f}x faster; identical: {summary['identical']}",
+                         "target": ">= 10x, identical",
+                         "result": _verdict(summary["ratio"] >= CLV_SUMMARY_RATIO_TARGET and summary["identical"])})
+            rows.append({"what": f"BG/NBD fit vs lifetimes ({clv['customers']:,} customers)",
+                         "figure": f"{bgnbd['ours']['median_s']:.3f} s vs {bgnbd['lifetimes']['median_s']:.3f} s"
+                                   f" = {bgnbd['ratio']:.1f}x faster; max param diff "
+                                   f"{bgnbd['max_relative_difference']:.1e}",
+                         "target": ">= 3x, params within 1e-3",
+                         "result": _verdict(bgnbd["ratio"] >= BGNBD_RATIO_TARGET and bgnbd["agree"])})
+        else:
+            rows.append({"what": "CLV vs lifetimes", "figure": clv.get("reason", clv.get("status")),
+                         "target": ">= 10x / >= 3x", "result": "n/a"})
+    risk = report.get("risk")
+    if risk is not None:
+        if risk.get("status") == "measured":
+            rows.append({"what": "early-warning model: train + score",
+                         "figure": f"median {risk['early_warning_train_and_score']['median_s']:.2f} s",
+                         "target": "reported (no target)", "result": "n/a"})
+            rows.append({"what": "unusual customers (isolation forest)",
+                         "figure": f"median {risk['unusual_customers']['median_s']:.2f} s",
+                         "target": "reported (no target)", "result": "n/a"})
+        else:
+            rows.append({"what": "early-warning model", "figure": risk.get("reason", risk.get("status")),
+                         "target": "-", "result": "n/a"})
+    return rows

@@ -1,0 +1,406 @@
+"""Customer lifetime value on the loaded data: the page's and the ``clv`` command's figures.
+
+Purchases come from ``customer_days`` (one purchase per customer and day with
+a non-cancelled line of positive revenue; its amount is the day's net
+revenue), through ``queries/clv_summary.sql`` and
+``queries/clv_purchase_days.sql``. The models are in
+:mod:`customer_value.clv_models`.
+
+The observation ends on the chosen period's last day unless given: the whole
+history up to that day is used, whatever the period's start, because the
+models need each customer's whole purchase record. A customer whose contract
+ended (churn_date on or before the observation end) keeps their history in
+the fit but is given no future purchases or value.
+
+With too little history (fewer than :data:`MIN_CUSTOMERS` customers or
+:data:`MIN_REPEAT_BUYERS` repeat buyers) or when an optimiser does not
+converge, the result says the model cannot be trusted yet and why, and the
+table holds the summary only: a fit on noise is never shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customer_value import clv_models
+from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
+from customer_value.db import Database
+from customer_value.errors import UserFacingError
+from customer_value.filters import Filters, Scope
+from customer_value.query import as_date, run
+
+MIN_CUSTOMERS = 300
+MIN_REPEAT_BUYERS = 30
+PREDICTION_DAYS = (30, 90, 365)
+GROUP_LEVELS = {
+    "grid_cell": "Value x margin cell",
+    "rfm_segment": "RFM segment",
+    "customer_type": "Customer type",
+    "region": "Region",
+    "sales_rep": "Sales rep",
+}
+NOT_IN_PERIOD = "(no purchase in period)"
+SUMMARY_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date",
+                   "first_purchase_date", "last_purchase_date", "frequency", "recency", "T", "monetary_value"]
+PREDICTION_COLUMNS = [f"expected_purchases_{days}" for days in PREDICTION_DAYS] + [
+    "probability_alive", "expected_spend", "clv"]
+
+
+@dataclass
+class ClvResult:
+    """What the lifetime-value fit did, and whether its figures can be trusted.
+
+    ``trusted`` is False when there is too little history or an optimiser did
+    not converge; ``reason`` then says why ("cannot be trusted yet, because
+    ..."), ``bgnbd``/``gamma_gamma`` are None and the table carries no
+    predictions. ``warnings`` are caveats that leave the fit usable.
+    """
+
+    trusted: bool
+    reason: str | None
+    observation_end: date
+    unit: str
+    horizon_months: int
+    monthly_discount_rate: float
+    n_customers: int
+    n_repeat_buyers: int
+    bgnbd: BGNBDFit | None = None
+    gamma_gamma: GammaGammaFit | None = None
+    excluded_nonpositive: int = 0
+    contracts_ended: int = 0
+    warnings: list[str] = field(default_factory=list)
+    totals: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _observation_end(db: Database, filters: Filters | None, observation_end: date | None) -> date:
+    if observation_end is not None:
+        return observation_end
+    if filters is not None:
+        return filters.end
+    end = as_date(db.meta("data_end"))
+    if end is None:
+        raise UserFacingError("nothing is loaded yet; load transactions first")
+    return end
+
+
+def _unit_days(unit: str) -> int:
+    if unit not in clv_models.UNIT_DAYS:
+        raise UserFacingError(f"unknown time unit {unit!r}; use days or weeks")
+    return clv_models.UNIT_DAYS[unit]
+
+
+def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = None, unit: str = "weeks",
+                  observation_end: date | None = None) -> pd.DataFrame:
+    """Per-customer frequency, recency, T and monetary value from ``queries/clv_summary.sql``.
+
+    Parameters
+    ----------
+    db : Database
+    filters : Filters or None
+        Attribute filters choose the customers; the period's end is the
+        default observation end.
+    scope : Scope, optional
+    unit : {"days", "weeks"}
+    observation_end : date, optional
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`SUMMARY_COLUMNS`, one row per customer with a purchase
+        by the observation end.
+    """
+    end = _observation_end(db, filters, observation_end)
+    frame = run(db, "clv_summary", filters=filters, scope=scope,
+                params={"observation_end": end, "unit_days": _unit_days(unit)})
+    for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    return frame
+
+
+def _trust_problem(n_customers: int, n_repeat: int) -> str | None:
+    if n_customers < MIN_CUSTOMERS:
+        return (f"The lifetime-value model cannot be trusted yet, because only {n_customers:,} customers have "
+                f"bought by the observation end; it needs at least {MIN_CUSTOMERS:,} to tell customers' "
+                "habits apart from chance. Widen the filters or load more history.")
+    if n_repeat < MIN_REPEAT_BUYERS:
+        return (f"The lifetime-value model cannot be trusted yet, because only {n_repeat:,} customers have "
+                f"bought more than once (at least {MIN_REPEAT_BUYERS:,} are needed); without repeat purchases "
+                "nothing shows how often customers come back. Load a longer history.")
+    return None
+
+
+def _warnings(summary: pd.DataFrame, end: date, unit: str, gg: GammaGammaFit, contracts_ended: int) -> list[str]:
+    notes = []
+    if gg.excluded_nonpositive:
+        notes.append(f"{gg.excluded_nonpositive:,} repeat buyers are left out of the spend model because their "
+                     "repeat purchase days net to zero or less (returns as large as purchases); their expected "
+                     "spend is the population mean.")
+    if gg.q < 2:
+        notes.append(f"Spend per purchase varies enormously between customers (Gamma-Gamma q = {gg.q:.2f}, close "
+                     "to 1): the population mean spend used for customers with few purchases is uncertain.")
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    if len(repeat) > 2 and repeat["frequency"].nunique() > 1 and repeat["monetary_value"].nunique() > 1:
+        correlation = float(np.corrcoef(repeat["frequency"], repeat["monetary_value"])[0, 1])
+        # Gamma-Gamma assumes spend per purchase does not depend on how often a customer buys.
+        if abs(correlation) > 0.3:
+            notes.append(f"How often customers buy and how much they spend per purchase are correlated "
+                         f"({correlation:+.2f}); the spend model assumes they are not, so expected spends lean "
+                         "towards the average.")
+    one_timers = float((summary["frequency"] == 0).mean())
+    if one_timers > 0.8:
+        notes.append(f"{one_timers:.0%} of customers bought only once; their predictions rest on the population "
+                     "averages, not on their own record.")
+    history_days = (pd.Timestamp(end) - pd.Timestamp(summary["first_purchase_date"].min())).days
+    if history_days < max(PREDICTION_DAYS):
+        notes.append(f"The history covers only {history_days:,} days, so predictions over {max(PREDICTION_DAYS)} "
+                     "days reach beyond anything the model has seen.")
+    if contracts_ended:
+        notes.append(f"{contracts_ended:,} customers' contracts ended by the observation end; they are given no "
+                     "future purchases or value.")
+    return notes
+
+
+def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, scope: Scope | None) -> pd.DataFrame:
+    """Add the period's value x margin cell and RFM segment, when the segments module provides them."""
+    try:
+        from customer_value.segments import customer_segments
+    except ImportError:
+        return table
+    if filters is None:
+        return table
+    segments = customer_segments(db, filters, scope)
+    wanted = [column for column in ("grid_cell", "rfm_segment") if column in segments.columns]
+    if not wanted:
+        return table
+    merged = table.merge(segments[["customer_id", *wanted]], on="customer_id", how="left")
+    for column in wanted:
+        merged[column] = merged[column].astype(object).where(merged[column].notna(), NOT_IN_PERIOD)
+    return merged
+
+
+def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None, unit: str = "weeks",
+              observation_end: date | None = None, horizon_months: int = 12,
+              monthly_discount_rate: float = 0.01) -> tuple[pd.DataFrame, ClvResult]:
+    """Fit BG/NBD and Gamma-Gamma on the customers in scope and value each of them.
+
+    Parameters
+    ----------
+    db : Database
+    filters : Filters or None
+        Attribute filters choose the customers; the period's end is the
+        observation end unless ``observation_end`` is given.
+    scope : Scope, optional
+        The user's row scope.
+    unit : {"days", "weeks"}
+        Time unit of the fit (the parameters' alpha depends on it; the
+        predictions do not).
+    observation_end : date, optional
+    horizon_months : int
+        CLV horizon.
+    monthly_discount_rate : float
+        Discount per month (0.01 = 1%).
+
+    Returns
+    -------
+    (DataFrame, ClvResult)
+        One row per customer: :data:`SUMMARY_COLUMNS`, ``grid_cell`` and
+        ``rfm_segment`` (the period's, or "(no purchase in period)"), and when
+        the result is trusted ``expected_purchases_30/90/365`` (days),
+        ``probability_alive``, ``expected_spend`` (per future purchase) and
+        ``clv`` (discounted expected spend over the horizon), sorted by CLV.
+    """
+    if not 1 <= horizon_months <= 120:
+        raise UserFacingError("the horizon must be 1 to 120 months")
+    if not 0 <= monthly_discount_rate < 1:
+        raise UserFacingError("the monthly discount rate must be at least 0 and below 1 (0.01 = 1% a month)")
+    end = _observation_end(db, filters, observation_end)
+    summary = summary_frame(db, filters, scope, unit, end)
+    summary = _with_segments(summary, db, filters, scope)
+    n_customers = len(summary)
+    n_repeat = int((summary["frequency"] > 0).sum())
+    ended = summary["churn_date"].notna() & (pd.to_datetime(summary["churn_date"]) <= pd.Timestamp(end))
+    result = ClvResult(trusted=False, reason=_trust_problem(n_customers, n_repeat), observation_end=end, unit=unit,
+                       horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
+                       n_customers=n_customers, n_repeat_buyers=n_repeat, contracts_ended=int(ended.sum()))
+    if result.reason is not None:
+        return summary, result
+    frequency, recency, age, monetary = (summary[column].to_numpy(dtype=float)
+                                         for column in ("frequency", "recency", "T", "monetary_value"))
+    try:
+        bgnbd = clv_models.fit_bgnbd(frequency, recency, age)
+        gg = clv_models.fit_gamma_gamma(frequency, monetary)
+    except ModelFitError as error:
+        result.reason = (f"The lifetime-value model cannot be trusted yet, because its fit did not converge: "
+                         f"{error}. Try the other time unit, widen the filters or load more history.")
+        return summary, result
+    unit_days = clv_models.UNIT_DAYS[unit]
+    alive_factor = np.where(ended.to_numpy(), 0.0, 1.0)
+    table = summary.copy()
+    for days in PREDICTION_DAYS:
+        table[f"expected_purchases_{days}"] = alive_factor * clv_models.expected_purchases(
+            bgnbd, days / unit_days, frequency, recency, age)
+    table["probability_alive"] = alive_factor * clv_models.probability_alive(bgnbd, frequency, recency, age)
+    table["expected_spend"] = clv_models.expected_spend(gg, frequency, monetary)
+    table["clv"] = alive_factor * clv_models.customer_lifetime_value(
+        bgnbd, gg, frequency, recency, age, monetary, horizon_months=horizon_months,
+        monthly_discount_rate=monthly_discount_rate, unit=unit)
+    table = table.sort_values(["clv", "customer_id"], ascending=[False, True], ignore_index=True)
+    result.trusted = True
+    result.bgnbd = bgnbd
+    result.gamma_gamma = gg
+    result.excluded_nonpositive = gg.excluded_nonpositive
+    result.warnings = _warnings(summary, end, unit, gg, result.contracts_ended)
+    result.totals = {
+        "clv": float(table["clv"].sum()),
+        "expected_purchases_365": float(table["expected_purchases_365"].sum()),
+        "expected_alive_customers": float(table["probability_alive"].sum()),
+        "mean_expected_spend": float(clv_models.population_mean_spend(gg)),
+    }
+    return table, result
+
+
+def clv_by_group(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Totals of a trusted :func:`clv_table` by one attribute or segment.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`clv_table`'s table (with predictions).
+    by : str
+        One of :data:`GROUP_LEVELS` present in the table.
+
+    Returns
+    -------
+    DataFrame
+        Per group: customers, share_customers, expected_purchases_365,
+        expected_alive (sum of probability alive), clv, share_clv,
+        clv_per_customer; largest CLV first.
+    """
+    if by not in table.columns:
+        raise UserFacingError(f"the lifetime-value table has no column {by!r}; choose one of "
+                              f"{', '.join(level for level in GROUP_LEVELS if level in table.columns)}")
+    if "clv" not in table.columns:
+        raise UserFacingError("there are no lifetime values to total: the model could not be fitted")
+    grouped = (table.assign(_group=table[by].astype(object).where(table[by].notna(), "(unknown)"))
+               .groupby("_group", sort=False)
+               .agg(customers=("customer_id", "size"), expected_purchases_365=("expected_purchases_365", "sum"),
+                    expected_alive=("probability_alive", "sum"), clv=("clv", "sum"))
+               .reset_index().rename(columns={"_group": by}))
+    total_customers = grouped["customers"].sum()
+    total_clv = grouped["clv"].sum()
+    grouped["share_customers"] = grouped["customers"] / total_customers if total_customers else np.nan
+    grouped["share_clv"] = grouped["clv"] / total_clv if total_clv else np.nan
+    grouped["clv_per_customer"] = grouped["clv"] / grouped["customers"]
+    columns = [by, "customers", "share_customers", "expected_purchases_365", "expected_alive", "clv", "share_clv",
+               "clv_per_customer"]
+    return grouped[columns].sort_values(["clv", by], ascending=[False, True], ignore_index=True)
+
+
+def default_cut_date(first_purchase: date, observation_end: date) -> date:
+    """A hold-out of the last third of the history, between 13 and 52 weeks long."""
+    history_days = (observation_end - first_purchase).days
+    holdout_days = min(max(history_days // 3, 91), 364)
+    return observation_end - timedelta(days=holdout_days)
+
+
+@dataclass
+class HoldoutReport:
+    """The model's track record: fitted up to ``cut_date``, checked on what happened until the end.
+
+    ``check`` is None when the calibration data are too thin or the fit did not
+    converge; ``reason`` then says why.
+    """
+
+    trusted: bool
+    reason: str | None
+    cut_date: date
+    observation_end: date
+    unit: str
+    check: HoldoutCheck | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Plain figures for JSON and the command line."""
+        figures: dict[str, Any] = {"trusted": self.trusted, "reason": self.reason, "cut_date": self.cut_date,
+                                   "observation_end": self.observation_end, "unit": self.unit}
+        if self.check is not None:
+            figures.update({
+                "calibration_fit": self.check.fit.as_dict(),
+                "customers": self.check.n_customers,
+                "mae_per_customer": self.check.mae,
+                "total_predicted": self.check.total_predicted,
+                "total_actual": self.check.total_actual,
+                "total_error_share": self.check.total_error_share,
+                "by_frequency": self.check.by_frequency,
+            })
+        return figures
+
+
+def holdout_report(db: Database, filters: Filters | None, cut_date: date | None = None, scope: Scope | None = None,
+                   unit: str = "weeks", observation_end: date | None = None,
+                   time_step: str = "auto") -> HoldoutReport:
+    """Fit the purchase model on purchases up to ``cut_date`` and compare with the purchases after it.
+
+    Parameters
+    ----------
+    db : Database
+    filters : Filters or None
+    cut_date : date, optional
+        Last day of the calibration period; default :func:`default_cut_date`.
+    scope : Scope, optional
+    unit : {"days", "weeks"}
+    observation_end : date, optional
+        End of the hold-out; default the period's end.
+    time_step : {"auto", "weeks", "months"}
+        Spacing of the cumulative predicted-vs-actual points ("auto": weekly
+        unless that is slow on many customers, then monthly).
+
+    Returns
+    -------
+    HoldoutReport
+    """
+    _unit_days(unit)
+    end = _observation_end(db, filters, observation_end)
+    calibration_end = cut_date
+    if calibration_end is None:
+        everyone = summary_frame(db, filters, scope, unit, end)
+        if everyone.empty:
+            raise UserFacingError("no purchases by the observation end; load transactions or widen the filters")
+        calibration_end = default_cut_date(min(everyone["first_purchase_date"]), end)
+    report = HoldoutReport(trusted=False, reason=None, cut_date=calibration_end, observation_end=end, unit=unit)
+    if calibration_end >= end:
+        report.reason = (f"The cut date {calibration_end:%Y-%m-%d} must lie before the observation end "
+                         f"({end:%Y-%m-%d}): the model needs days after it to be checked on.")
+        return report
+    calibration = summary_frame(db, filters, scope, unit, calibration_end)
+    problem = _trust_problem(len(calibration), int((calibration["frequency"] > 0).sum()))
+    if problem is not None:
+        report.reason = problem.replace("by the observation end", f"by the cut date {calibration_end:%Y-%m-%d}")
+        return report
+    window = {"cut_date": calibration_end, "observation_end": end}
+    holdout = run(db, "clv_holdout_customers", filters=filters, scope=scope, params=window)
+    daily = run(db, "clv_holdout_daily", filters=filters, scope=scope, params=window)
+    table = pd.DataFrame({
+        "customer_id": calibration["customer_id"],
+        "frequency_cal": calibration["frequency"],
+        "recency_cal": calibration["recency"],
+        "T_cal": calibration["T"],
+        "monetary_value_cal": calibration["monetary_value"],
+        "frequency_holdout": calibration["customer_id"].map(holdout.set_index("customer_id")["purchases"])
+        .fillna(0).astype(float),
+    })
+    try:
+        report.check = clv_models.holdout_check_from_summary(table, daily, calibration_end, end, unit=unit,
+                                                             time_step=time_step)
+    except ModelFitError as error:
+        report.reason = f"The model fitted up to the cut date did not converge: {error}."
+        return report
+    report.trusted = True
+    return report

@@ -1,0 +1,822 @@
+"""Churn early warning and unusual customers (domain brief section 4), checked against the past.
+
+The question: which customers who are active today will be lost within the
+next W days (the activity rule of section 3: no purchase for W days, or their
+churn date reached)? The model is trained on history cut at past dates and
+judged on what really happened after a later cut that it never saw:
+
+    validation cut v = as_of - W          (its outcome is fully known on as_of)
+    training cuts    = v - W, v - 2W, ...  (up to ``TRAINING_CUTS``; outcomes known by v)
+
+Each cut is a snapshot: features of every customer active on that day
+(queries/risk_features.sql), labelled by whether they were lost in the W days
+after it. The model family is chosen honestly: candidates are fitted on the
+older training cuts and compared on the newest one (the *selection* cut); the
+winner is refitted on every training cut and scored once on the validation
+cut, next to a baseline that knows only recency. Today's scores come from the
+same model refitted on all cuts up to v, whose outcomes are known.
+
+Reasons per customer are the change in predicted risk when one feature is set
+to its population median (its most common value for customer type and
+region): cheap, model-agnostic and readable.
+
+Unusual customers are found by an isolation forest on behaviour *changes*
+(recent W days against the customer's own preceding year), not on levels, so a
+big customer is not unusual for being big.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from customer_value.db import Database
+from customer_value.filters import Filters, Scope
+from customer_value.query import run
+
+SEED = 0
+TRAINING_CUTS = 4
+MIN_CUSTOMERS = 200
+MIN_PER_CLASS = 20
+MIN_UNUSUAL_CUSTOMERS = 100
+UNUSUAL_SHARE = 0.02
+DECILES = 10
+
+NUMERIC_FEATURES: dict[str, str] = {
+    # feature: what it measures (shown on the page)
+    "recency_days": "Days since the last purchase",
+    "gap_ratio": "Days since the last purchase divided by the customer's own median gap between purchases",
+    "median_gap_days": "The customer's median gap between purchase days",
+    "purchase_days_last_year": "Purchase days in the last 365 days",
+    "tenure_days": "Days since the first purchase",
+    "spend_trend": "Spend rate in the last W days against the preceding year, from -1 (stopped) to +1 (new)",
+    "log_revenue_recent": "Revenue in the last W days (log)",
+    "log_revenue_total": "Revenue to date (log)",
+    "margin": "Gross margin to date (lines that carry a cost)",
+    "last_csat": "Latest CSAT answer (1-5)",
+    "last_nps": "Latest NPS answer (0-10)",
+    "open_complaints": "Complaints not resolved on the cut date",
+    "complaints_last_year": "Complaints raised in the last 365 days",
+}
+CATEGORICAL_FEATURES = {"customer_type": "Customer type", "region": "Region"}
+
+
+class RiskError(ValueError):
+    """Raised inside the module when the data cannot support a model; turned into a result, not an error."""
+
+
+# ---------------------------------------------------------------------------
+# Features and labels
+# ---------------------------------------------------------------------------
+
+def _float(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(frame[column], errors="coerce").astype("float64")
+
+
+def spend_trend(recent_revenue: pd.Series, earlier_revenue: pd.Series, earlier_days: pd.Series,
+                window_days: int) -> pd.Series:
+    """Recent spend rate against the earlier one, as (recent - earlier) / (recent + earlier) in [-1, 1].
+
+    Parameters
+    ----------
+    recent_revenue : pandas.Series
+        Revenue in the W days ending on the cut date.
+    earlier_revenue : pandas.Series
+        Revenue in the 365 days before that window.
+    earlier_days : pandas.Series
+        Days of the earlier window the customer existed (0 to 365); the earlier
+        revenue is scaled to W days over these days only.
+    window_days : int
+        W.
+
+    Returns
+    -------
+    pandas.Series
+        -1 when spending stopped, +1 when it is all new, 0 when steady or when
+        there is nothing on either side. Returns are clipped to zero spend.
+    """
+    recent = recent_revenue.clip(lower=0).astype("float64")
+    days = earlier_days.astype("float64")
+    earlier = (earlier_revenue.clip(lower=0) * window_days / days.where(days > 0)).fillna(0.0)
+    total = recent + earlier
+    return ((recent - earlier) / total.where(total > 0)).fillna(0.0)
+
+
+def model_features(raw: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """The model's numeric features from rows of risk_features.sql (one row per customer).
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        Rows of ``queries/risk_features.sql`` for one cut date.
+    window_days : int
+        W, the churn window in days.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of ``NUMERIC_FEATURES`` plus ``customer_type`` and
+        ``region``; unknown satisfaction and margin stay NaN (the gradient
+        boosting model reads NaN as its own value, the logistic model imputes
+        the median).
+    """
+    features = pd.DataFrame(index=raw.index)
+    features["recency_days"] = _float(raw, "recency_days")
+    gap = _float(raw, "median_gap_days")
+    # A one-purchase customer has no rhythm of their own; W is the rule's own yardstick.
+    features["gap_ratio"] = features["recency_days"] / gap.where(gap > 0, float(window_days)).fillna(window_days)
+    features["median_gap_days"] = gap
+    features["purchase_days_last_year"] = _float(raw, "purchase_days_last_year")
+    features["tenure_days"] = _float(raw, "tenure_days")
+    features["spend_trend"] = spend_trend(_float(raw, "revenue_recent"), _float(raw, "revenue_earlier"),
+                                          _float(raw, "earlier_days"), window_days)
+    features["log_revenue_recent"] = np.log1p(_float(raw, "revenue_recent").clip(lower=0))
+    features["log_revenue_total"] = np.log1p(_float(raw, "revenue_total").clip(lower=0))
+    with_cost = _float(raw, "revenue_with_cost")
+    features["margin"] = _float(raw, "profit_total") / with_cost.where(with_cost > 0)
+    features["last_csat"] = _float(raw, "last_csat")
+    features["last_nps"] = _float(raw, "last_nps")
+    features["open_complaints"] = _float(raw, "open_complaints")
+    features["complaints_last_year"] = _float(raw, "complaints_last_year")
+    features["customer_type"] = raw["customer_type"].astype(str)
+    features["region"] = raw["region"].astype(str)
+    return features
+
+
+def snapshot(db: Database, filters: Filters, cut: date, scope: Scope | None = None) -> pd.DataFrame:
+    """Customers active on ``cut`` with their features and (when known) ``lost_next_window``."""
+    raw = run(db, "risk_features", filters=filters, scope=scope, params={"cut": cut})
+    active = raw[raw["is_active"].astype(bool)].reset_index(drop=True)
+    features = model_features(active, filters.window_days)
+    label = active["lost_next_window"]
+    features["lost_next_window"] = label.astype("float64") if len(label) else pd.Series(dtype="float64")
+    features.insert(0, "customer_id", active["customer_id"].astype(str))
+    features["cut"] = cut
+    for column in ("name", "sales_rep", "last_purchase_date", "revenue_last_year"):
+        features["raw_" + column] = active[column].to_numpy()
+    return features
+
+
+def design_matrix(features: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
+    """Numeric features and one column per known customer type and region (one-hot)."""
+    matrix = features[list(NUMERIC_FEATURES)].astype("float64").copy()
+    for column, values in categories.items():
+        for value in values:
+            matrix[f"{column}={value}"] = (features[column] == value).astype("float64")
+    return matrix
+
+
+# ---------------------------------------------------------------------------
+# Models and their validation
+# ---------------------------------------------------------------------------
+
+def candidate_models() -> dict[str, Any]:
+    """The model families compared on the selection cut; fixed seeds so a rerun gives the same list."""
+    return {
+        "Gradient boosting": HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+            early_stopping=False, random_state=SEED),
+        "Logistic regression": make_pipeline(
+            SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)),
+    }
+
+
+def recency_baseline():
+    """The yardstick: a logistic curve on days since the last purchase alone."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def precision_top_decile(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Share lost among the 10% of customers with the highest scores (ties broken by position)."""
+    if len(labels) == 0:
+        return None
+    top = max(1, int(np.ceil(len(labels) / DECILES)))
+    order = np.argsort(-scores, kind="stable")
+    return float(np.mean(labels[order[:top]]))
+
+
+def lift_table(labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Customers ranked by score split into ten equal groups: lost share in each and its lift.
+
+    Lift = the group's lost share divided by the lost share of everyone; decile 1
+    holds the highest scores. Ties are broken by position, so the groups are
+    always of equal size (give or take one).
+    """
+    order = np.argsort(-scores, kind="stable")
+    groups = np.array_split(order, DECILES)
+    base = float(np.mean(labels)) if len(labels) else float("nan")
+    rows = []
+    for number, members in enumerate(groups, start=1):
+        lost = int(labels[members].sum())
+        share = lost / len(members) if len(members) else None
+        rows.append({"decile": number, "customers": len(members), "lost": lost, "lost_share": share,
+                     "lift": share / base if share is not None and base > 0 else None})
+    return pd.DataFrame(rows)
+
+
+def calibration_table(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
+    """Predicted against observed loss rate in ten bands of predicted risk (0-10%, ..., 90-100%)."""
+    edges = np.linspace(0.0, 1.0, 11)
+    band = np.clip(np.digitize(probabilities, edges[1:-1]), 0, 9)
+    rows = []
+    for number in range(10):
+        members = band == number
+        if not members.any():
+            continue
+        rows.append({"band": f"{int(edges[number] * 100)}-{int(edges[number + 1] * 100)}%",
+                     "customers": int(members.sum()),
+                     "predicted": float(probabilities[members].mean()),
+                     "observed": float(labels[members].mean())})
+    return pd.DataFrame(rows, columns=["band", "customers", "predicted", "observed"])
+
+
+def evaluate(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int | None]:
+    """Hold-out quality of one set of predicted probabilities."""
+    both_classes = 0 < labels.sum() < len(labels)
+    return {
+        "customers": int(len(labels)),
+        "lost": int(labels.sum()),
+        "base_rate": float(labels.mean()) if len(labels) else None,
+        "roc_auc": float(roc_auc_score(labels, probabilities)) if both_classes else None,
+        "precision_top_decile": precision_top_decile(labels, probabilities),
+        "lift_top_decile": (precision_top_decile(labels, probabilities) / labels.mean()
+                            if len(labels) and labels.mean() > 0 else None),
+        "brier": float(brier_score_loss(labels, probabilities)) if len(labels) else None,
+    }
+
+
+def _fit(model, matrix: pd.DataFrame, labels: np.ndarray):
+    return model.fit(matrix.to_numpy(), labels)
+
+
+def _predict(model, matrix: pd.DataFrame) -> np.ndarray:
+    return model.predict_proba(matrix.to_numpy())[:, 1]
+
+
+def _class_problems(name: str, labels: np.ndarray) -> list[str]:
+    lost, kept = int(labels.sum()), int(len(labels) - labels.sum())
+    problems = []
+    if len(labels) < MIN_CUSTOMERS:
+        problems.append(f"the {name} has {len(labels):,} active customers; at least {MIN_CUSTOMERS:,} are needed")
+    if lost < MIN_PER_CLASS or kept < MIN_PER_CLASS:
+        problems.append(f"the {name} has {lost:,} lost and {kept:,} kept customers; at least "
+                        f"{MIN_PER_CLASS} of each are needed")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Reasons
+# ---------------------------------------------------------------------------
+
+def _days(value: float) -> str:
+    return f"{value:,.0f} day" + ("" if round(value) == 1 else "s")
+
+
+def describe_feature(feature: str, row: dict[str, Any], window_days: int) -> str:
+    """A feature's value for one customer, in words a sales rep understands."""
+    value = row.get(feature)
+    missing = value is None or (isinstance(value, float) and np.isnan(value))
+    if feature in ("recency_days", "gap_ratio") or (feature == "median_gap_days" and not missing):
+        gap = row.get("median_gap_days")
+        usual = "" if gap is None or np.isnan(gap) else f" (usual gap {_days(gap)})"
+        return f"no purchase for {_days(row['recency_days'])}{usual}"
+    if feature == "median_gap_days":
+        return "only one purchase so far"
+    if feature == "purchase_days_last_year":
+        return f"{value:,.0f} purchase day{'s' if value != 1 else ''} in the last year"
+    if feature == "tenure_days":
+        return f"customer for {_days(value)}"
+    if feature == "spend_trend":
+        if value <= -0.999:
+            return f"no spend in the last {window_days} days after buying in the year before"
+        if value >= 0.999:
+            return f"all spend is from the last {window_days} days"
+        # (r - e) / (r + e) = t  =>  r / e = (1 + t) / (1 - t)
+        ratio = (1 + value) / (1 - value)
+        change = ratio - 1
+        direction = "down" if change < 0 else "up"
+        return f"spend rate {direction} {abs(change):.0%} in the last {window_days} days against the year before"
+    if feature == "log_revenue_recent":
+        return f"revenue {float(np.expm1(value)):,.0f} in the last {window_days} days"
+    if feature == "log_revenue_total":
+        return f"revenue {float(np.expm1(value)):,.0f} to date (account size)"
+    if feature == "margin":
+        return "no cost data" if missing else f"gross margin {value:.0%}"
+    if feature == "last_csat":
+        return "no CSAT answer yet" if missing else f"latest CSAT {value:.0f} of 5"
+    if feature == "last_nps":
+        return "no NPS answer yet" if missing else f"latest NPS answer {value:.0f} of 10"
+    if feature == "open_complaints":
+        return "no open complaint" if not value else f"{value:.0f} open complaint{'s' if value != 1 else ''}"
+    if feature == "complaints_last_year":
+        return f"{value:.0f} complaint{'s' if value != 1 else ''} in the last year"
+    if feature in CATEGORICAL_FEATURES:
+        return f"{CATEGORICAL_FEATURES[feature].lower()} {row[feature]}"
+    return f"{feature} {value}"
+
+
+def _feature_groups(columns: list[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for position, column in enumerate(columns):
+        groups.setdefault(column.split("=", 1)[0], []).append(position)
+    return groups
+
+
+def contributions(model, matrix: pd.DataFrame, reference: pd.Series) -> pd.DataFrame:
+    """Per customer and feature: predicted risk minus the risk with that feature at its reference value.
+
+    Parameters
+    ----------
+    model : fitted classifier with ``predict_proba``
+    matrix : pandas.DataFrame
+        Design matrix of the customers to explain.
+    reference : pandas.Series
+        The value each design column takes when a feature is "neutral": the
+        training median for numeric features, the most common category for the
+        one-hot groups (all columns of a group are replaced together).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per feature group (numeric feature, ``customer_type``,
+        ``region``); positive values raise the customer's risk.
+    """
+    values = matrix.to_numpy(dtype="float64")
+    base = model.predict_proba(values)[:, 1]
+    result = {}
+    for group, positions in _feature_groups(list(matrix.columns)).items():
+        neutral = values.copy()
+        neutral[:, positions] = reference.to_numpy(dtype="float64")[positions]
+        result[group] = base - model.predict_proba(neutral)[:, 1]
+    return pd.DataFrame(result, index=matrix.index)
+
+
+def top_reasons(features: pd.DataFrame, contribution: pd.DataFrame, window_days: int, limit: int = 3) -> list[str]:
+    """The ``limit`` features that raise each customer's risk most, in words; '' when none raises it."""
+    reasons = []
+    names = np.array(contribution.columns)
+    values = contribution.to_numpy()
+    for row_number, row in enumerate(features.to_dict(orient="records")):
+        order = np.argsort(-values[row_number], kind="stable")
+        picked: list[str] = []
+        for position in order:
+            # Effects under half a point of risk are noise, not a reason to call.
+            if values[row_number, position] <= 0.005 or len(picked) == limit:
+                break
+            text = describe_feature(names[position], row, window_days)
+            if text not in picked:
+                picked.append(text)
+        reasons.append("; ".join(picked))
+    return reasons
+
+
+# ---------------------------------------------------------------------------
+# The whole early-warning result
+# ---------------------------------------------------------------------------
+
+@dataclass
+class EarlyWarning:
+    """Everything the page and the ``risk`` command show about the early-warning model."""
+
+    trusted: bool
+    problems: list[str]
+    window_days: int
+    as_of: date
+    validation_cut: date | None = None
+    selection_cut: date | None = None
+    training_cuts: list[date] = field(default_factory=list)
+    chosen_model: str | None = None
+    selection_auc: dict[str, float | None] = field(default_factory=dict)
+    model_figures: dict[str, Any] = field(default_factory=dict)
+    baseline_figures: dict[str, Any] = field(default_factory=dict)
+    lift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    at_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
+    value_source: str = ""
+    training_rows: int = 0
+
+    def report(self) -> dict[str, Any]:
+        """Plain data for ``risk --json``."""
+        return {
+            "trusted": self.trusted, "problems": self.problems, "window_days": self.window_days,
+            "as_of": self.as_of, "validation_cut": self.validation_cut, "selection_cut": self.selection_cut,
+            "training_cuts": self.training_cuts, "training_rows": self.training_rows,
+            "chosen_model": self.chosen_model, "selection_auc": self.selection_auc,
+            "model": self.model_figures, "baseline_recency_only": self.baseline_figures,
+            "lift": self.lift, "calibration": self.calibration, "value_source": self.value_source,
+            "at_risk_customers": len(self.at_risk),
+        }
+
+
+def cut_dates(as_of: date, data_start: date, window_days: int) -> tuple[date, list[date]]:
+    """The validation cut and the training cuts (newest first) that leave W days of history before them."""
+    step = timedelta(days=window_days)
+    validation = as_of - step
+    training = [validation - step * k for k in range(1, TRAINING_CUTS + 1)]
+    return validation, [cut for cut in training if cut - step >= data_start]
+
+
+def _data_start(db: Database) -> date | None:
+    start = db.meta("data_start")
+    return date.fromisoformat(start) if start else None
+
+
+def _customer_values(db: Database, filters: Filters, scope: Scope | None,
+                     active: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Expected value per customer: CLV over 12 months when that model can be trusted, else last year's revenue."""
+    try:
+        from customer_value.clv import clv_table
+
+        table, fit = clv_table(db, filters, scope, observation_end=filters.as_of)
+        if fit.trusted and "clv" in table.columns:
+            values = table.set_index(table["customer_id"].astype(str))["clv"].astype("float64")
+            return (active["customer_id"].map(values).fillna(0.0),
+                    "expected lifetime value over 12 months (BG/NBD and Gamma-Gamma, 1% a month discount)")
+    except ImportError:
+        # Without the lifetime-value module the list still ranks by last year's revenue.
+        pass
+    last_year = _float(active, "raw_revenue_last_year").clip(lower=0).fillna(0.0)
+    return last_year, "revenue in the last 12 months (the lifetime-value model cannot be trusted on this selection)"
+
+
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 16
+
+
+def _cache_key(kind: str, db: Database, filters: Filters, scope: Scope | None) -> tuple:
+    # Period start/end do not enter the model: it always runs up to the data's last day.
+    return (kind, str(db.path), db.data_version(), filters.customer_types, filters.regions, filters.sales_reps,
+            filters.window_days, filters.as_of, scope.regions if scope is not None else None)
+
+
+def _cached(key: tuple, compute):
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    value = compute()
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def _single_threaded(function, *args):
+    # Gradient boosting's OpenMP threads spin while waiting: on a busy server (other sessions, other
+    # processes) a fit of a few seconds took a minute. One thread per fit is fast and predictable.
+    with threadpool_limits(limits=1):
+        return function(*args)
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def early_warning(db: Database, filters: Filters, scope: Scope | None = None) -> EarlyWarning:
+    """Train, validate and score the churn early-warning model (cached per data version and filters).
+
+    Parameters
+    ----------
+    db : Database
+    filters : Filters
+        Customer type, region, sales rep and W apply; the period does not (the
+        model always looks at the data up to ``filters.as_of``).
+    scope : Scope, optional
+        The user's row scope.
+
+    Returns
+    -------
+    EarlyWarning
+        ``trusted`` is False with ``problems`` saying why when the history is
+        too short or too small; the validation figures are then left empty.
+    """
+    return _cached(_cache_key("early_warning", db, filters, scope),
+                   lambda: _single_threaded(_early_warning, db, filters, scope))
+
+
+def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> EarlyWarning:
+    as_of = filters.as_of
+    window = filters.window_days
+    data_start = _data_start(db)
+    result = EarlyWarning(trusted=False, problems=[], window_days=window, as_of=as_of)
+    if as_of is None or data_start is None:
+        result.problems.append("no transactions are loaded")
+        return result
+    validation_cut, training_cuts = cut_dates(as_of, data_start, window)
+    result.validation_cut = validation_cut
+    if len(training_cuts) < 2:
+        needed = window * 4
+        result.problems.append(
+            f"the history runs from {data_start} to {as_of}; the model needs at least {needed:,} days "
+            f"(4 x W) to train on one past cut, choose the model on another and check it on a third")
+        return result
+    result.selection_cut = training_cuts[0]
+    result.training_cuts = training_cuts
+
+    snapshots = {cut: snapshot(db, filters, cut, scope) for cut in [validation_cut, *training_cuts]}
+    snapshots = {cut: frame[frame["lost_next_window"].notna()].reset_index(drop=True)
+                 for cut, frame in snapshots.items()}
+    current = snapshot(db, filters, as_of, scope)
+    everything = pd.concat([*snapshots.values(), current], ignore_index=True)
+    categories = {column: sorted(everything[column].unique().tolist()) for column in CATEGORICAL_FEATURES}
+
+    training = pd.concat([snapshots[cut] for cut in training_cuts], ignore_index=True)
+    selection_train = pd.concat([snapshots[cut] for cut in training_cuts[1:]], ignore_index=True)
+    selection = snapshots[training_cuts[0]]
+    validation = snapshots[validation_cut]
+    result.training_rows = len(training)
+    labels = {name: frame["lost_next_window"].to_numpy(dtype="float64")
+              for name, frame in (("training", training), ("selection_train", selection_train),
+                                  ("selection", selection), ("validation", validation))}
+    problems = (_class_problems(f"validation cut ({validation_cut})", labels["validation"])
+                + _class_problems(f"selection cut ({training_cuts[0]})", labels["selection"])
+                + _class_problems("older training cuts", labels["selection_train"]))
+    if problems:
+        result.problems.extend(problems)
+        return result
+
+    matrices = {name: design_matrix(frame, categories)
+                for name, frame in (("training", training), ("selection_train", selection_train),
+                                    ("selection", selection), ("validation", validation), ("current", current))}
+
+    # Honest choice: the candidates never see the validation cut.
+    for name, model in candidate_models().items():
+        fitted = _fit(model, matrices["selection_train"], labels["selection_train"])
+        result.selection_auc[name] = float(roc_auc_score(labels["selection"], _predict(fitted, matrices["selection"])))
+    result.chosen_model = max(result.selection_auc, key=lambda name: (result.selection_auc[name], name))
+
+    model = _fit(candidate_models()[result.chosen_model], matrices["training"], labels["training"])
+    baseline = _fit(recency_baseline(), matrices["training"][["recency_days"]], labels["training"])
+    model_probabilities = _predict(model, matrices["validation"])
+    baseline_probabilities = _predict(baseline, matrices["validation"][["recency_days"]])
+    result.model_figures = evaluate(labels["validation"], model_probabilities)
+    result.baseline_figures = evaluate(labels["validation"], baseline_probabilities)
+    model_lift = lift_table(labels["validation"], model_probabilities)
+    baseline_lift = lift_table(labels["validation"], baseline_probabilities)
+    result.lift = model_lift.merge(
+        baseline_lift[["decile", "lost_share", "lift"]].rename(
+            columns={"lost_share": "baseline_lost_share", "lift": "baseline_lift"}), on="decile")
+    result.calibration = calibration_table(labels["validation"], model_probabilities)
+
+    # Today's scores: refit on every cut whose outcome is known, the validation cut included.
+    final_frame = pd.concat([validation, training], ignore_index=True)
+    final_matrix = pd.concat([matrices["validation"], matrices["training"]], ignore_index=True)
+    final_model = _fit(candidate_models()[result.chosen_model], final_matrix,
+                       final_frame["lost_next_window"].to_numpy(dtype="float64"))
+    reference = final_matrix.median()
+    for column, values in categories.items():
+        most_common = final_frame[column].value_counts().idxmax()
+        for value in values:
+            reference[f"{column}={value}"] = 1.0 if value == most_common else 0.0
+
+    importance = contributions(final_model, matrices["validation"], reference).abs().mean()
+    result.importance = (importance.rename("mean_effect").rename_axis("feature").reset_index()
+                         .sort_values("mean_effect", ascending=False, kind="stable").reset_index(drop=True))
+    result.importance["description"] = result.importance["feature"].map(
+        {**NUMERIC_FEATURES, **CATEGORICAL_FEATURES})
+
+    if current.empty:
+        result.trusted = True
+        result.problems.append("no customer is active today, so nobody is on the at-risk list")
+        return result
+    risk = _predict(final_model, matrices["current"])
+    contribution = contributions(final_model, matrices["current"], reference)
+    values, result.value_source = _customer_values(db, filters, scope, current)
+    at_risk = pd.DataFrame({
+        "customer_id": current["customer_id"],
+        "name": current["raw_name"],
+        "customer_type": current["customer_type"],
+        "region": current["region"],
+        "sales_rep": current["raw_sales_rep"],
+        "last_purchase_date": pd.to_datetime(current["raw_last_purchase_date"]).dt.date,
+        "risk": risk,
+        "expected_value": values.to_numpy(dtype="float64"),
+    })
+    at_risk["value_at_risk"] = at_risk["risk"] * at_risk["expected_value"].clip(lower=0)
+    at_risk["reasons"] = top_reasons(current, contribution, window)
+    result.at_risk = at_risk.sort_values(["value_at_risk", "risk", "customer_id"], ascending=[False, False, True],
+                                         kind="stable").reset_index(drop=True)
+    result.at_risk.insert(0, "rank", np.arange(1, len(result.at_risk) + 1))
+    result.trusted = True
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Unusual customers
+# ---------------------------------------------------------------------------
+
+CHANGE_FEATURES: dict[str, str] = {
+    "spend_change": "Net spend rate in the last W days against the preceding year (log ratio)",
+    "order_change": "Orders in the last W days against the preceding year's rate (log ratio)",
+    "order_value_change": "Average order size (before returns) in the last W days against the preceding year "
+                          "(log ratio)",
+    "gap_change": "Days since the last purchase against the customer's own median gap (log ratio)",
+    "margin_change": "Gross margin in the last W days minus the preceding year's",
+    "returns_change": "Share of purchases cancelled or returned, last W days minus the preceding year",
+}
+
+
+def behaviour_levels(raw: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """Behaviour in the last W days and in the preceding year, per W days (rows of risk_features.sql).
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        Rows of ``queries/risk_features.sql`` for the cut date.
+    window_days : int
+        W: the recent window's length in days.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``*_recent`` and ``*_earlier`` pairs: net spend and orders per W days
+        (the earlier year scaled to W days over the days the customer existed in
+        it), average order size before returns, gross margin (NaN without cost
+        data or with less than one order's worth of revenue), returned share of
+        purchases; plus ``recency_days`` and ``median_gap_days``.
+    """
+    days = _float(raw, "earlier_days")
+    scale = window_days / days.where(days > 0)
+    levels = pd.DataFrame(index=raw.index)
+    levels["spend_recent"] = _float(raw, "revenue_recent").clip(lower=0)
+    levels["spend_earlier"] = (_float(raw, "revenue_earlier").clip(lower=0) * scale).fillna(0.0)
+    levels["orders_recent"] = _float(raw, "orders_recent")
+    levels["orders_earlier"] = (_float(raw, "orders_earlier") * scale).fillna(0.0)
+    # Cancellation lines carry negative amounts; what was bought before returns is net minus them.
+    bought_recent = _float(raw, "revenue_recent") - _float(raw, "cancelled_recent")
+    bought_earlier = _float(raw, "revenue_earlier") - _float(raw, "cancelled_earlier")
+    levels["order_value_recent"] = bought_recent / _float(raw, "orders_recent").where(_float(raw, "orders_recent") > 0)
+    levels["order_value_earlier"] = bought_earlier / _float(raw, "orders_earlier").where(
+        _float(raw, "orders_earlier") > 0)
+    # Adding 0.0 turns the -0.0 of "minus no cancellation" into a plain zero.
+    levels["returns_recent"] = ((-_float(raw, "cancelled_recent")) / bought_recent.where(bought_recent > 0)).clip(
+        0, 1) + 0.0
+    levels["returns_earlier"] = ((-_float(raw, "cancelled_earlier")) / bought_earlier.where(bought_earlier > 0)).clip(
+        0, 1) + 0.0
+    for side in ("recent", "earlier"):
+        with_cost = _float(raw, f"revenue_with_cost_{side}")
+        # A margin over a sliver of revenue (one returned line, say) swings wildly; require an order's worth.
+        enough = with_cost >= levels[f"order_value_{side}"].fillna(np.inf).clip(lower=1.0) * 0.5
+        levels[f"margin_{side}"] = (_float(raw, f"profit_{side}") / with_cost.where(enough & (with_cost > 0))).clip(
+            -1, 1)
+    levels["recency_days"] = _float(raw, "recency_days")
+    levels["median_gap_days"] = _float(raw, "median_gap_days")
+    return levels
+
+
+def change_features(levels: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """Behaviour now against the customer's own preceding year, 0 meaning "as before".
+
+    Parameters
+    ----------
+    levels : pandas.DataFrame
+        Output of ``behaviour_levels``.
+    window_days : int
+        W, used as the usual gap of a customer who has none yet.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per ``CHANGE_FEATURES`` entry. Log ratios add one unit of
+        money (or half an order) to both sides so that zero stays finite; a
+        change that cannot be measured (no order on one side, no cost data) is 0.
+    """
+    changes = pd.DataFrame(index=levels.index)
+    changes["spend_change"] = np.log((levels["spend_recent"] + 1) / (levels["spend_earlier"] + 1))
+    changes["order_change"] = np.log((levels["orders_recent"] + 0.5) / (levels["orders_earlier"] + 0.5))
+    changes["order_value_change"] = np.log((levels["order_value_recent"].clip(lower=0) + 1)
+                                           / (levels["order_value_earlier"].clip(lower=0) + 1)).fillna(0.0)
+    gap = levels["median_gap_days"].fillna(window_days)
+    changes["gap_change"] = np.log((levels["recency_days"] + 1) / (gap + 1))
+    changes["margin_change"] = (levels["margin_recent"] - levels["margin_earlier"]).fillna(0.0)
+    changes["returns_change"] = (levels["returns_recent"].fillna(0.0) - levels["returns_earlier"].fillna(0.0))
+    return changes
+
+
+def describe_change(feature: str, levels: pd.Series, window_days: int) -> str:
+    """What changed for one customer, in words, from their ``behaviour_levels`` row."""
+    recent_window = f"the last {window_days} days"
+    if feature == "spend_change":
+        return (f"spent {levels['spend_recent']:,.0f} in {recent_window} against a usual "
+                f"{levels['spend_earlier']:,.0f} per {window_days} days")
+    if feature == "order_change":
+        return (f"{levels['orders_recent']:,.0f} orders in {recent_window} against a usual "
+                f"{levels['orders_earlier']:,.1f}")
+    if feature == "order_value_change":
+        return (f"average order {levels['order_value_recent']:,.0f} in {recent_window} against "
+                f"{levels['order_value_earlier']:,.0f} before")
+    if feature == "gap_change":
+        gap = levels["median_gap_days"]
+        usual = f"a usual gap of {_days(gap)}" if not np.isnan(gap) else "no usual rhythm yet"
+        return f"no purchase for {_days(levels['recency_days'])} against {usual}"
+    if feature == "margin_change":
+        return (f"gross margin {levels['margin_recent']:.0%} in {recent_window} against "
+                f"{levels['margin_earlier']:.0%} before")
+    if feature == "returns_change":
+        return (f"returned {levels['returns_recent']:.0%} of purchases in {recent_window} against "
+                f"{0.0 if np.isnan(levels['returns_earlier']) else levels['returns_earlier']:.0%} before")
+    return feature
+
+
+@dataclass
+class UnusualCustomers:
+    trusted: bool
+    problems: list[str]
+    window_days: int
+    as_of: date | None
+    compared: int = 0
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def unusual_customers(db: Database, filters: Filters, scope: Scope | None = None,
+                      share: float = UNUSUAL_SHARE) -> UnusualCustomers:
+    """Customers whose last W days differ sharply from their own preceding year (isolation forest).
+
+    Parameters
+    ----------
+    db : Database
+    filters : Filters
+        Customer type, region, sales rep and W apply; the comparison ends on
+        ``filters.as_of``.
+    scope : Scope, optional
+    share : float
+        The share of compared customers to list (the forest's contamination).
+
+    Returns
+    -------
+    UnusualCustomers
+        ``table`` lists the flagged customers, most unusual first, with the two
+        changes that stand out most (in words) and every change feature.
+        Compared are customers who bought at least twice in the preceding
+        year, so that "their usual" means something.
+    """
+    key = (*_cache_key("unusual", db, filters, scope), share)
+    return _cached(key, lambda: _single_threaded(_unusual_customers, db, filters, scope, share))
+
+
+def _unusual_customers(db: Database, filters: Filters, scope: Scope | None, share: float) -> UnusualCustomers:
+    result = UnusualCustomers(trusted=False, problems=[], window_days=filters.window_days, as_of=filters.as_of)
+    if filters.as_of is None:
+        result.problems.append("no transactions are loaded")
+        return result
+    raw = run(db, "risk_features", filters=filters, scope=scope, params={"cut": filters.as_of})
+    history = raw[_float(raw, "orders_earlier") >= 2].reset_index(drop=True)
+    result.compared = len(history)
+    if len(history) < MIN_UNUSUAL_CUSTOMERS:
+        result.problems.append(
+            f"{len(history):,} customers bought at least twice in the year before the last {filters.window_days} "
+            f"days; at least {MIN_UNUSUAL_CUSTOMERS} are needed to say what is unusual")
+        return result
+    levels = behaviour_levels(history, filters.window_days)
+    changes = change_features(levels, filters.window_days)
+    forest = IsolationForest(n_estimators=300, contamination=share, random_state=SEED)
+    forest.fit(changes.to_numpy())
+    score = -forest.score_samples(changes.to_numpy())
+    flagged = forest.predict(changes.to_numpy()) == -1
+    # Robust z-scores say which change stands out for each flagged customer.
+    centre = changes.median()
+    spread = (changes - centre).abs().median().replace(0, np.nan)
+    spread = spread.fillna(changes.std().replace(0, 1.0)).fillna(1.0)
+    standardised = ((changes - centre) / spread).abs()
+    rows = []
+    for position in np.flatnonzero(flagged):
+        row = changes.iloc[position]
+        strongest = standardised.iloc[position].sort_values(ascending=False, kind="stable").index[:2]
+        rows.append({
+            "customer_id": history.at[position, "customer_id"],
+            "name": history.at[position, "name"],
+            "customer_type": history.at[position, "customer_type"],
+            "region": history.at[position, "region"],
+            "sales_rep": history.at[position, "sales_rep"],
+            "last_purchase_date": pd.Timestamp(history.at[position, "last_purchase_date"]).date(),
+            "unusualness": float(score[position]),
+            "what_changed": "; ".join(describe_change(feature, levels.iloc[position], filters.window_days)
+                                      for feature in strongest),
+            "revenue_recent": float(history.at[position, "revenue_recent"]),
+            "revenue_earlier_year": float(history.at[position, "revenue_earlier"]),
+            **{feature: float(row[feature]) for feature in CHANGE_FEATURES},
+        })
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = table.sort_values(["unusualness", "customer_id"], ascending=[False, True],
+                                  kind="stable").reset_index(drop=True)
+    result.table = table
+    result.trusted = True
+    return result

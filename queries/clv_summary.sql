@@ -1,0 +1,52 @@
+-- One row per customer in scope with at least one purchase day on or before
+-- $observation_end: attributes, the contract end (churn_date), and the
+-- lifetime-value literature's summary (lifetimes' summary_data_from_transaction_data,
+-- purchases counted per day): frequency = purchase days - 1 (repeat purchases),
+-- recency = first to last purchase day, T = first purchase day to
+-- $observation_end, both in days / $unit_days; monetary_value = mean revenue of
+-- the repeat purchase days (0 without repeats). A purchase day is a
+-- customer_days row with is_purchase; its revenue is that day's net revenue.
+-- customer_value/clv_models.py summary_table computes the same from raw rows.
+-- Parameters: $observation_end (DATE), $unit_days (1 for days, 7 for weeks).
+with purchase_days as (
+    select
+        customer_days.customer_key,
+        customer_days.day,
+        cast(customer_days.revenue as double) as revenue,
+        row_number() over (partition by customer_days.customer_key order by customer_days.day) as day_number
+    from customer_days
+    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
+    where customer_days.is_purchase and customer_days.day <= $observation_end
+),
+
+per_customer as (
+    select
+        customer_key,
+        count(*) - 1 as frequency,
+        min(day) as first_purchase_date,
+        max(day) as last_purchase_date,
+        sum(case when day_number > 1 then revenue else 0 end) as repeat_revenue
+    from purchase_days
+    group by customer_key
+)
+
+-- date_diff('day', a, b) is DuckDB's spelling; SQLGlot maps it to Spark's datediff.
+select
+    scoped_customers.customer_id,
+    coalesce(scoped_customers.name, scoped_customers.customer_id) as name,
+    coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
+    coalesce(scoped_customers.region, '(unknown)') as region,
+    coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
+    scoped_customers.churn_date,
+    per_customer.first_purchase_date,
+    per_customer.last_purchase_date,
+    cast(per_customer.frequency as double) as frequency,
+    cast(date_diff('day', per_customer.first_purchase_date, per_customer.last_purchase_date) as double)
+        / $unit_days as recency,
+    cast(date_diff('day', per_customer.first_purchase_date, cast($observation_end as date)) as double)
+        / $unit_days as "T",
+    case when per_customer.frequency > 0 then per_customer.repeat_revenue / per_customer.frequency else 0 end
+        as monetary_value
+from per_customer
+inner join scoped_customers on scoped_customers.customer_key = per_customer.customer_key
+order by scoped_customers.customer_id

@@ -1,0 +1,41 @@
+"""The bench command on a tiny demo: it runs end to end and writes a well-formed report (no timing checked)."""
+
+from __future__ import annotations
+
+import json
+
+from bench.pages import page_files
+from customer_value.cli import main
+
+
+def test_bench_writes_a_well_formed_report(tmp_path, capsys):
+    output = tmp_path / "BENCHMARKS.md"
+    code = main(["bench", "--lines", "20000", "--repeat", "1", "--only", "loader,pages,apptest,risk",
+                 "--work-dir", str(tmp_path / "work"), "--output", str(output), "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["lines"] == 20000 and report["customers"] == 1000
+    assert report["machine"]["cores"] >= 1 and report["machine"]["memory_bytes"] > 0
+    assert report["rows"]["transactions"] > 15000
+    pages = report["pages"]["pages"]
+    assert set(pages) == {name for name, _ in page_files()}
+    for name, path in page_files():
+        assert pages[name]["status"] == ("not built" if not path.exists() else "measured"), name
+        if path.exists():
+            assert pages[name]["samples"] == len(report["pages"]["changes"]) == 9
+            assert 0 < pages[name]["median_s"] <= pages[name]["p95_s"]
+            assert report["apptest"][name]["error"] is None, report["apptest"][name]
+    assert pages["overview"]["method"] == "written out"
+    assert report["loader"]["status"] in ("measured", "failed")
+    assert "clv" not in report  # not asked for
+
+    text = output.read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks")
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[0] == "| What | Figure | Target | Result |"
+    rows = [line for line in table if line.startswith(("| page data", "| full page run", "| loader", "| early"))]
+    assert len(rows) == len(report["checks"]) > len(page_files())
+    for check in report["checks"]:
+        assert check["result"] in ("pass", "FAIL", "n/a")
+    assert f"{report['machine']['cores']} cores" in text

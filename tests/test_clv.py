@@ -1,0 +1,279 @@
+"""Lifetime value on a database: the summary query, the fit, group totals, hold-out, the ``clv`` command."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_value import clv, clv_models
+from customer_value import db as dbmod
+from customer_value.cli import main
+from customer_value.commands.clv import write_csv
+from customer_value.dataset import make_filters
+from customer_value.derive import rebuild_derived
+from customer_value.filters import Scope
+from tests.builders import d, online_retail_database, tiny_database
+
+
+@pytest.fixture()
+def small_shop(tmp_path):
+    """Three customers, written out: returns, a same-day cancellation, a contract end."""
+    return tiny_database(
+        tmp_path / "small.duckdb",
+        transactions=[
+            ("A", d("2024-01-01"), 100),
+            ("A", d("2024-01-11"), 60),
+            ("A", d("2024-01-11"), -20, None, True),   # cancelled on a purchase day: that day nets 40
+            ("A", d("2024-01-21"), 80),
+            ("A", d("2024-01-25"), -30),               # a return on its own: not a purchase day
+            ("B", d("2024-01-15"), 50),
+            ("C", d("2024-01-05"), -10, None, True),   # only a cancellation: never a buyer
+        ],
+        customers=[("A", "School", "North", "Ann", None), ("B", "School", "South", "Bob", d("2024-01-20")),
+                   ("C", "School", "South", "Bob", None)],
+    )
+
+
+def test_summary_query_by_hand(small_shop):
+    summary = clv.summary_frame(small_shop, None, unit="days", observation_end=date(2024, 1, 31)).set_index(
+        "customer_id")
+    assert summary.index.tolist() == ["A", "B"]
+    # A: purchase days 01-01, 01-11 (net 40), 01-21 -> 2 repeats, 20 days, T 30 days, (40 + 80) / 2.
+    assert summary.loc["A", ["frequency", "recency", "T", "monetary_value"]].tolist() == [2, 20, 30, 60]
+    assert summary.loc["B", ["frequency", "recency", "T", "monetary_value"]].tolist() == [0, 0, 16, 0]
+    assert summary.loc["B", "churn_date"] == date(2024, 1, 20)
+    weeks = clv.summary_frame(small_shop, None, unit="weeks", observation_end=date(2024, 1, 31))
+    assert weeks["T"].tolist() == pytest.approx([30 / 7, 16 / 7])
+    # The observation end cuts history: on 01-15 A has one repeat and B just arrived.
+    early = clv.summary_frame(small_shop, None, unit="days", observation_end=date(2024, 1, 15)).set_index(
+        "customer_id")
+    assert early.loc["A", ["frequency", "recency", "T", "monetary_value"]].tolist() == [1, 10, 14, 40]
+    assert early.loc["B", "T"] == 0
+
+
+def test_too_little_history_is_not_fitted(small_shop):
+    filters = make_filters(small_shop, period="all_time")
+    table, result = clv.clv_table(small_shop, filters, unit="days")
+    assert not result.trusted and result.bgnbd is None and result.gamma_gamma is None
+    assert result.reason.startswith("The lifetime-value model cannot be trusted yet, because only 2 customers")
+    assert "clv" not in table.columns and len(table) == 2
+    report = clv.holdout_report(small_shop, filters, date(2024, 1, 10), unit="days")
+    assert not report.trusted and report.check is None and "only 1 customers have bought by the cut date" in \
+        report.reason
+
+
+def test_no_repeat_buyers_is_not_fitted(tmp_path):
+    one_timers = [(f"K{number:03d}", date(2024, 1, 1 + number % 28), 10 + number) for number in range(320)]
+    database = tiny_database(tmp_path / "once.duckdb", transactions=one_timers)
+    _, result = clv.clv_table(database, make_filters(database, period="all_time"))
+    assert not result.trusted
+    assert "because only 0 customers have bought more than once" in result.reason
+    assert (result.n_customers, result.n_repeat_buyers) == (320, 0)
+
+
+def test_bad_settings_are_refused(demo_db):
+    filters = make_filters(demo_db)
+    with pytest.raises(clv.UserFacingError, match="horizon"):
+        clv.clv_table(demo_db, filters, horizon_months=0)
+    with pytest.raises(clv.UserFacingError, match="discount"):
+        clv.clv_table(demo_db, filters, monthly_discount_rate=-0.1)
+    with pytest.raises(clv.UserFacingError, match="unit"):
+        clv.clv_table(demo_db, filters, unit="months")
+
+
+def test_clv_table_on_the_demo(demo_db):
+    filters = make_filters(demo_db)
+    table, result = clv.clv_table(demo_db, filters)
+    assert result.trusted and result.reason is None
+    assert result.bgnbd.converged and result.gamma_gamma.converged
+    assert result.observation_end == filters.end
+    assert result.n_customers == len(table) == table["customer_id"].nunique()
+    assert result.n_repeat_buyers == int((table["frequency"] > 0).sum())
+    for column in clv.PREDICTION_COLUMNS:
+        assert table[column].notna().all() and (table[column] >= 0).all()
+    assert (table["probability_alive"] <= 1).all()
+    assert (table["expected_purchases_30"] <= table["expected_purchases_90"]).all()
+    assert (table["expected_purchases_90"] <= table["expected_purchases_365"]).all()
+    assert table["clv"].is_monotonic_decreasing
+    assert result.totals["clv"] == pytest.approx(table["clv"].sum())
+    # The page and the command show exactly the model functions' figures for each customer.
+    live = table[table["churn_date"].isna()]
+    frequency, recency, age, spend = (live[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
+    np.testing.assert_allclose(live["expected_purchases_90"],
+                               clv_models.expected_purchases(result.bgnbd, 90 / 7, frequency, recency, age))
+    np.testing.assert_allclose(live["clv"], clv_models.customer_lifetime_value(
+        result.bgnbd, result.gamma_gamma, frequency, recency, age, spend, unit="weeks"))
+    # Customers whose contract ended are worth nothing more.
+    ended = table[table["churn_date"].notna() & (pd.to_datetime(table["churn_date"]) <= pd.Timestamp(filters.end))]
+    assert len(ended) == result.contracts_ended > 0
+    assert (ended["clv"] == 0).all() and (ended["probability_alive"] == 0).all()
+
+
+def test_unit_changes_parameters_not_predictions(demo_db):
+    filters = make_filters(demo_db)
+    weeks, in_weeks = clv.clv_table(demo_db, filters, unit="weeks")
+    days, in_days = clv.clv_table(demo_db, filters, unit="days")
+    # alpha is a time scale: 7 times larger in days; the shapes do not change.
+    assert in_days.bgnbd.alpha == pytest.approx(7 * in_weeks.bgnbd.alpha, rel=1e-3)
+    assert in_days.bgnbd.r == pytest.approx(in_weeks.bgnbd.r, rel=1e-3)
+    merged = weeks.merge(days, on="customer_id", suffixes=("_weeks", "_days"))
+    np.testing.assert_allclose(merged["expected_purchases_365_weeks"], merged["expected_purchases_365_days"],
+                               rtol=1e-3, atol=1e-6)
+
+
+def test_group_totals_add_up(demo_db):
+    filters = make_filters(demo_db)
+    table, _ = clv.clv_table(demo_db, filters)
+    for level in clv.GROUP_LEVELS:
+        groups = clv.clv_by_group(table, level)
+        assert groups["customers"].sum() == len(table)
+        assert groups["clv"].sum() == pytest.approx(table["clv"].sum())
+        assert groups["share_clv"].sum() == pytest.approx(1.0)
+        assert groups["clv"].is_monotonic_decreasing
+    cells = clv.clv_by_group(table, "grid_cell").set_index("grid_cell")
+    # Grid cells are the segment page's: customers who bought in the period, the rest apart.
+    from customer_value.segments import customer_segments
+    segments = customer_segments(demo_db, filters)
+    assert cells.drop(index=clv.NOT_IN_PERIOD)["customers"].sum() == len(segments)
+    assert cells.loc["AA", "customers"] == int((segments["grid_cell"] == "AA").sum())
+    with pytest.raises(clv.UserFacingError, match="no column"):
+        clv.clv_by_group(table, "favourite_colour")
+
+
+def test_scope_limits_the_customers(demo_db):
+    filters = make_filters(demo_db)
+    table, result = clv.clv_table(demo_db, filters, scope=Scope(regions=("West",)))
+    assert set(table["region"]) == {"West"} and result.n_customers == len(table)
+
+
+def test_holdout_report_on_the_demo(demo_db):
+    filters = make_filters(demo_db)
+    report = clv.holdout_report(demo_db, filters, date(2025, 6, 30), time_step="months")
+    assert report.trusted and report.check is not None
+    check = report.check
+    assert check.by_frequency["customers"].sum() == check.n_customers
+    assert check.over_time["actual_cumulative"].iloc[-1] == check.total_actual
+    assert check.over_time["date"].iloc[-1] == filters.end
+    assert check.mae >= 0 and check.total_predicted > 0
+    wrong = clv.holdout_report(demo_db, filters, filters.end)
+    assert not wrong.trusted and "must lie before the observation end" in wrong.reason
+
+
+def test_default_cut_date():
+    assert clv.default_cut_date(date(2023, 1, 1), date(2025, 12, 31)) == date(2025, 1, 1)   # 52 weeks at most
+    assert clv.default_cut_date(date(2025, 7, 1), date(2025, 12, 31)) == date(2025, 10, 1)  # 13 weeks at least
+
+
+# ----------------------------------------------------------------------------- real data
+
+def cdnow_database(path, real_data_dir) -> dbmod.Database:
+    """The CDNOW sample in a database, one order per record, no customer attributes."""
+    raw = pd.read_csv(real_data_dir / "cdnow_sample" / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["original_id", "customer_id", "date", "cds", "amount"], dtype={"date": str})
+    frame = pd.DataFrame({
+        "order_id": [f"R{number}" for number in range(len(raw))],
+        "customer_id": raw["customer_id"].astype(str),
+        "order_date": pd.to_datetime(raw["date"], format="%Y%m%d").dt.date,
+        "amount": raw["amount"],
+        "quantity": raw["cds"],
+    })
+    database = dbmod.connect(path)
+    con = database.cursor()
+    con.execute("begin transaction")
+    con.execute("insert into load_batches (batch_id, kind, source_name, loaded_at, loaded_by) "
+                "values (nextval('batch_id_seq'), 'transactions', 'CDNOW_sample.txt', current_timestamp, 'test')")
+    batch_id = con.execute("select max(batch_id) from load_batches").fetchall()[0][0]
+    con.register("incoming", frame)
+    con.execute("insert into transactions select md5_number(order_id), order_id, 1, customer_id, order_date, amount, "
+                "quantity, null, null, null, false, ? from incoming", [batch_id])
+    con.unregister("incoming")
+    rebuild_derived(con)
+    dbmod.bump_data_version(con)
+    con.execute("commit")
+    return database
+
+
+def test_cdnow_through_the_database(tmp_path, real_data_dir):
+    database = cdnow_database(tmp_path / "cdnow.duckdb", real_data_dir)
+    filters = make_filters(database, period="all_time")
+    table, result = clv.clv_table(database, filters, unit="weeks", observation_end=date(1997, 9, 30))
+    # Eight of the paper's 2,357 customers have a single record of one CD for $0.00. A purchase day needs
+    # positive revenue (customer_days.is_purchase), so here they are not buyers; the paper's own estimates are
+    # reproduced from the raw records in test_clv_models.py.
+    raw = pd.read_csv(real_data_dir / "cdnow_sample" / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["original_id", "customer_id", "date", "cds", "amount"], dtype={"date": str})
+    paid = raw[raw["amount"] > 0].assign(date=lambda frame: pd.to_datetime(frame["date"], format="%Y%m%d"))
+    assert result.trusted and result.n_customers == paid["customer_id"].nunique() == 2357 - 8
+    summary = clv_models.summary_table(paid, "1997-09-30", unit="weeks")
+    expected = clv_models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
+    fit = result.bgnbd
+    assert (fit.r, fit.alpha, fit.a, fit.b) == pytest.approx((expected.r, expected.alpha, expected.a, expected.b),
+                                                             rel=1e-6)
+    assert (round(fit.r, 2), round(fit.alpha, 1), round(fit.a, 2), round(fit.b, 1)) == (0.24, 4.4, 0.79, 2.4)
+    report = clv.holdout_report(database, filters, date(1997, 9, 30), observation_end=date(1998, 6, 30))
+    assert report.trusted and report.check.n_customers == result.n_customers
+    assert report.check.fit.log_likelihood == pytest.approx(fit.log_likelihood)
+    assert abs(report.check.total_error_share) < 0.15
+    # The database path (summary and counts in SQL) and the pure function on the records agree.
+    direct = clv_models.holdout_check(paid, "1997-09-30", "1998-06-30", unit="weeks")
+    assert report.check.total_actual == direct.total_actual
+    assert report.check.total_predicted == pytest.approx(direct.total_predicted, rel=1e-6)
+    assert report.check.over_time["actual_cumulative"].tolist() == direct.over_time["actual_cumulative"].tolist()
+
+
+@pytest.mark.parametrize("export", ["france.csv", "germany.csv"])
+def test_real_exports_are_too_small_to_trust(tmp_path, real_data_dir, export):
+    database, lines = online_retail_database(tmp_path / "real.duckdb", real_data_dir / export)
+    filters = make_filters(database, period="all_time")
+    table, result = clv.clv_table(database, filters)
+    purchases = lines[lines["customer_id"].notna() & ~lines["is_cancellation"] & (lines["amount"] > 0)]
+    buyers = purchases["customer_id"].nunique()
+    assert not result.trusted and result.n_customers == buyers == len(table)
+    assert f"only {buyers} customers" in result.reason
+    # The summary still agrees with one computed directly from the export's lines.
+    days = purchases.groupby("customer_id")["order_date"].agg(["nunique", "min"])
+    summary = table.set_index("customer_id")
+    assert (summary["frequency"] == days["nunique"].reindex(summary.index) - 1).all()
+    age = (pd.Timestamp(filters.end) - pd.to_datetime(days["min"])).dt.days / 7
+    np.testing.assert_allclose(summary["T"], age.reindex(summary.index))
+
+
+# ----------------------------------------------------------------------------- command line
+
+def test_clv_command_json_and_csv(demo_db_path, tmp_path, capsys):
+    out = tmp_path / "clv.csv"
+    assert main(["clv", "--db", str(demo_db_path), "--json", "--csv", str(out), "--horizon-months", "24",
+                 "--discount", "0.02", "--cut-date", "2025-06-30"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    database = dbmod.connect(demo_db_path)
+    table, result = clv.clv_table(database, make_filters(database), horizon_months=24, monthly_discount_rate=0.02)
+    assert report["trusted"] and report["bgnbd"]["r"] == pytest.approx(result.bgnbd.r)
+    assert report["totals"]["clv"] == pytest.approx(result.totals["clv"])
+    assert report["holdout"]["cut_date"] == "2025-06-30" and report["holdout"]["total_actual"] > 0
+    written = pd.read_csv(out)
+    assert len(written) == report["customers_written"] == len(table)
+    assert written["clv"].sum() == pytest.approx(table["clv"].sum())
+
+
+def test_clv_command_text_on_too_little_history(small_shop, capsys):
+    assert main(["clv", "--db", str(small_shop.path), "--unit", "days", "--period", "all_time"]) == 0
+    text = capsys.readouterr().out
+    assert "cannot be trusted yet, because only 2 customers" in text
+
+
+def test_clv_command_bad_input(tmp_path, capsys):
+    assert main(["clv", "--db", str(tmp_path / "missing.duckdb")]) == 2
+    assert "there is no database" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["clv", "--db", str(tmp_path / "missing.duckdb"), "--discount", "5%"])
+    assert "not a number" in capsys.readouterr().err
+
+
+def test_csv_neutralises_formulas(tmp_path):
+    path = tmp_path / "out.csv"
+    write_csv(pd.DataFrame({"name": ["=HYPERLINK(\"http://x\")", "Plain"], "clv": [1.5, 2.0]}), path)
+    assert pd.read_csv(path)["name"].tolist() == ["'=HYPERLINK(\"http://x\")", "Plain"]

@@ -1,0 +1,226 @@
+"""Derived tables against raw transactions, fast paths against slow ones, incremental refresh against a rebuild."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from customer_value import derive, query
+from customer_value.dataset import filter_choices, make_filters
+from customer_value.derive import MODELS, rebuild_derived, refresh_after_change
+from customer_value.query import MOVEMENT_CUBE_WINDOWS, run
+
+PURCHASE_LINES = "from transactions where customer_id is not null"
+
+
+def frame(con, sql: str, params: dict | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or {}).df()
+
+
+def sorted_frame(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return data.sort_values(keys).reset_index(drop=True)
+
+
+def test_customer_days_month_and_summary_equal_raw_lines(demo_db):
+    con = demo_db.cursor()
+    per_customer_raw = frame(con, f"""
+        select customer_id, sum(amount) as revenue, count(*) as lines, sum(gross_profit) as profit,
+               min(case when not is_cancellation and amount > 0 then order_date end) as first_purchase_date,
+               max(case when not is_cancellation and amount > 0 then order_date end) as last_purchase_date,
+               count(distinct case when not is_cancellation and amount > 0 then order_date end) as purchase_days
+        {PURCHASE_LINES} group by customer_id""")
+    per_customer_days = frame(con, """
+        select customer_id, sum(revenue) as revenue, sum(lines) as lines, sum(profit) as profit
+        from customer_days group by customer_id""")
+    merged = per_customer_raw.merge(per_customer_days, on="customer_id", suffixes=("", "_derived"))
+    assert len(merged) == len(per_customer_raw) == len(per_customer_days) > 7000
+    for column in ("revenue", "lines", "profit"):
+        assert (merged[column] == merged[f"{column}_derived"]).all(), column
+
+    summary = frame(con, "select customer_id, revenue, first_purchase_date, last_purchase_date, purchase_days "
+                         "from customer_summary where first_purchase_date is not null")
+    both = per_customer_raw.merge(summary, on="customer_id", suffixes=("", "_summary"))
+    assert len(both) == len(summary)
+    for column in ("revenue", "first_purchase_date", "last_purchase_date", "purchase_days"):
+        assert (both[column] == both[f"{column}_summary"]).all(), column
+
+    month_raw = frame(con, f"""
+        select customer_id, cast(date_trunc('month', order_date) as date) as month, sum(amount) as revenue,
+               count(distinct case when not is_cancellation then order_id end) as orders
+        {PURCHASE_LINES} group by 1, 2""")
+    month_derived = frame(con, "select customer_id, month, revenue from customer_month")
+    joined = month_raw.merge(month_derived, on=["customer_id", "month"], suffixes=("", "_derived"))
+    assert len(joined) == len(month_raw) == len(month_derived)
+    assert (joined["revenue"] == joined["revenue_derived"]).all()
+
+
+RAW_MOVEMENTS = """
+with purchase_days as (
+    select distinct transactions.customer_id, transactions.order_date as day, customer_dim.churn_date,
+        coalesce(customer_dim.customer_type, '(unknown)') as customer_type,
+        coalesce(customer_dim.region, '(unknown)') as region,
+        coalesce(customer_dim.sales_rep, '(unknown)') as sales_rep
+    from transactions
+    join customer_dim on customer_dim.customer_id = transactions.customer_id
+    where not transactions.is_cancellation and transactions.amount > 0
+),
+neighbours as (
+    select *, lag(day) over (partition by customer_id order by day) as prev_day,
+           lead(day) over (partition by customer_id order by day) as next_day
+    from purchase_days
+),
+active_days as (select * from neighbours where churn_date is null or day < churn_date),
+events as (
+    select day as event_date, customer_type, region, sales_rep,
+           case when prev_day is null then 1 else 0 end as new_customers,
+           case when prev_day is not null then 1 else 0 end as reactivated, 0 as lost
+    from active_days where prev_day is null or day - prev_day > $w
+    union all
+    select least(day + $w, coalesce(churn_date, day + $w)), customer_type, region, sales_rep, 0, 0, 1
+    from active_days
+    where next_day is null or next_day - day > $w or (churn_date is not null and next_day >= churn_date)
+)
+select event_date, customer_type, region, sales_rep, sum(new_customers) as new_customers,
+       sum(reactivated) as reactivated, sum(lost) as lost
+from events group by all
+"""
+
+
+@pytest.mark.parametrize("window", MOVEMENT_CUBE_WINDOWS)
+def test_movement_events_equal_movements_from_raw_lines(demo_db, window):
+    con = demo_db.cursor()
+    keys = ["event_date", "customer_type", "region", "sales_rep"]
+    raw = sorted_frame(frame(con, RAW_MOVEMENTS, {"w": window}), keys)
+    cube = sorted_frame(frame(con, "select event_date, customer_type, region, sales_rep, new_customers, "
+                                   "reactivated, lost from movement_events where window_days = $w",
+                              {"w": window}), keys)
+    assert len(cube) > 1000
+    pd.testing.assert_frame_equal(raw, cube, check_dtype=False)
+
+
+def filter_variants(db):
+    choices = filter_choices(db)
+    base = make_filters(db)
+    variants = [make_filters(db, period=preset) for preset in ("last_12_months", "year_to_date", "last_full_year",
+                                                                 "all_time")]
+    variants += [replace(base, start=date(2024, 2, 10), end=date(2024, 11, 3), period="custom")]
+    variants += [replace(base, regions=(choices["region"][0],)), replace(base, customer_types=(choices["type"][1],)),
+                 replace(base, sales_reps=tuple(choices["rep"][:2]))]
+    return [replace(variant, window_days=window) for variant in variants for window in (60, 90, 180)]
+
+
+def test_period_movements_from_the_cube_equal_the_direct_count(demo_db):
+    for filters in filter_variants(demo_db):
+        direct = run(demo_db, "period_movements", filters=filters, params={"movement_cube": False}, use_cache=False)
+        cubed = run(demo_db, "period_movements", filters=filters, params={"movement_cube": True}, use_cache=False)
+        pd.testing.assert_frame_equal(direct, cubed, check_dtype=False, obj=filters.describe())
+        assert int(direct["active_end"].iloc[0]) > 0
+
+
+@pytest.mark.parametrize("name", ["period_movements", "period_sales", "monthly_movements", "monthly_sales"])
+def test_skipping_the_scope_join_changes_nothing(demo_db, name):
+    # With no filter every customer is in scoped_customers, so joining it must give the same rows.
+    for filters in filter_variants(demo_db)[:6]:
+        fast = run(demo_db, name, filters=filters, params={"all_customers": True}, use_cache=False)
+        joined = run(demo_db, name, filters=filters, params={"all_customers": False}, use_cache=False)
+        pd.testing.assert_frame_equal(fast, joined, check_dtype=False)
+
+
+def test_period_sales_equal_raw_lines(demo_db):
+    con = demo_db.cursor()
+    for filters in filter_variants(demo_db)[::3]:
+        scoped = run(demo_db, "period_sales", filters=filters, use_cache=False).iloc[0]
+        # scoped_customers now holds this filter's customers (query.run built it for the call above).
+        raw = frame(con, """
+            with lines as (
+                select * from transactions
+                where customer_id in (select customer_id from scoped_customers) and order_date between $s and $e
+            ),
+            per_customer as (
+                select customer_id, bool_or(not is_cancellation and amount > 0) as bought,
+                       count(distinct case when not is_cancellation then order_id end) as orders
+                from lines group by customer_id
+            )
+            select (select sum(amount) from lines) as revenue, (select sum(gross_profit) from lines) as profit,
+                   (select count(*) from lines) as lines,
+                   (select sum(orders) from per_customer) as orders,
+                   (select count(*) from per_customer where bought) as buyers,
+                   (select count(*) from per_customer where bought and orders >= 2) as repeat_buyers
+            """, {"s": filters.start, "e": filters.end}).iloc[0]
+        for column in ("revenue", "profit", "lines", "orders", "buyers", "repeat_buyers"):
+            assert float(scoped[column]) == float(raw[column]), (filters.describe(), column)
+
+
+def snapshot(con) -> dict[str, pd.DataFrame]:
+    """Every derived table without customer_key (numbering may differ), in a stable order."""
+    tables = {}
+    for model in MODELS:
+        data = con.execute("select * from " + model).df()
+        data = data.drop(columns=[column for column in data.columns if column == "customer_key"])
+        tables[model] = sorted_frame(data, list(data.columns[:5]))
+    return tables
+
+
+def test_incremental_refresh_equals_full_rebuild(writable_demo_db, monkeypatch):
+    con = writable_demo_db.cursor()
+    before_keys = con.execute("select customer_id, customer_key from customer_dim").df()
+    ids = con.execute("select customer_id from customer_dim order by customer_id limit 3").df()["customer_id"]
+    returning, shrinking, moving = ids.tolist()
+    con.execute("begin transaction")
+    batch = con.execute("select coalesce(max(batch_id), 0) + 100 from load_batches").fetchone()[0]
+    # A long-quiet customer buys again (a reactivation), a new customer arrives with attributes and
+    # orders, one customer's lines disappear (as on undo), another moves region, and a survey answer
+    # names an id nobody has seen.
+    con.execute("""
+        insert into transactions (row_key, order_id, line_no, customer_id, order_date, amount, quantity,
+                                  gross_profit, product, channel, is_cancellation, batch_id)
+        values (1, 'BENCH-1', 1, $returning, date '2025-12-30', 1234.50, 1, 200.00, 'x', 'y', false, $batch),
+               (2, 'BENCH-2', 1, 'NEW-CUSTOMER', date '2025-06-01', 500.00, 1, null, 'x', 'y', false, $batch),
+               (3, 'BENCH-3', 1, 'NEW-CUSTOMER', date '2025-07-15', 800.00, 2, 100.00, 'x', 'y', false, $batch),
+               (4, 'BENCH-4', 1, 'NEW-CUSTOMER', date '2025-07-20', -80.00, 1, null, 'x', 'y', true, $batch)
+        """, {"returning": returning, "batch": batch})
+    con.execute("""
+        insert into customers (row_key, customer_id, name, customer_type, region, sales_rep, batch_id)
+        values (5, 'NEW-CUSTOMER', 'New school', 'K-12 school', 'West', 'Rep X', $batch),
+               (6, $moving, 'Moved school', 'University', 'Northeast', 'Rep Y', $batch)
+        """, {"moving": moving, "batch": batch})
+    con.execute("insert into feedback (row_key, feedback_id, customer_id, response_date, survey, csat, nps, "
+                "complaint, batch_id) values (7, 'F1', 'ONLY-FEEDBACK', date '2025-05-05', 'annual', 4, 9, false, "
+                "$batch)", {"batch": batch})
+    con.execute("delete from transactions where customer_id = $id and order_date >= date '2023-01-01'",
+                {"id": shrinking})
+    with monkeypatch.context() as patched:
+        # Five customers out of 8,000 must take the incremental path, not a rebuild.
+        patched.setattr(derive, "rebuild_derived", lambda con: pytest.fail("rebuilt everything"))
+        refresh_after_change(con, [returning, shrinking, moving, "NEW-CUSTOMER", "ONLY-FEEDBACK"])
+    incremental = snapshot(con)
+    after_keys = con.execute("select customer_id, customer_key from customer_dim").df()
+    rebuild_derived(con)
+    rebuilt = snapshot(con)
+    con.execute("rollback")
+
+    for model in MODELS:
+        pd.testing.assert_frame_equal(incremental[model], rebuilt[model], check_dtype=False, obj=model)
+    # Keys of existing customers are unchanged; the two new ids got the next free numbers.
+    kept = before_keys.merge(after_keys, on="customer_id", suffixes=("_before", "_after"))
+    assert len(kept) == len(before_keys)
+    assert (kept["customer_key_before"] == kept["customer_key_after"]).all()
+    new_keys = sorted(after_keys.loc[~after_keys["customer_id"].isin(before_keys["customer_id"]), "customer_key"])
+    assert new_keys == [before_keys["customer_key"].max() + 1, before_keys["customer_key"].max() + 2]
+    new_customer = incremental["customer_summary"].set_index("customer_id").loc["NEW-CUSTOMER"]
+    assert float(new_customer["revenue"]) == 1220.00  # 500 + 800 - 80 returned
+    assert new_customer["region"] == "West"
+
+
+def test_refresh_with_unknown_scope_rebuilds(writable_demo_db):
+    con = writable_demo_db.cursor()
+    con.execute("begin transaction")
+    con.execute("delete from transactions where order_date < date '2022-01-01'")
+    refresh_after_change(con, None)
+    first_day = con.execute("select min(day) from customer_days").fetchone()[0]
+    con.execute("rollback")
+    assert first_day >= date(2022, 1, 1)
+    query.clear_cache()

@@ -1,0 +1,125 @@
+"""The churn and acquisition page (pages/churn.py) through app.py: figures read back against the package."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from customer_value import movements as mv
+from customer_value.dataset import make_filters
+from customer_value.formatting import format_value
+
+TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change"),
+                 "churn_ratio_table": ("Churn rate",),
+                 "churn_cohort_table": ("Customers", "Month 0"),
+                 "churn_value_table": ("high_value_before",),
+                 "churn_value_customers": ("revenue_drop",),
+                 "churn_acquisition_table": ("average_first_order",)}
+
+
+def _open(app_test):
+    at = app_test.run()
+    at.switch_page("pages/churn.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _table(at, name):
+    """The table ``name`` (AppTest does not expose a dataframe's key): found by the columns only it has."""
+    columns = set(TABLE_COLUMNS[name])
+    for element in at.dataframe:
+        if columns <= set(element.value.columns):
+            return element.value
+    raise AssertionError(f"no table {name}")
+
+
+def _shown(values) -> list:
+    return [None if pd.isna(value) else float(value) for value in values]
+
+
+def _check_movements(at, filters, demo_db):
+    expected = mv.monthly_movements(demo_db, filters)
+    shown = _table(at, "churn_movements_table")
+    assert shown["month"].tolist() == [f"{month:%Y-%m}" for month in expected["month"]]
+    for column in ("active_start", "new_customers", "reactivated", "lost", "lost_at_contract_end", "active_end"):
+        assert shown[column].tolist() == expected[column].tolist(), column
+    assert ((shown["active_start"] + shown["new_customers"] + shown["reactivated"] - shown["lost"])
+            == shown["active_end"]).all()
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Lost"] == format_value(int(expected["lost"].sum()), "count")
+    assert metrics["Active at end"] == format_value(int(expected["active_end"].iloc[-1]), "count")
+    rule = mv.churn_rule(demo_db, filters)
+    assert any(info.value == rule["description"] for info in at.info)
+    return expected
+
+
+def test_churn_page_shows_the_package_figures(app_test, demo_db):
+    at = _open(app_test)
+    filters = make_filters(demo_db)
+    expected = _check_movements(at, filters, demo_db)
+    assert expected["lost"].sum() > 1_000
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["New"] == format_value(int(expected["new_customers"].sum()), "count")
+    assert "—" not in metrics.values()
+    ratios = _table(at, "churn_ratio_table")
+    assert ratios["Churn rate"].tolist() == [format_value(_shown([v])[0], "share") for v in expected["churn_rate"]]
+    assert ratios["Loss-to-gain ratio (3 months)"].tolist() == [
+        format_value(_shown([v])[0], "ratio") for v in expected["loss_to_gain_ratio_3m"]]
+    assert not any("nan" in str(value).lower() for value in ratios.to_numpy().ravel())
+    assert any("in all 12 months" in caption.value for caption in at.caption)
+
+    cohorts = _table(at, "churn_cohort_table")
+    expected_cohorts = mv.cohort_retention(demo_db, filters)
+    sizes = expected_cohorts.groupby("cohort_month")["cohort_size"].first()
+    assert cohorts["Customers"].tolist() == sizes.tolist()
+    first = expected_cohorts.iloc[1]  # the first cohort, one month after acquisition
+    assert cohorts.loc[f"{first['cohort_month']:%Y-%m}", "Month 1"] == format_value(first["share_active"], "share")
+
+    slides = _table(at, "churn_value_table")
+    expected_slides = mv.value_churn(demo_db, filters)
+    assert slides["slid"].tolist() == expected_slides["slid"].tolist()
+    assert slides["revenue_before"].tolist() == pytest.approx(expected_slides["revenue_at_stake"].tolist())
+    sliders = _table(at, "churn_value_customers")
+    latest = expected_slides.loc[expected_slides["slid"] > 0, "month"].iloc[-1].date()
+    assert sliders["customer_id"].tolist() == mv.value_churn_customers(demo_db, filters, latest)[
+        "customer_id"].tolist()
+
+    acquired = _table(at, "churn_acquisition_table")
+    expected_acquired = mv.acquisition(demo_db, filters, "acquisition_channel")
+    assert acquired["new_customers"].sum() == expected_acquired["new_customers"].sum() == \
+        expected["new_customers"].sum()
+
+
+def test_the_window_and_the_widgets_drive_every_figure(app_test, demo_db):
+    at = _open(app_test)
+    at.number_input(key="f_window").set_value(30)
+    at.run()
+    assert not at.exception
+    filters = make_filters(demo_db, window_days=30)
+    _check_movements(at, filters, demo_db)
+    assert any("W = 30" in info.value for info in at.info)
+    at.selectbox(key="churn_ratio").set_value("customer_quick_ratio")
+    at.radio(key="churn_cohort_measure").set_value("revenue_retained")
+    at.selectbox(key="churn_acquisition_split").set_value("region")
+    at.run()
+    assert not at.exception
+    acquired = _table(at, "churn_acquisition_table")
+    expected = mv.acquisition(demo_db, filters, "region").groupby("group")["new_customers"].sum()
+    assert dict(zip(acquired["group"], acquired["new_customers"], strict=True)) == expected.to_dict()
+    cohorts = _table(at, "churn_cohort_table")
+    expected_cohorts = mv.cohort_retention(demo_db, filters)
+    first = expected_cohorts.iloc[1]
+    assert cohorts.loc[f"{first['cohort_month']:%Y-%m}", "Month 1"] == format_value(first["revenue_retained"],
+                                                                                     "share")
+
+
+def test_a_selection_with_nobody_says_so(app_test):
+    at = _open(app_test)
+    at.selectbox(key="f_period").set_value("custom")
+    at.run()
+    from datetime import date
+    at.date_input(key="f_range").set_value((date(2019, 1, 1), date(2019, 12, 31)))
+    at.run()
+    assert not at.exception
+    assert any("No customer in this selection" in info.value for info in at.info)

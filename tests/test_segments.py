@@ -1,0 +1,435 @@
+"""Segment grids, RFM, clusters, lifecycle and migration (customer_value/segments.py, rfm.py, clusters.py).
+
+Hand-worked examples with the expected values written out, the command line,
+and a check of RFM values against the conventional definition on real exports.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_value import cli, rfm, segments
+from customer_value.clusters import cluster_customers, describe_centre
+from customer_value.dataset import make_filters
+from customer_value.errors import UserFacingError
+from customer_value.rfm import SegmentRule
+from tests.builders import d, tiny_database
+
+
+def _frame(revenues: dict[str, float], profits: dict[str, float] | None = None,
+           orders: dict[str, int] | None = None) -> pd.DataFrame:
+    ids = list(revenues)
+    return pd.DataFrame({
+        "customer_id": ids,
+        "revenue": [revenues[i] for i in ids],
+        "profit": [(profits or {}).get(i, np.nan) for i in ids],
+        "lines_with_profit": [1 if profits and i in profits else 0 for i in ids],
+        "orders": [(orders or {}).get(i, 1) for i in ids],
+    })
+
+
+# ---------------------------------------------------------------- Pareto volume classes
+
+
+def test_the_customer_who_crosses_80_percent_is_a_and_one_starting_at_80_is_b():
+    # Total 100; above C1 = 0, above C2 = 60 (< 80: A), above C3 = 80 (not below 80: B).
+    # C2 and C3 tie on 20: the lower id ranks first, so the result never depends on row order.
+    frame = _frame({"C3": 20, "C1": 60, "C2": 20})
+    assert segments.volume_classes(frame).tolist() == ["B", "A", "A"]
+    # Crossing: 50 + 25 = 75 < 80, so the third customer (25) who takes the sum to 100 is A.
+    crossing = _frame({"C1": 50, "C2": 25, "C3": 25, "C4": 0})
+    assert segments.volume_classes(crossing).tolist() == ["A", "A", "A", "B"]
+
+
+def test_cents_decide_the_boundary_not_floating_point():
+    # 0.7 + 0.1 = 0.7999999999999999 in floats; in cents 70 + 10 = 80 = exactly 80% of 100, so C3 is B.
+    frame = _frame({"C1": 0.7, "C2": 0.1, "C3": 0.1, "C4": 0.1})
+    assert segments.volume_classes(frame).tolist() == ["A", "A", "B", "B"]
+
+
+def test_negative_and_zero_revenue_customers_are_volume_b():
+    # Total 120, 80% = 96: above C2 is 100 (B); a customer with net returns is never A.
+    frame = _frame({"C1": 100, "C2": 50, "C3": -30})
+    assert segments.volume_classes(frame).tolist() == ["A", "B", "B"]
+    assert segments.volume_classes(_frame({"C1": 0, "C2": 0})).tolist() == ["B", "B"]
+    assert segments.volume_classes(_frame({"C1": 10, "C2": -40})).tolist() == ["B", "B"]
+
+
+# ---------------------------------------------------------------- margin classes and fallback
+
+
+def test_margin_class_by_profit_per_order_against_the_median_or_a_set_threshold():
+    # Profit per order: C1 400/2 = 200, C2 -60, C3 0/2 = 0, C4 50; median (0 + 50) / 2 = 25.
+    frame = _frame({"C1": 1000, "C2": 300, "C3": 300, "C4": 100},
+                   profits={"C1": 400, "C2": -60, "C3": 0, "C4": 50}, orders={"C1": 2, "C3": 2})
+    cells, info = segments.value_grid_cells(frame)
+    # Volume: 80% of 1700 = 1360; above C4 = 1600, so C4 is B.
+    assert cells.tolist() == ["AA", "AB", "AB", "BA"]
+    assert info.margin_threshold == 25.0 and info.threshold_is_median and info.fallback_reason is None
+    cells, info = segments.value_grid_cells(frame, margin_threshold=50)
+    # 50 is not above 50: C4 falls to BB. Zero and negative profit are margin B.
+    assert cells.tolist() == ["AA", "AB", "AB", "BB"]
+    assert not info.threshold_is_median
+
+
+def test_without_cost_data_the_grid_falls_back_to_volume_classes_and_says_why():
+    cells, info = segments.value_grid_cells(_frame({"C1": 90, "C2": 10}))
+    assert cells.tolist() == ["A", "B"]
+    assert not info.has_profit and info.margin_threshold is None
+    assert "cost" in info.fallback_reason
+    # Some customers with cost data: the others are "margin unknown", not silently B.
+    mixed = _frame({"C1": 90, "C2": 10, "C3": 5}, profits={"C1": 9, "C3": 1})
+    cells, info = segments.value_grid_cells(mixed)
+    # Median of 9 and 1 is 5: C1 (9) is margin A, C3 (1) margin B.
+    assert cells.tolist() == ["AA", "B (margin unknown)", "BB"]
+    assert info.customers_without_cost == 1
+
+
+# ---------------------------------------------------------------- Pareto curve and pyramid
+
+
+def test_top_20_percent_share_is_read_off_the_curve():
+    # 7 customers: the top 20% is 1.4 customers = 70 + 0.4 * 10 = 74 of 100.
+    frame = _frame({"C1": 70, "C2": 10, "C3": 5, "C4": 5, "C5": 4, "C6": 3, "C7": 3})
+    assert segments.revenue_share_of_top(frame, 0.2) == pytest.approx(0.74)
+    assert segments.revenue_share_of_top(_frame({"C1": 0}), 0.2) is None
+    curve = segments.pareto_curve(frame)
+    assert curve["revenue_share"].round(6).tolist() == [0, 0.7, 0.8, 0.85, 0.9, 0.94, 0.97, 1.0]
+    # Drawn with fewer points, the curve keeps its shape: at 1/3 of customers, 7/3 customers = 0.8 + 1/3 * 0.05.
+    drawn = segments.pareto_curve(frame, points=4)
+    assert drawn["revenue_share"].tolist() == pytest.approx([0, 0.8 + 0.05 / 3, 0.9 + 0.04 * 2 / 3, 1.0])
+
+
+def test_pyramid_tiers_hold_1_4_15_and_80_percent():
+    frame = _frame({f"C{i:03d}": 1000 - i for i in range(100)})
+    tiers = segments.pyramid_tiers(frame)
+    assert tiers.value_counts().to_dict() == {"Top 1%": 1, "Next 4%": 4, "Next 15%": 15, "Remaining 80%": 80}
+    assert tiers.iloc[0] == "Top 1%" and tiers.iloc[5] == "Next 15%"
+    # With 7 customers: ceil(0.07) = 1, ceil(0.35) = 1 (next 4% empty), ceil(1.4) = 2.
+    small = segments.pyramid_tiers(_frame({"C1": 70, "C2": 10, "C3": 5, "C4": 5, "C5": 4, "C6": 3, "C7": 3}))
+    assert small.tolist() == ["Top 1%", "Next 15%"] + ["Remaining 80%"] * 5
+
+
+# ---------------------------------------------------------------- RFM scores and segments
+
+
+def test_quintile_scores_give_ties_one_score_whatever_the_row_order():
+    values = pd.Series([1, 1, 1, 2, 3, 3, 4, 5, 5, 5])
+    # First ranks 1, 4, 5, 7, 8 of 10 -> 1 + floor(5 (r - 1) / 10) = 1, 2, 3, 4, 4.
+    assert rfm.quintile_scores(values).tolist() == [1, 1, 1, 2, 3, 3, 4, 4, 4, 4]
+    shuffled = values.sample(frac=1, random_state=3)
+    assert rfm.quintile_scores(shuffled).sort_index().tolist() == [1, 1, 1, 2, 3, 3, 4, 4, 4, 4]
+    # Recency in days: fewer days score higher.
+    assert rfm.quintile_scores(pd.Series([5, 300, 40, 40, 120]), higher_is_better=False).tolist() == [5, 1, 3, 3, 2]
+
+
+def test_single_purchase_customers_all_get_f1():
+    values = pd.DataFrame({"recency_days": [10, 20, 30, 40, 50, 60], "frequency": [1, 1, 1, 1, 7, 9],
+                           "monetary": [5.0, 5.0, 6.0, 7.0, 8.0, 9.0]})
+    scores = rfm.rfm_scores(values)
+    assert scores["f_score"].tolist() == [1, 1, 1, 1, 4, 5]
+    assert rfm.rfm_scores(values.assign(frequency=1))["f_score"].tolist() == [1] * 6
+
+
+def test_default_segment_rules_cover_every_cell_once():
+    expected = [
+        # F:  1                 2                     3                     4                  5
+        ["New customers", "Potential loyalist", "Potential loyalist", "Champions", "Champions"],  # R 5
+        ["Promising", "Potential loyalist", "Potential loyalist", "Loyal", "Loyal"],              # R 4
+        ["About to sleep", "About to sleep", "Need attention", "Loyal", "Loyal"],                 # R 3
+        ["Hibernating", "Hibernating", "At risk", "At risk", "Can't lose them"],                  # R 2
+        ["Lost", "Lost", "At risk", "At risk", "Can't lose them"],                                # R 1
+    ]
+    assert rfm.segment_map().to_numpy().tolist() == expected
+    assert len({rule.segment for rule in rfm.DEFAULT_SEGMENT_RULES}) == 11
+
+
+def test_edited_rules_take_the_first_match_and_leave_gaps_to_other():
+    rules = [SegmentRule("Best", 4, 5, 4, 5), SegmentRule("Recent", 4, 5, 1, 5)]
+    r_score, f_score = pd.Series([5, 4, 3]), pd.Series([5, 2, 5])
+    assert rfm.assign_segments(r_score, f_score, rules).tolist() == ["Best", "Recent", rfm.OTHER_SEGMENT]
+    with pytest.raises(UserFacingError, match="lower bound"):
+        rfm.assign_segments(r_score, f_score, [SegmentRule("Bad", 5, 3, 1, 1)])
+    with pytest.raises(UserFacingError, match="1 to 5"):
+        rfm.rules_from_frame(pd.DataFrame([{"segment": "X", "r_min": 0, "r_max": 6, "f_min": 1, "f_max": 1}]))
+    edited = rfm.rules_frame()
+    edited.loc[0, "f_min"] = 5
+    assert rfm.rules_from_frame(edited)[0] == SegmentRule("Champions", 5, 5, 5, 5, "bought very recently and often")
+
+
+# ---------------------------------------------------------------- the database-level function
+
+
+@pytest.fixture()
+def grid_db(tmp_path):
+    # (customer, day, amount, gross profit, cancellation); each row its own order.
+    transactions = [
+        ("C1", d("2023-06-01"), 100, 10),   # before the period
+        ("C1", d("2024-03-01"), 600, 300),
+        ("C1", d("2024-06-01"), 400, 100),
+        ("C2", d("2024-12-01"), 300, -60),  # loss-making order
+        ("C3", d("2024-05-01"), 200, 0),    # zero profit
+        ("C3", d("2024-10-01"), 100, 0),
+        ("C4", d("2024-07-01"), -50, None, True),  # only a cancellation in the period: not a buyer
+        ("C5", d("2024-02-01"), 100, 50),   # a single purchase
+        ("C6", d("2024-04-01"), 500, 100),  # other region, out of the filtered scope
+    ]
+    customers = [("C1", "University", "North", "Ann", None), ("C2", "K-12 school", "North", "Bo", None),
+                 ("C3", "University", "North", "Ann", None), ("C4", "University", "North", "Ann", None),
+                 ("C5", "Training institution", "North", "Bo", None), ("C6", "University", "South", "Cy", None)]
+    feedback = [("C1", d("2024-05-01"), "annual", 5, 10), ("C1", d("2024-08-01"), "service", 4, 9),
+                ("C2", d("2024-12-05"), "service", 2, 3), ("C3", d("2023-01-01"), "annual", 4, 10)]
+    return tiny_database(tmp_path / "grid.duckdb", transactions=transactions, customers=customers,
+                         feedback=feedback)
+
+
+def test_customer_segments_by_hand(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
+    frame = segments.customer_segments(grid_db, filters).set_index("customer_id")
+    # C4 had only a cancellation; C6 is outside the region filter.
+    assert sorted(frame.index) == ["C1", "C2", "C3", "C5"]
+    assert frame["revenue"].to_dict() == {"C1": 1000.0, "C2": 300.0, "C3": 300.0, "C5": 100.0}
+    assert frame["profit"].to_dict() == {"C1": 400.0, "C2": -60.0, "C3": 0.0, "C5": 50.0}
+    # Revenue 1700, 80% = 1360: C1 (above 0), C2 (1000), C3 (1300) are A; C5 (1600) is B.
+    # Profit per order 200, -60, 0, 50; median 25.
+    assert frame["grid_cell"].to_dict() == {"C1": "AA", "C2": "AB", "C3": "AB", "C5": "BA"}
+    # Days to 31 Dec 2024: C1 213, C2 30, C3 91, C5 334 -> R 2, 4, 3, 1; purchase days 2, 1, 2, 1 -> F 3, 1, 3, 1;
+    # revenue 1000, 300, 300, 100 -> M 4, 2, 2, 1.
+    assert frame["recency_days"].to_dict() == {"C1": 213, "C2": 30, "C3": 91, "C5": 334}
+    assert frame["r_score"].to_dict() == {"C1": 2, "C2": 4, "C3": 3, "C5": 1}
+    assert frame["f_score"].to_dict() == {"C1": 3, "C2": 1, "C3": 3, "C5": 1}
+    assert frame["m_score"].to_dict() == {"C1": 4, "C2": 2, "C3": 2, "C5": 1}
+    assert frame["rfm_segment"].to_dict() == {"C1": "At risk", "C2": "Promising", "C3": "Need attention",
+                                              "C5": "Lost"}
+    # W = 90: C2 bought 30 days before the end; C3's last purchase is 91 days old.
+    assert frame["churned"].to_dict() == {"C1": True, "C2": False, "C3": True, "C5": True}
+    with_threshold = segments.customer_segments(grid_db, filters, margin_threshold=100).set_index("customer_id")
+    assert with_threshold.loc["C5", "grid_cell"] == "BB"
+
+
+def test_grid_summary_by_hand(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
+    report = segments.segments_report(grid_db, filters)
+    grid = {row["grid_cell"]: row for row in report["grid"]}
+    assert {cell: row["customers"] for cell, row in grid.items()} == {"AA": 1, "AB": 2, "BA": 1}
+    assert grid["AB"]["revenue"] == 600.0 and grid["AB"]["revenue_share"] == pytest.approx(600 / 1700)
+    assert grid["AB"]["profit"] == -60.0 and grid["AB"]["profit_share"] == pytest.approx(-60 / 390)
+    assert grid["AB"]["churn_rate"] == 0.5
+    # NPS in the period: C1 answered 10 and 9 (AA: two promoters, +100, average 9.5); C2 answered 3 (AB: -100);
+    # C3's 10 was given in 2023, outside the period.
+    assert grid["AA"]["average_nps"] == 9.5 and grid["AA"]["nps"] == 100.0
+    assert grid["AB"]["nps"] == -100.0 and grid["AB"]["nps_answers"] == 1
+    assert pd.isna(grid["BA"]["nps"]) and grid["BA"]["nps_answers"] == 0
+    assert grid["AA"]["treatment"].startswith("Key accounts")
+    assert report["rfm_segments"] == {"Promising": 1, "Need attention": 1, "At risk": 1, "Lost": 1}
+    # 4 customers: top 20% = 0.8 of C1 = 800 of 1700.
+    assert report["pareto"]["top_20_percent_revenue_share"] == pytest.approx(800 / 1700)
+
+
+def test_contribution_and_drill_down_by_hand(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    frame = segments.customer_segments(grid_db, filters)
+    by_type = segments.contribution(frame, "customer_type").set_index("customer_type")
+    # Universities C1, C3, C6: 1000 + 300 + 500 of 2200.
+    assert by_type.loc["University", "customers"] == 3
+    assert by_type.loc["University", "revenue_share"] == pytest.approx(1800 / 2200)
+    assert by_type.loc["University", "profit"] == 500.0
+    listed = segments.drill_down(frame, "customer_type", "University")
+    assert listed["customer_id"].tolist() == ["C1", "C6", "C3"]
+    with pytest.raises(UserFacingError):
+        segments.contribution(frame, "favourite_colour")
+
+
+def test_margin_threshold_must_be_a_number(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    with pytest.raises(UserFacingError, match="number"):
+        segments.customer_segments(grid_db, filters, margin_threshold=float("nan"))
+
+
+# ---------------------------------------------------------------- clusters
+
+
+def _three_groups(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    groups = [(5, 30, 50_000.0), (60, 6, 5_000.0), (300, 1, 200.0)]  # recent/frequent/high ... lapsed/one-off/low
+    rows = []
+    for number, (recency, frequency, revenue) in enumerate(groups):
+        for i in range(20):
+            rows.append({"customer_id": f"G{number}-{i:02d}", "recency_days": int(recency * rng.uniform(0.9, 1.1)),
+                         "frequency": max(1, int(frequency * rng.uniform(0.9, 1.1))),
+                         "revenue": revenue * rng.uniform(0.9, 1.1)})
+    return pd.DataFrame(rows)
+
+
+def test_clusters_are_found_described_and_repeatable_under_a_seed():
+    frame = _three_groups()
+    first = cluster_customers(frame, seed=7)
+    again = cluster_customers(frame.sample(frac=1, random_state=1).sort_index(), seed=7)
+    assert first.k == 3 and first.k_chosen_by_silhouette
+    assert first.labels.equals(again.labels)
+    assert first.profiles["customers"].tolist() == [20, 20, 20]
+    # Cluster 1 has the most revenue: the recent, frequent, high spenders.
+    assert first.labels.iloc[:20].eq(1).all() and first.labels.iloc[40:].eq(3).all()
+    assert first.profiles.loc[0, "description"] == "recent, frequent, high spend"
+    assert first.profiles.loc[2, "description"] == "lapsed, occasional, low spend"
+    assert set(first.silhouettes) == set(range(2, 9))
+    set_k = cluster_customers(frame, k=2, seed=7)
+    assert set_k.k == 2 and not set_k.k_chosen_by_silhouette and set_k.silhouettes == {}
+
+
+def test_cluster_words_and_bad_k():
+    assert describe_centre(pd.Series({"recency": 0.9, "frequency": -0.2, "monetary": -1.0})) == \
+        "lapsed, moderate frequency, low spend"
+    with pytest.raises(UserFacingError, match="between 2 and 8"):
+        cluster_customers(_three_groups(), k=12)
+    with pytest.raises(UserFacingError, match="three customers"):
+        cluster_customers(_three_groups().head(2))
+
+
+# ---------------------------------------------------------------- lifecycle and migration
+
+
+def test_lifecycle_stages_and_funnel_by_hand():
+    stages = segments.lifecycle_stage(pd.Series([0, 1, 2, 3, 2]), pd.Series([0, 0, 1, 0, 0]),
+                                      pd.Series([0, 0, 0, 0, 2]))
+    assert stages.tolist() == ["Prospect", "Buyer", "Advocate", "Loyal", "Advocate"]
+    funnel = segments.lifecycle_funnel(stages, open_potential=3, open_prospects=2).set_index("stage")
+    assert funnel["at_stage"].tolist() == [3, 3, 1, 1, 2]
+    assert funnel["reached"].tolist() == [10, 7, 4, 3, 2]
+    assert np.isnan(funnel.loc["Potential", "conversion"])
+    assert funnel["conversion"].tolist()[1:] == pytest.approx([0.7, 4 / 7, 0.75, 2 / 3])
+
+
+def test_lifecycle_on_the_tiny_database(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    customers, funnel, note = segments.lifecycle(grid_db, filters)
+    stages = customers.set_index("customer_id")["stage"].to_dict()
+    # Purchase days up to the end: C1 3 (one in 2023) and two promoter answers -> advocate; C3 2 and a 10 in
+    # 2023 -> advocate; C2, C5, C6 one each; C4 bought nothing (only a cancellation) -> prospect.
+    assert stages == {"C1": "Advocate", "C2": "Buyer", "C3": "Advocate", "C4": "Prospect", "C5": "Buyer",
+                      "C6": "Buyer"}
+    assert funnel.set_index("stage")["reached"].to_dict() == {"Potential": 6, "Prospect": 6, "Buyer": 5,
+                                                              "Loyal": 2, "Advocate": 2}
+    assert "No leads" in note
+
+
+def test_transition_matrix_and_movements_by_hand():
+    before = pd.Series({"a": "AA", "b": "BB", "c": "AB", "e": "AB"})
+    after = pd.Series({"a": "AA", "b": "BA", "d": "BB", "e": "BA"})
+    matrix = segments.transition_matrix(before, after, list(segments.GRID_CELLS))
+    assert matrix.index.tolist() == ["AA", "AB", "BB", "new"]
+    assert matrix.columns.tolist() == ["AA", "BA", "BB", "left"]
+    assert matrix.loc["AA", "AA"] == 1 and matrix.loc["BB", "BA"] == 1 and matrix.loc["AB", "left"] == 1
+    assert matrix.loc["new", "BB"] == 1 and matrix.loc["AB", "BA"] == 1
+    assert int(matrix.to_numpy().sum()) == 5
+    assert segments.movement_counts(before, after) == {"upgraded": 1, "downgraded": 0, "unchanged": 1,
+                                                       "lateral": 1, "new": 1, "left": 1}
+    links = segments.sankey_links(matrix)
+    assert sum(links["value"]) == 5 and len(links["source"]) == 5
+
+
+def test_migration_between_two_periods(grid_db):
+    first = make_filters(grid_db, start=d("2023-01-01"), end=d("2023-12-31"))
+    second = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    moved = segments.migration(grid_db, first, second)
+    # Only C1 bought in 2023 (volume A, one customer with cost data: profit/order 10 is not above the median 10).
+    assert moved["grid"].loc["AB", "AA"] == 1
+    assert moved["grid"].loc["new"].sum() == 4
+    assert moved["movements"]["upgraded"] == 1 and moved["movements"]["new"] == 4
+    with pytest.raises(UserFacingError):
+        segments.migration(grid_db, second, first)
+
+
+# ---------------------------------------------------------------- command line and demo data
+
+
+def test_cli_prints_the_package_report(demo_db_path, demo_db):
+    output = io.StringIO()
+    with redirect_stdout(output):
+        code = cli.main(["segments", "--db", str(demo_db_path), "--json", "--region", "West"])
+    assert code == 0
+    printed = json.loads(output.getvalue())
+    expected = cli.to_jsonable(segments.segments_report(demo_db, make_filters(demo_db, regions=("West",))))
+    assert printed == expected
+    assert sum(row["customers"] for row in printed["grid"]) == printed["customers"] > 100
+    assert sum(printed["rfm_segments"].values()) == printed["customers"]
+
+
+def test_cli_rejects_a_bad_threshold(demo_db_path, capsys):
+    assert cli.main(["segments", "--db", str(demo_db_path), "--margin-threshold", "nan"]) == 2
+    assert "margin threshold" in capsys.readouterr().err
+
+
+def test_demo_grid_adds_up(demo_db):
+    filters = make_filters(demo_db)
+    frame = segments.customer_segments(demo_db, filters)
+    sales = demo_db.cursor().execute(
+        "select count(distinct customer_id), sum(revenue) from customer_days "
+        "where day between ? and ? and customer_id in (select customer_id from customer_days "
+        "where is_purchase and day between ? and ?)", [filters.start, filters.end, filters.start, filters.end]
+    ).fetchone()
+    assert len(frame) == sales[0]
+    assert frame["revenue"].sum() == pytest.approx(float(sales[1]))
+    a_revenue = frame.loc[frame["volume_class"] == "A", "revenue"].sum()
+    largest_b = frame.loc[frame["volume_class"] == "B", "revenue"].max()
+    # A makes at least 80%, and dropping its smallest member would fall below 80%.
+    assert a_revenue >= 0.8 * frame["revenue"].sum()
+    smallest_a = frame.loc[frame["volume_class"] == "A", "revenue"].min()
+    assert a_revenue - smallest_a < 0.8 * frame["revenue"].sum() and smallest_a >= largest_b
+
+
+# ---------------------------------------------------------------- real exports
+
+
+def _real_invoices(folder) -> pd.DataFrame:
+    lines = pd.concat([pd.read_csv(folder / name, encoding="utf-8-sig", dtype={"InvoiceNo": str})
+                       for name in ("france.csv", "germany.csv")], ignore_index=True)
+    lines = lines.dropna(subset=["CustomerID"])
+    lines["customer_id"] = lines["CustomerID"].astype(int).astype(str)
+    lines["day"] = pd.to_datetime(lines["InvoiceDate"], format="%m/%d/%Y %H:%M").dt.date
+    lines["amount"] = lines["Quantity"] * lines["UnitPrice"]
+    invoices = lines.groupby(["InvoiceNo", "customer_id", "day"], as_index=False)["amount"].sum()
+    invoices["amount"] = invoices["amount"].round(2)
+    invoices["cancelled"] = invoices["InvoiceNo"].str.startswith("C")
+    return invoices
+
+
+def test_rfm_values_match_the_conventional_definition_on_real_exports(real_data_dir, tmp_path):
+    invoices = _real_invoices(real_data_dir)
+    database = tiny_database(tmp_path / "real.duckdb", transactions=[
+        (row.customer_id, row.day, row.amount, None, bool(row.cancelled)) for row in invoices.itertuples()])
+    start, end = invoices["day"].min(), invoices["day"].max()
+    filters = make_filters(database, start=start, end=end)
+    frame = segments.customer_segments(database, filters).set_index("customer_id")
+    summary = segments.clv_summary(frame.reset_index(), end).set_index("customer_id")
+
+    # The conventional definitions, computed here from the invoices alone.
+    purchases = invoices[~invoices["cancelled"] & (invoices["amount"] > 0)]
+    days = purchases.groupby("customer_id")["day"]
+    expected = pd.DataFrame({
+        "first": pd.to_datetime(days.min()), "last": pd.to_datetime(days.max()), "purchase_days": days.nunique(),
+    })
+    expected["monetary"] = invoices.groupby("customer_id")["amount"].sum().reindex(expected.index)
+    assert sorted(frame.index) == sorted(expected.index)
+    assert len(frame) > 150
+    expected = expected.loc[frame.index]
+    assert (frame["recency_days"] == (pd.Timestamp(end) - expected["last"]).dt.days).all()
+    assert (frame["frequency"] == expected["purchase_days"]).all()
+    assert np.allclose(frame["monetary"], expected["monetary"], atol=0.01)
+    # The lifetime-value summary: repeat purchase days, first-to-last days, age T.
+    assert (summary["frequency"] == expected["purchase_days"] - 1).all()
+    assert (summary["recency"] == (expected["last"] - expected["first"]).dt.days).all()
+    assert (summary["T"] == (pd.Timestamp(end) - expected["first"]).dt.days).all()
+    # Without any cost in the file the grid falls back to volume classes.
+    assert set(frame["grid_cell"]) == {"A", "B"}
+    # Scores follow the values: a longer time since the last purchase never scores a higher R.
+    ordered = frame.sort_values("recency_days")
+    assert ordered["r_score"].is_monotonic_decreasing
+    assert frame.sort_values("frequency")["f_score"].is_monotonic_increasing
+    assert frame.loc[frame["frequency"] == 1, "f_score"].eq(1).all()
