@@ -139,12 +139,15 @@ def main() -> None:
         for notice in st.session_state.get("_link_notices", []):
             st.warning(notice, icon=":material/link_off:")
         filters = sidebar_filters(span, choices)
-        if linked_page and linked_page != "overview":
-            st.switch_page(st_pages[url_paths[linked_page]])
     else:
+        linked_page = None
         st.sidebar.info("No transactions loaded yet.")
 
     navigation = st.navigation(list(st_pages.values()))
+    if linked_page and linked_page != (navigation.url_path or "overview"):
+        # Only after st.navigation: switching before it makes Streamlit run the page
+        # file on its own, without this script's context (KeyError in the page).
+        st.switch_page(st_pages[url_paths[linked_page]])
     if filters is not None:
         st.query_params.from_dict(filters_to_query_params(filters, navigation.url_path or "overview"))
     st.sidebar.caption(f"Signed in as {user.name} ({user.role}).")

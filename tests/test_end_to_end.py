@@ -98,3 +98,15 @@ def test_a_shared_link_opens_the_same_view(server, browser, demo_db):
     page.wait_for_function("() => window.location.search.includes('region=West')", timeout=30_000)
     assert "w=60" in page.url
     page.close()
+
+
+@pytest.mark.parametrize("address", ["/?page=team&region=West", "/team"])
+def test_a_link_to_another_page_opens_it_with_the_app_around_it(server, browser, address):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}{address}", wait_until="domcontentloaded")
+    page.get_by_text("Team performance").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # The sidebar filters (drawn by app.py) are there, so the page ran inside the app.
+    assert page.get_by_text("Churn window W (days)").count() >= 1
+    page.close()
