@@ -42,7 +42,7 @@ def _load_with_loader(csv_path: Path, db_path: Path) -> int:
     database = dbmod.connect(db_path)
     columns = list(pd.read_csv(csv_path, nrows=0).columns)
     mapping = suggest_mapping(columns, "transactions")
-    load_file(database, csv_path, "transactions", mapping, None, local_user())
+    load_file(database, csv_path, "transactions", mapping, None, local_user().name)
     return database.cursor().execute("select count(*) from transactions").fetchone()[0]
 
 

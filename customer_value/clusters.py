@@ -6,7 +6,7 @@ where the period has cost data, signed log of average gross profit per order
 (customers without cost data get the median so they sit in the middle).
 k is the one with the best silhouette in 2..8 unless the user sets it; the
 silhouette is measured on a fixed random sample of at most 1,500 customers and
-the candidate models are fitted on at most 5,000, so the choice stays quick at
+the candidate models are fitted on at most 3,000, so the choice stays quick at
 500k customers; the final model is then fitted on everyone. A fixed seed makes
 the result repeatable.
 
@@ -31,7 +31,7 @@ from customer_value.errors import UserFacingError
 K_RANGE = range(2, 9)
 DEFAULT_SEED = 42
 SILHOUETTE_SAMPLE = 1_500
-SELECTION_SAMPLE = 5_000
+SELECTION_SAMPLE = 3_000
 HIGH, LOW = 0.5, -0.5
 # Words for (low, average, high) standardised centre values of each feature.
 WORDS = {

@@ -137,7 +137,7 @@ def _trust_problem(n_customers: int, n_repeat: int) -> str | None:
     return None
 
 
-def _warnings(summary: pd.DataFrame, end: date, unit: str, gg: GammaGammaFit, contracts_ended: int) -> list[str]:
+def _warnings(summary: pd.DataFrame, end: date, gg: GammaGammaFit, contracts_ended: int) -> list[str]:
     notes = []
     if gg.excluded_nonpositive:
         notes.append(f"{gg.excluded_nonpositive:,} repeat buyers are left out of the spend model because their "
@@ -257,7 +257,7 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
     result.bgnbd = bgnbd
     result.gamma_gamma = gg
     result.excluded_nonpositive = gg.excluded_nonpositive
-    result.warnings = _warnings(summary, end, unit, gg, result.contracts_ended)
+    result.warnings = _warnings(summary, end, gg, result.contracts_ended)
     result.totals = {
         "clv": float(table["clv"].sum()),
         "expected_purchases_365": float(table["expected_purchases_365"].sum()),
@@ -339,6 +339,7 @@ class HoldoutReport:
                 "total_actual": self.check.total_actual,
                 "total_error_share": self.check.total_error_share,
                 "by_frequency": self.check.by_frequency,
+                "over_time": self.check.over_time,
             })
         return figures
 

@@ -63,6 +63,73 @@ def _as_float_array(values: Any, name: str) -> np.ndarray:
 # Summary table
 # ---------------------------------------------------------------------------
 
+SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
+
+
+@dataclass(frozen=True)
+class _PurchaseDays:
+    """One entry per (customer, day) with purchases, sorted by customer then day.
+
+    ``customer`` indexes ``ids`` (sorted customer ids); ``day`` counts days
+    since 1970-01-01; ``amount`` is the day's total.
+    """
+
+    ids: np.ndarray
+    customer: np.ndarray
+    day: np.ndarray
+    amount: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> _PurchaseDays:
+        return _PurchaseDays(self.ids, self.customer[keep], self.day[keep], self.amount[keep])
+
+
+def _day_number(value: Any) -> int:
+    return int(np.datetime64(pd.Timestamp(value).normalize().date(), "D").astype(np.int64))
+
+
+def _purchase_days(transactions: pd.DataFrame, end: Any, start: Any = None) -> _PurchaseDays:
+    """Sum each customer's rows per calendar day, in numpy: a sort of one integer key, no pandas groupby.
+
+    Rows without a customer id, after ``end`` or before ``start`` are left out.
+    """
+    codes, ids = pd.factorize(transactions["customer_id"], sort=True)
+    day = (pd.to_datetime(transactions["date"]).to_numpy().astype("datetime64[D]").astype(np.int64))
+    amount = pd.to_numeric(transactions["amount"]).to_numpy(dtype=float)
+    keep = (codes >= 0) & (day <= _day_number(end))
+    if start is not None:
+        keep &= day >= _day_number(start)
+    codes, day, amount = codes[keep], day[keep], amount[keep]
+    ids = np.asarray(ids, dtype=object)
+    if len(day) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _PurchaseDays(ids, empty, empty, np.zeros(0))
+    first_day = int(day.min())
+    span = int(day.max()) - first_day + 1
+    key = codes.astype(np.int64) * span + (day - first_day)
+    keys, inverse = np.unique(key, return_inverse=True)
+    totals = np.bincount(inverse, weights=amount, minlength=len(keys))
+    return _PurchaseDays(ids, keys // span, keys % span + first_day, totals)
+
+
+def _summarise(days: _PurchaseDays, end: Any, unit_days: int) -> pd.DataFrame:
+    """The summary table of purchase days (sorted by customer and day) observed until ``end``."""
+    if len(days.day) == 0:
+        frame = pd.DataFrame({column: pd.Series(dtype=float) for column in SUMMARY_COLUMNS})
+        return frame.astype({"customer_id": object})
+    starts = np.flatnonzero(np.r_[True, days.customer[1:] != days.customer[:-1]])
+    counts = np.diff(np.r_[starts, len(days.customer)])
+    ends = starts + counts - 1
+    frequency = counts - 1
+    repeat_total = np.add.reduceat(days.amount, starts) - days.amount[starts]
+    return pd.DataFrame({
+        "customer_id": days.ids[days.customer[starts]],
+        "frequency": frequency.astype(float),
+        "recency": (days.day[ends] - days.day[starts]) / unit_days,
+        "T": (_day_number(end) - days.day[starts]) / unit_days,
+        "monetary_value": np.divide(repeat_total, frequency, out=np.zeros(len(starts)), where=frequency > 0),
+    })
+
+
 def summary_table(transactions: pd.DataFrame, observation_end: Any, unit: str = "days",
                   period_start: Any = None) -> pd.DataFrame:
     """Per-customer frequency, recency, T and monetary value, as lifetimes builds them.
@@ -73,7 +140,7 @@ def summary_table(transactions: pd.DataFrame, observation_end: Any, unit: str = 
         Columns ``customer_id``, ``date`` (anything ``pd.to_datetime`` reads;
         the time of day is dropped) and ``amount``. Every row is a purchase;
         rows on the same day of the same customer are one purchase whose
-        amount is their sum.
+        amount is their sum. Rows without a customer id are left out.
     observation_end : date-like
         Last day of observation; later rows are ignored.
     unit : {"days", "weeks"}
@@ -96,42 +163,8 @@ def summary_table(transactions: pd.DataFrame, observation_end: Any, unit: str = 
     A buys 10 on 1 Jan, 20 and 5 on 3 Jan, 30 on 8 Jan; observation ends 11 Jan:
     frequency 2, recency 7 days, T 10 days, monetary value (25 + 30) / 2 = 27.5.
     """
-    columns = ["customer_id", "frequency", "recency", "T", "monetary_value"]
     unit_days = _unit_days(unit)
-    end = pd.Timestamp(observation_end).normalize()
-    days = pd.to_datetime(transactions["date"]).dt.normalize()
-    keep = (days <= end).to_numpy()
-    if period_start is not None:
-        keep = keep & (days >= pd.Timestamp(period_start).normalize()).to_numpy()
-    frame = pd.DataFrame({
-        "customer_id": transactions["customer_id"].to_numpy()[keep],
-        "day": days.to_numpy()[keep],
-        "amount": pd.to_numeric(transactions["amount"]).to_numpy(dtype=float)[keep],
-    })
-    if frame.empty:
-        return pd.DataFrame({column: pd.Series(dtype=float) for column in columns}).astype({"customer_id": object})
-    per_day = frame.groupby(["customer_id", "day"], sort=True, as_index=False)["amount"].sum()
-    return _summary_from_purchase_days(per_day, end, unit_days)
-
-
-def _summary_from_purchase_days(per_day: pd.DataFrame, end: pd.Timestamp, unit_days: int) -> pd.DataFrame:
-    """The summary from one row per (customer_id, day) with that day's ``amount``, sorted by customer and day."""
-    grouped = per_day.groupby("customer_id", sort=True)
-    table = grouped.agg(first_day=("day", "min"), last_day=("day", "max"), purchase_days=("day", "size"),
-                        total=("amount", "sum"), first_amount=("amount", "first"))
-    frequency = table["purchase_days"].to_numpy() - 1
-    one_day = np.timedelta64(1, "D")
-    recency = (table["last_day"] - table["first_day"]).to_numpy() / one_day / unit_days
-    age = (end - table["first_day"]).to_numpy() / one_day / unit_days
-    repeat_total = table["total"].to_numpy() - table["first_amount"].to_numpy()
-    monetary = np.divide(repeat_total, frequency, out=np.zeros(len(table)), where=frequency > 0)
-    return pd.DataFrame({
-        "customer_id": table.index.to_numpy(),
-        "frequency": frequency.astype(float),
-        "recency": recency.astype(float),
-        "T": age.astype(float),
-        "monetary_value": monetary,
-    })
+    return _summarise(_purchase_days(transactions, observation_end, period_start), observation_end, unit_days)
 
 
 # ---------------------------------------------------------------------------
@@ -703,14 +736,6 @@ def customer_lifetime_value(bgnbd: BGNBDFit, gg: GammaGammaFit, frequency: Any, 
 # Calibration / hold-out
 # ---------------------------------------------------------------------------
 
-def _purchase_days(transactions: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
-    days = pd.to_datetime(transactions["date"]).dt.normalize()
-    frame = pd.DataFrame({"customer_id": transactions["customer_id"].to_numpy(), "day": days.to_numpy(),
-                          "amount": pd.to_numeric(transactions["amount"]).to_numpy(dtype=float)})
-    frame = frame[frame["day"] <= end]
-    return frame.groupby(["customer_id", "day"], sort=True, as_index=False)["amount"].sum()
-
-
 def calibration_holdout(transactions: pd.DataFrame, calibration_end: Any, observation_end: Any,
                         unit: str = "days") -> pd.DataFrame:
     """Split each customer's history at ``calibration_end`` (lifetimes' calibration_and_holdout_data).
@@ -733,21 +758,34 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end: Any, observ
         ``frequency_holdout`` (purchase days in the hold-out) and
         ``duration_holdout`` (its length in ``unit``).
     """
+    table, _ = _calibration_split(transactions, calibration_end, observation_end, unit)
+    return table
+
+
+def _calibration_split(transactions: pd.DataFrame, calibration_end: Any, observation_end: Any,
+                       unit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """calibration_holdout's table, and the hold-out purchase days per day of its customers."""
     unit_days = _unit_days(unit)
     cal_end = pd.Timestamp(calibration_end).normalize()
     obs_end = pd.Timestamp(observation_end).normalize()
     if obs_end <= cal_end:
         raise UserFacingError("the hold-out period must end after the calibration period")
-    per_day = _purchase_days(transactions, obs_end)
-    calibration = per_day[per_day["day"] <= cal_end]
-    if calibration.empty:
+    days = _purchase_days(transactions, obs_end)
+    before = days.day <= _day_number(cal_end)
+    if not before.any():
         raise UserFacingError(f"nobody bought on or before the cut date {cal_end:%Y-%m-%d}")
-    table = _summary_from_purchase_days(calibration, cal_end, unit_days)
+    calibration = days.subset(before)
+    table = _summarise(calibration, cal_end, unit_days)
     table.columns = ["customer_id", "frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"]
-    holdout_counts = per_day[per_day["day"] > cal_end].groupby("customer_id").size()
-    table["frequency_holdout"] = (table["customer_id"].map(holdout_counts).fillna(0).to_numpy(dtype=float))
+    known = np.zeros(len(days.ids), dtype=bool)
+    known[calibration.customer] = True
+    after = ~before & known[days.customer]
+    per_customer = np.bincount(days.customer[after], minlength=len(days.ids))
+    table["frequency_holdout"] = per_customer[np.unique(calibration.customer)].astype(float)
     table["duration_holdout"] = (obs_end - cal_end).days / unit_days
-    return table
+    holdout_days, purchases = np.unique(days.day[after], return_counts=True)
+    daily = pd.DataFrame({"date": holdout_days.astype("datetime64[D]"), "purchases": purchases})
+    return table, daily
 
 
 @dataclass(frozen=True)
@@ -756,10 +794,13 @@ class HoldoutCheck:
 
     ``by_frequency``: per calibration-frequency bucket (0..6, 7+) the
     customers and their mean actual and predicted hold-out purchases (the
-    paper's figure 3). ``over_time``: cumulative actual and predicted
-    purchases of the calibration customers at each step of the hold-out.
-    ``mae``: mean absolute error per customer; ``total_error_share``:
-    (predicted - actual) / actual over all customers.
+    paper's figure 3), with columns frequency_cal, customers, actual,
+    predicted. ``over_time``: date, actual_cumulative, predicted_cumulative:
+    the calibration customers' purchases from the cut date to each step of
+    the hold-out. ``customers``: the calibration table with
+    duration_holdout, predicted_holdout and bucket per customer. ``mae``:
+    mean absolute error per customer; ``total_error_share``: (predicted -
+    actual) / actual over all customers (None when nobody bought).
     """
 
     fit: BGNBDFit
@@ -888,11 +929,7 @@ def holdout_check(transactions: pd.DataFrame, calibration_end: Any, observation_
     -------
     HoldoutCheck
     """
-    table = calibration_holdout(transactions, calibration_end, observation_end, unit)
-    cal_end = pd.Timestamp(calibration_end).normalize()
-    per_day = _purchase_days(transactions, pd.Timestamp(observation_end).normalize())
-    holdout = per_day[(per_day["day"] > cal_end) & per_day["customer_id"].isin(table["customer_id"])]
-    daily = holdout.groupby("day").size().rename("purchases").rename_axis("date").reset_index()
+    table, daily = _calibration_split(transactions, calibration_end, observation_end, unit)
     return holdout_check_from_summary(table, daily, calibration_end, observation_end, unit, time_step, fit)
 
 

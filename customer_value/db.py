@@ -8,6 +8,7 @@ own temporary tables and transaction state.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,6 +254,30 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     con.execute("insert into app_meta values (?, ?)", [key, value])
 
 
+def default_threads() -> int:
+    """DuckDB threads: ``CV_DUCKDB_THREADS``, else the cores this process may use."""
+    configured = os.environ.get("CV_DUCKDB_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_memory_limit() -> str:
+    """DuckDB's memory limit: ``CV_DUCKDB_MEMORY_LIMIT`` (e.g. "8GB"), else half the machine's memory.
+
+    DuckDB's own default is 80%; the app also holds pandas frames and Streamlit
+    sessions in the same process, so DuckDB gets half and spills to disk beyond it.
+    """
+    configured = os.environ.get("CV_DUCKDB_MEMORY_LIMIT", "").strip()
+    if configured:
+        return configured
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, total // 2 // 1024**2)}MB"
+
+
 _open_databases: dict[Path, Database] = {}
 _open_lock = threading.Lock()
 
@@ -273,11 +298,7 @@ def connect(path: str | Path, *, threads: int | None = None, memory_limit: str |
                     f"The folder for the database {resolved} cannot be created ({exc.strerror}). "
                     "Choose a writable location with --db."
                 ) from None
-        config: dict[str, str] = {}
-        if threads:
-            config["threads"] = str(threads)
-        if memory_limit:
-            config["memory_limit"] = memory_limit
+        config = {"threads": str(threads or default_threads()), "memory_limit": memory_limit or default_memory_limit()}
         try:
             con = duckdb.connect(str(resolved), config=config)
         except duckdb.Error as exc:

@@ -118,11 +118,14 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     keys = "window_days, event_date, customer_type, region, sales_rep"
     con.execute(
         "create or replace table movement_events as "
-        "select " + keys + ", sum(new_customers) as new_customers, sum(reactivated) as reactivated, "
-        "sum(lost) as lost from ("
-        " select * from movement_events"
-        " union all select * from refresh_new_events"
-        " union all select " + keys + ", -new_customers, -reactivated, -lost from refresh_old_events"
+        "select " + keys + ", cast(sum(new_customers) as integer) as new_customers, "
+        "cast(sum(reactivated) as integer) as reactivated, cast(sum(lost) as integer) as lost, "
+        "cast(sum(lost_at_contract_end) as integer) as lost_at_contract_end from ("
+        " select " + keys + ", new_customers, reactivated, lost, lost_at_contract_end from movement_events"
+        " union all select " + keys + ", new_customers, reactivated, lost, lost_at_contract_end"
+        " from refresh_new_events"
+        " union all select " + keys + ", -new_customers, -reactivated, -lost, -lost_at_contract_end"
+        " from refresh_old_events"
         ") group by " + keys + " having sum(new_customers) <> 0 or sum(reactivated) <> 0 or sum(lost) <> 0"
         " order by window_days, event_date")
     for temporary in ("refresh_ids", "refresh_old_events", "refresh_dim", "refresh_dim_keyed", "refresh_rows",

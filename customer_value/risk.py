@@ -43,7 +43,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from customer_value.clv import clv_table
 from customer_value.db import Database
+from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
 from customer_value.query import run
 
@@ -52,6 +54,11 @@ TRAINING_CUTS = 4
 MIN_CUSTOMERS = 200
 MIN_PER_CLASS = 20
 MIN_UNUSUAL_CUSTOMERS = 100
+# Beyond this many customer snapshots a fit learns little more but takes much longer (500,000 customers
+# give about a million); a fixed-seed sample keeps the result repeatable.
+MAX_TRAINING_ROWS = 100_000
+# Reasons cost one prediction per feature and customer; the sales team reads the top of the list.
+MAX_EXPLAINED = 10_000
 UNUSUAL_SHARE = 0.02
 DECILES = 10
 
@@ -72,10 +79,6 @@ NUMERIC_FEATURES: dict[str, str] = {
     "complaints_last_year": "Complaints raised in the last 365 days",
 }
 CATEGORICAL_FEATURES = {"customer_type": "Customer type", "region": "Region"}
-
-
-class RiskError(ValueError):
-    """Raised inside the module when the data cannot support a model; turned into a result, not an error."""
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +190,7 @@ def candidate_models() -> dict[str, Any]:
     """The model families compared on the selection cut; fixed seeds so a rerun gives the same list."""
     return {
         "Gradient boosting": HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+            max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
             early_stopping=False, random_state=SEED),
         "Logistic regression": make_pipeline(
             SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)),
@@ -408,6 +411,7 @@ class EarlyWarning:
     at_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
     value_source: str = ""
     training_rows: int = 0
+    explained: int = 0
 
     def report(self) -> dict[str, Any]:
         """Plain data for ``risk --json``."""
@@ -418,7 +422,7 @@ class EarlyWarning:
             "chosen_model": self.chosen_model, "selection_auc": self.selection_auc,
             "model": self.model_figures, "baseline_recency_only": self.baseline_figures,
             "lift": self.lift, "calibration": self.calibration, "value_source": self.value_source,
-            "at_risk_customers": len(self.at_risk),
+            "at_risk_customers": len(self.at_risk), "customers_with_reasons": self.explained,
         }
 
 
@@ -430,6 +434,12 @@ def cut_dates(as_of: date, data_start: date, window_days: int) -> tuple[date, li
     return validation, [cut for cut in training if cut - step >= data_start]
 
 
+def _capped(frame: pd.DataFrame) -> pd.DataFrame:
+    if len(frame) <= MAX_TRAINING_ROWS:
+        return frame
+    return frame.sample(n=MAX_TRAINING_ROWS, random_state=SEED).sort_index().reset_index(drop=True)
+
+
 def _data_start(db: Database) -> date | None:
     start = db.meta("data_start")
     return date.fromisoformat(start) if start else None
@@ -439,16 +449,14 @@ def _customer_values(db: Database, filters: Filters, scope: Scope | None,
                      active: pd.DataFrame) -> tuple[pd.Series, str]:
     """Expected value per customer: CLV over 12 months when that model can be trusted, else last year's revenue."""
     try:
-        from customer_value.clv import clv_table
-
         table, fit = clv_table(db, filters, scope, observation_end=filters.as_of)
-        if fit.trusted and "clv" in table.columns:
-            values = table.set_index(table["customer_id"].astype(str))["clv"].astype("float64")
-            return (active["customer_id"].map(values).fillna(0.0),
-                    "expected lifetime value over 12 months (BG/NBD and Gamma-Gamma, 1% a month discount)")
-    except ImportError:
-        # Without the lifetime-value module the list still ranks by last year's revenue.
-        pass
+    except UserFacingError:
+        # No lifetime values for this selection; the list still ranks by last year's revenue.
+        table, fit = None, None
+    if fit is not None and fit.trusted and "clv" in table.columns:
+        values = table.set_index(table["customer_id"].astype(str))["clv"].astype("float64")
+        return (active["customer_id"].map(values).fillna(0.0),
+                "expected lifetime value over 12 months (BG/NBD and Gamma-Gamma, 1% a month discount)")
     last_year = _float(active, "raw_revenue_last_year").clip(lower=0).fillna(0.0)
     return last_year, "revenue in the last 12 months (the lifetime-value model cannot be trusted on this selection)"
 
@@ -506,6 +514,8 @@ def early_warning(db: Database, filters: Filters, scope: Scope | None = None) ->
     EarlyWarning
         ``trusted`` is False with ``problems`` saying why when the history is
         too short or too small; the validation figures are then left empty.
+        The result is shared by every caller with the same data and filters:
+        read it, copy before changing it.
     """
     return _cached(_cache_key("early_warning", db, filters, scope),
                    lambda: _single_threaded(_early_warning, db, filters, scope))
@@ -537,8 +547,8 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     everything = pd.concat([*snapshots.values(), current], ignore_index=True)
     categories = {column: sorted(everything[column].unique().tolist()) for column in CATEGORICAL_FEATURES}
 
-    training = pd.concat([snapshots[cut] for cut in training_cuts], ignore_index=True)
-    selection_train = pd.concat([snapshots[cut] for cut in training_cuts[1:]], ignore_index=True)
+    training = _capped(pd.concat([snapshots[cut] for cut in training_cuts], ignore_index=True))
+    selection_train = _capped(pd.concat([snapshots[cut] for cut in training_cuts[1:]], ignore_index=True))
     selection = snapshots[training_cuts[0]]
     validation = snapshots[validation_cut]
     result.training_rows = len(training)
@@ -576,8 +586,8 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     result.calibration = calibration_table(labels["validation"], model_probabilities)
 
     # Today's scores: refit on every cut whose outcome is known, the validation cut included.
-    final_frame = pd.concat([validation, training], ignore_index=True)
-    final_matrix = pd.concat([matrices["validation"], matrices["training"]], ignore_index=True)
+    final_frame = _capped(pd.concat([validation, training], ignore_index=True))
+    final_matrix = design_matrix(final_frame, categories)
     final_model = _fit(candidate_models()[result.chosen_model], final_matrix,
                        final_frame["lost_next_window"].to_numpy(dtype="float64"))
     reference = final_matrix.median()
@@ -586,7 +596,10 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
         for value in values:
             reference[f"{column}={value}"] = 1.0 if value == most_common else 0.0
 
-    importance = contributions(final_model, matrices["validation"], reference).abs().mean()
+    importance_rows = matrices["validation"]
+    if len(importance_rows) > MAX_EXPLAINED:
+        importance_rows = importance_rows.sample(n=MAX_EXPLAINED, random_state=SEED)
+    importance = contributions(final_model, importance_rows, reference).abs().mean()
     result.importance = (importance.rename("mean_effect").rename_axis("feature").reset_index()
                          .sort_values("mean_effect", ascending=False, kind="stable").reset_index(drop=True))
     result.importance["description"] = result.importance["feature"].map(
@@ -597,7 +610,6 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
         result.problems.append("no customer is active today, so nobody is on the at-risk list")
         return result
     risk = _predict(final_model, matrices["current"])
-    contribution = contributions(final_model, matrices["current"], reference)
     values, result.value_source = _customer_values(db, filters, scope, current)
     at_risk = pd.DataFrame({
         "customer_id": current["customer_id"],
@@ -610,9 +622,14 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
         "expected_value": values.to_numpy(dtype="float64"),
     })
     at_risk["value_at_risk"] = at_risk["risk"] * at_risk["expected_value"].clip(lower=0)
-    at_risk["reasons"] = top_reasons(current, contribution, window)
-    result.at_risk = at_risk.sort_values(["value_at_risk", "risk", "customer_id"], ascending=[False, False, True],
-                                         kind="stable").reset_index(drop=True)
+    order = at_risk.sort_values(["value_at_risk", "risk", "customer_id"], ascending=[False, False, True],
+                                kind="stable").index
+    explained = order[:MAX_EXPLAINED]
+    contribution = contributions(final_model, matrices["current"].loc[explained], reference)
+    at_risk["reasons"] = ""
+    at_risk.loc[explained, "reasons"] = top_reasons(current.loc[explained], contribution, window)
+    result.at_risk = at_risk.loc[order].reset_index(drop=True)
+    result.explained = len(explained)
     result.at_risk.insert(0, "rank", np.arange(1, len(result.at_risk) + 1))
     result.trusted = True
     return result

@@ -22,10 +22,12 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from customer_value.db import Database
@@ -203,15 +205,17 @@ def frequent_terms(comments: Iterable[str | None], limit: int = 20) -> pd.DataFr
     """
     words: Counter[str] = Counter()
     phrases: Counter[str] = Counter()
-    for comment in comments:
-        if not isinstance(comment, str):
-            continue
+    # Surveys repeat the same short comments many times: tokenise each distinct text once.
+    for comment, times in Counter(text for text in comments if isinstance(text, str)).items():
         for clause in _CLAUSE_BREAK.split(comment):
             tokens = tokenise(clause)
-            words.update(token for token in tokens if _is_content(token))
+            for token in tokens:
+                if _is_content(token):
+                    words[token] += times
             english = [token for token in tokens if not _HAN.match(token)]
-            phrases.update(f"{first} {second}" for first, second in zip(english, english[1:], strict=False)
-                           if _is_content(first) and _is_content(second))
+            for first, second in zip(english, english[1:], strict=False):
+                if _is_content(first) and _is_content(second):
+                    phrases[f"{first} {second}"] += times
     rows = [(term, "word", count) for term, count in words.items()]
     rows += [(term, "phrase", count) for term, count in phrases.items()]
     frame = pd.DataFrame(rows, columns=["term", "kind", "count"])
@@ -241,9 +245,18 @@ def filter_comments(comments: pd.DataFrame, search: str = "", nps_bands: Iterabl
 def assign_bands(latest: pd.DataFrame) -> pd.DataFrame:
     """Latest answers with their band: NPS -> detractor/passive/promoter, CSAT -> '1'..'5'."""
     frame = latest.copy()
-    is_nps = frame["scale"] == "nps"
-    frame["band"] = [nps_band(score) if nps else csat_band(score)
-                     for score, nps in zip(frame["score"], is_nps, strict=True)]
+    is_nps = (frame["scale"] == "nps").to_numpy()
+    score = pd.to_numeric(frame["score"]).astype("float64").to_numpy()
+    given = ~np.isnan(score)
+    outside = given & (np.where(is_nps, (score < 0) | (score > 10), (score < 1) | (score > 5))
+                       | (score != np.round(score)))
+    if outside.any():
+        # The same refusal as nps_band / csat_band, for the first offending row.
+        first = int(np.flatnonzero(outside)[0])
+        (nps_band if is_nps[first] else csat_band)(score[first])
+    nps_bands = np.select([score <= 6, score <= 8], ["detractor", "passive"], "promoter")
+    csat_bands = np.array([str(int(value)) if ok else "" for value, ok in zip(score, given, strict=True)], dtype=object)
+    frame["band"] = np.where(~given, None, np.where(is_nps, nps_bands, csat_bands))
     return frame
 
 
@@ -255,7 +268,8 @@ def band_churn_table(latest: pd.DataFrame) -> pd.DataFrame:
     lost = the period revenue of the lost ones. churn_low / churn_high: the
     95% Wilson interval of the churn rate.
     """
-    frame = assign_bands(latest)
+    # Only the columns counted here: filtering rows then copies no comments or names.
+    frame = assign_bands(latest[["scale", "score", "active_at_answer", "lost_after_answer", "period_revenue"]])
     frame = frame[frame["active_at_answer"].astype(bool)]
     rows = []
     for scale, bands in (("nps", NPS_BANDS), ("csat", CSAT_BANDS)):
@@ -318,7 +332,10 @@ def churn_gap(table: pd.DataFrame) -> dict[str, float | bool | None]:
 def follow_up_list(latest: pd.DataFrame) -> pd.DataFrame:
     """Customers whose latest answer was bad (NPS detractor or CSAT 1-2) and who are active at period end,
     one row each, most valuable (period revenue) first."""
-    frame = assign_bands(latest)
+    bands = assign_bands(latest[["scale", "score"]])["band"]
+    unhappy = ((bands == "detractor") & (latest["scale"] == "nps")) | (
+        (latest["scale"] == "csat") & bands.isin(["1", "2"]))
+    frame = latest[unhappy & latest["active_at_end"].astype(bool)].assign(band=bands[unhappy])
     bad = frame[((frame["scale"] == "nps") & (frame["band"] == "detractor"))
                 | ((frame["scale"] == "csat") & frame["band"].isin(["1", "2"]))]
     bad = bad[bad["active_at_end"].astype(bool)]
@@ -354,9 +371,19 @@ def _with_figures(groups: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([counts, figures], axis=1)
 
 
-def score_groups(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+GROUP_DIMENSIONS = ("total", "month", "customer_type", "region", "sales_rep", "value_cell")
+
+
+def score_groups(db: Database, filters: Filters, scope: Scope | None = None,
+                 dimensions: tuple[str, ...] = GROUP_DIMENSIONS) -> pd.DataFrame:
     """Every group's counts and figures (satisfaction_groups plus score_figures), one row per survey x group."""
-    return _with_figures(run(db, "satisfaction_groups", filters=filters, scope=scope))
+    groups = run(db, "satisfaction_groups", filters=filters, scope=scope, params={"dimensions": list(dimensions)})
+    return _with_figures(groups)
+
+
+_SEGMENT_LABELS: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_SEGMENT_LABELS_LOCK = threading.Lock()
+_SEGMENT_LABELS_SIZE = 8
 
 
 def external_segments(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame | None:
@@ -364,12 +391,18 @@ def external_segments(db: Database, filters: Filters, scope: Scope | None = None
 
     Returns ``customer_id`` plus whichever of ``value_cell`` and ``rfm_segment``
     ``customer_value.segments.customer_segments`` provides; None when that module
-    is not installed, so the page keeps working without it.
+    is not installed, so the page keeps working without it. One page run asks
+    for these labels several times, so they are kept per data version.
     """
     try:
         from customer_value.segments import customer_segments
     except ImportError:
         return None
+    key = (str(db.path), db.data_version(), filters, scope, customer_segments)
+    with _SEGMENT_LABELS_LOCK:
+        if key in _SEGMENT_LABELS:
+            _SEGMENT_LABELS.move_to_end(key)
+            return _SEGMENT_LABELS[key].copy()
     if "scope" in inspect.signature(customer_segments).parameters:
         frame = customer_segments(db, filters, scope=scope)
     else:
@@ -379,7 +412,12 @@ def external_segments(db: Database, filters: Filters, scope: Scope | None = None
         column = next((name for name in candidates if name in frame.columns), None)
         if column is not None:
             result[dimension] = frame[column].astype("string").to_numpy()
-    return result.drop_duplicates("customer_id")
+    result = result.drop_duplicates("customer_id")
+    with _SEGMENT_LABELS_LOCK:
+        _SEGMENT_LABELS[key] = result
+        while len(_SEGMENT_LABELS) > _SEGMENT_LABELS_SIZE:
+            _SEGMENT_LABELS.popitem(last=False)
+    return result.copy()
 
 
 def group_answer_counts(customer_answers: pd.DataFrame, labels: pd.DataFrame, dimension: str) -> pd.DataFrame:
@@ -445,8 +483,9 @@ HEADLINE_DEFINITIONS: dict[str, tuple[str, str, str, bool]] = {
 }
 
 
-def _period_totals(db: Database, filters: Filters, scope: Scope | None) -> dict[str, dict[str, Any]]:
-    groups = score_groups(db, filters, scope)
+def _period_totals(db: Database, filters: Filters, scope: Scope | None,
+                   dimensions: tuple[str, ...] = GROUP_DIMENSIONS) -> dict[str, dict[str, Any]]:
+    groups = score_groups(db, filters, scope, dimensions)
     orders = float(_orders(db, filters, scope)["orders"].sum())
     totals = {}
     for survey in [*surveys(groups), "all"]:
@@ -459,7 +498,8 @@ def _period_totals(db: Database, filters: Filters, scope: Scope | None) -> dict[
 def headline(db: Database, filters: Filters, scope: Scope | None = None) -> dict[str, dict[str, Any]]:
     """Per survey: its Kpis (with the previous period), 95% intervals, and whether NPS/CSAT moved beyond noise."""
     current = _period_totals(db, filters, scope)
-    previous = _period_totals(db, filters.previous(), scope)
+    # The previous period is only compared in total; its segment breakdowns are never shown.
+    previous = _period_totals(db, filters.previous(), scope, ("total",))
     result = {}
     for survey, figures in current.items():
         before = previous.get(survey, score_figures({}))
@@ -532,11 +572,26 @@ def segment_table(db: Database, filters: Filters, dimension: str, survey: str, s
     ranked = table[table["enough_answers"] & table[rank_by].notna()]
     table["rank"] = ranked[rank_by].rank(ascending=False, method="min").astype("Int64").reindex(table.index)
     table.loc[~table["enough_answers"], ["nps_vs_rest", "csat_vs_rest"]] = "too few answers"
-    columns = ["group", "answers", "customers", "nps", "nps_margin", "promoter_share", "passive_share",
+    table["response_rate"] = _group_response_rates(db, filters, scope, dimension, labels, table) \
+        if survey == "service" else float("nan")
+    columns = ["group", "answers", "response_rate", "customers", "nps", "nps_margin", "promoter_share", "passive_share",
                "detractor_share", "csat", "csat_low", "csat_high", "average_score", "complaints", "complaint_rate",
                "enough_answers", "rank", "nps_vs_rest", "csat_vs_rest"]
     return table[columns].sort_values(["rank", "answers"], ascending=[True, False], na_position="last") \
         .reset_index(drop=True)
+
+
+def _group_response_rates(db: Database, filters: Filters, scope: Scope | None, dimension: str,
+                          labels: pd.DataFrame | None, table: pd.DataFrame) -> list[float | None]:
+    """After-service answers / orders of each group's customers in the period (orders stand in for 'asked')."""
+    orders = run(db, "satisfaction_customer_orders", filters=filters, scope=scope)
+    if labels is not None and dimension in labels.columns:
+        orders = orders.drop(columns=[dimension], errors="ignore").merge(
+            labels[["customer_id", dimension]], on="customer_id", how="left")
+        orders[dimension] = orders[dimension].astype(object).where(orders[dimension].notna(), NO_SEGMENT)
+    by_group = orders.groupby(dimension)["orders"].sum()
+    return [safe_ratio(answers, by_group.get(group)) for answers, group in zip(table["answers"], table["group"],
+                                                                                strict=True)]
 
 
 def _versus_rest(row: dict[str, Any], total: dict[str, Any], scale: str) -> str | None:

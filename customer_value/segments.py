@@ -24,6 +24,8 @@ RFM scores live in :mod:`customer_value.rfm`, clusters in
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
@@ -91,6 +93,9 @@ def revenue_positions(frame: pd.DataFrame) -> np.ndarray:
     """
     if frame.empty:
         return np.array([], dtype="int64")
+    if "revenue_rank" in frame.columns:
+        # classify() stored each customer's rank; reordering by an integer is cheap.
+        return np.argsort(frame["revenue_rank"].to_numpy(), kind="stable")
     # pandas' string columns are Arrow arrays already: ranking them in Arrow copies nothing.
     id_rank = pc.rank(pa.array(frame["customer_id"], from_pandas=True), sort_keys="ascending",
                       tiebreaker="first").to_numpy()
@@ -339,7 +344,8 @@ def grid_summary(segments: pd.DataFrame, feedback: pd.DataFrame | None = None) -
 
 def pyramid_summary(segments: pd.DataFrame) -> pd.DataFrame:
     """Customers, revenue and profit per pyramid tier (top 1% / next 4% / next 15% / remaining 80%)."""
-    tiers = segments.assign(tier=pyramid_tiers(segments))
+    tier = segments["pyramid_tier"] if "pyramid_tier" in segments.columns else pyramid_tiers(segments)
+    tiers = segments.assign(tier=tier)
     return group_summary(tiers, "tier", [name for name, _ in PYRAMID_TIERS])
 
 
@@ -383,10 +389,13 @@ def classify(frame: pd.DataFrame, end: date, window_days: int, *, margin_thresho
     frame = frame.reset_index(drop=True).copy()
     positions = revenue_positions(frame)
     frame["volume_class"] = volume_classes(frame, positions=positions)
+    rank = np.empty(len(frame), dtype="int64")
+    rank[positions] = np.arange(1, len(frame) + 1)
     cells, info = value_grid_cells(frame, margin_threshold, volume=frame["volume_class"])
     frame["grid_cell"] = cells
     frame["profit_per_order"] = profit_per_order(frame) if not frame.empty else pd.Series([], dtype=float)
     frame["pyramid_tier"] = pyramid_tiers(frame, positions)
+    frame["revenue_rank"] = rank
     values = rfm_values(frame, end)
     scores = rfm_scores(values)
     frame = pd.concat([frame, values, scores], axis=1)
@@ -408,14 +417,37 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_CLASSIFIED: OrderedDict[tuple, tuple[pd.DataFrame, GridInfo]] = OrderedDict()
+_CLASSIFIED_LOCK = threading.Lock()
+_CLASSIFIED_SIZE = 16
+
+
 def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, margin_threshold: float | None = None,
                   rules: list[SegmentRule] | tuple[SegmentRule, ...] = DEFAULT_SEGMENT_RULES
                   ) -> tuple[pd.DataFrame, GridInfo]:
-    """Every buying customer of the period with all segment columns, and how the grid was built."""
+    """Every buying customer of the period with all segment columns, and how the grid was built.
+
+    Several pages (satisfaction, lifetime value) ask for the same classification;
+    it is kept per data version, filters, scope and settings, like query results,
+    and each caller gets its own copy.
+    """
     if margin_threshold is not None and not math.isfinite(float(margin_threshold)):
         raise UserFacingError("the margin threshold must be a number")
-    raw = _typed(run(db, "segment_customers", filters=filters, scope=scope))
-    return classify(raw, filters.end, filters.window_days, margin_threshold=margin_threshold, rules=rules)
+    key = (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None,
+           None if margin_threshold is None else float(margin_threshold), tuple(rules))
+    with _CLASSIFIED_LOCK:
+        cached = _CLASSIFIED.get(key)
+        if cached is not None:
+            _CLASSIFIED.move_to_end(key)
+    if cached is None:
+        raw = _typed(run(db, "segment_customers", filters=filters, scope=scope))
+        cached = classify(raw, filters.end, filters.window_days, margin_threshold=margin_threshold, rules=rules)
+        with _CLASSIFIED_LOCK:
+            _CLASSIFIED[key] = cached
+            while len(_CLASSIFIED) > _CLASSIFIED_SIZE:
+                _CLASSIFIED.popitem(last=False)
+    frame, info = cached
+    return frame.copy(), info
 
 
 def customer_segments(db: Database, filters: Filters, scope: Scope | None = None,
@@ -427,9 +459,9 @@ def customer_segments(db: Database, filters: Filters, scope: Scope | None = None
     purchase_days, last_purchase_date (last purchase day in the period), grid_cell
     ('AA', 'AB', 'BA', 'BB'; 'A'/'B' when the period has no cost data at all;
     'A (margin unknown)'/'B (margin unknown)' for a customer without cost data
-    when others have it), volume_class, pyramid_tier, recency_days, frequency,
-    monetary, rfm_segment, r_score, f_score, m_score, churned (not active on the
-    period's last day).
+    when others have it), volume_class, pyramid_tier, revenue_rank (1 = highest
+    revenue, ties by id), recency_days, frequency, monetary, rfm_segment,
+    r_score, f_score, m_score, churned (not active on the period's last day).
     """
     frame, _ = segment_frame(db, filters, scope, margin_threshold)
     return frame
@@ -438,7 +470,7 @@ def customer_segments(db: Database, filters: Filters, scope: Scope | None = None
 def period_feedback(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
     """Per customer: NPS answers in the period (count, sum, promoters, detractors)."""
     frame = run(db, "segment_feedback", filters=filters, scope=scope)
-    for column in ("nps_answers", "nps_sum", "promoters", "detractors", "promoter_answers_to_end"):
+    for column in ("nps_answers", "nps_sum", "promoters", "detractors"):
         frame[column] = frame[column].fillna(0).astype("int64")
     return frame
 

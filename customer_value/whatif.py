@@ -104,6 +104,11 @@ def rates_from_trend(trend: pd.DataFrame, window_days: int) -> CurrentRates:
     if churn is None or average_active == 0:
         raise UserFacingError("no customer was active in the last twelve months of this selection, so there is "
                               "no churn rate to change; widen the filters or load more history")
+    if churn >= 1:
+        # With a short W a customer can lapse and return several times a month: more losses than customers.
+        raise UserFacingError(f"with W = {window_days} days more customers are lost each month than are active at "
+                              "its start (they lapse and come back within the month), so a monthly churn rate "
+                              "cannot be projected; choose a churn window of at least a month")
     profit = pd.to_numeric(trend["profit"], errors="coerce")
     profit_rate = float(profit.sum()) / average_active if profit.notna().any() else None
     return CurrentRates(

@@ -8,18 +8,19 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from customer_value.formatting import format_value
-from customer_value.metrics import customer_quick_ratio, loss_to_gain_ratio
 from customer_value.movements import (
     ACQUISITION_SPLITS,
     COHORT_MEASURES,
     CUSTOMER_RATIOS,
     acquisition,
+    acquisition_totals,
     churn_rule,
     cohort_average_curve,
     cohort_matrix,
     cohort_retention,
     identity_failures,
     monthly_movements,
+    movement_totals,
     value_churn,
     value_churn_customers,
 )
@@ -51,21 +52,22 @@ rule = churn_rule(context.db, filters, context.scope, movements)
 st.info(rule["description"], icon=":material/rule:")
 
 # ---------------------------------------------------------------- headline for the period
-new, back, lost = (int(movements[column].sum()) for column in ("new_customers", "reactivated", "lost"))
+totals = movement_totals(movements)
 columns = st.columns(5)
-columns[0].metric("Active at start", format_value(int(movements["active_start"].iloc[0]), "count"),
+columns[0].metric("Active at start", format_value(totals["active_start"], "count"),
                   help="Customers active on the day before the first month.")
-columns[1].metric("New", format_value(new, "count"), help="First purchase ever in the period.")
-columns[2].metric("Reactivated", format_value(back, "count"), help="Bought again after having been inactive.")
-columns[3].metric("Lost", format_value(lost, "count"),
+columns[1].metric("New", format_value(totals["new_customers"], "count"), help="First purchase ever in the period.")
+columns[2].metric("Reactivated", format_value(totals["reactivated"], "count"),
+                  help="Bought again after having been inactive.")
+columns[3].metric("Lost", format_value(totals["lost"], "count"),
                   help="Became inactive in the period: last purchase + W, or a contract end.")
-columns[4].metric("Active at end", format_value(int(movements["active_end"].iloc[-1]), "count"),
+columns[4].metric("Active at end", format_value(totals["active_end"], "count"),
                   help="Customers active on the period's last day.")
-columns = st.columns(2)
-columns[0].metric("Loss-to-gain ratio (period)", format_value(loss_to_gain_ratio(lost, new), "ratio"),
-                  help=CUSTOMER_RATIOS["loss_to_gain_ratio"][2])
-columns[1].metric("Customer quick ratio (period)", format_value(customer_quick_ratio(new, back, lost), "ratio"),
-                  help=CUSTOMER_RATIOS["customer_quick_ratio"][2])
+columns = st.columns(4)
+for column, ratio_key in zip(columns, CUSTOMER_RATIOS, strict=True):
+    column.metric(CUSTOMER_RATIOS[ratio_key][0] + " (period)", format_value(totals[ratio_key], RATIO_KINDS[ratio_key]),
+                  help=CUSTOMER_RATIOS[ratio_key][2] + " Over the whole period." +
+                  ("" if totals[ratio_key] is not None else " Not defined: nothing to divide by."))
 
 # ---------------------------------------------------------------- monthly movements
 st.subheader("Monthly customer movements")
@@ -226,12 +228,17 @@ else:
     figure.update_layout(barmode="stack", height=340, margin={"t": 20, "b": 20}, yaxis_title="New customers",
                          legend={"orientation": "h", "y": -0.2})
     st.plotly_chart(figure, key="churn_acquisition_chart")
-    by_group = acquired.groupby("group", as_index=False)[["new_customers", "first_order_value"]].sum()
-    by_group["average_first_order"] = by_group["first_order_value"] / by_group["new_customers"]
-    by_group = by_group.sort_values("new_customers", ascending=False)
+    by_group = acquisition_totals(acquired, "group")
     st.dataframe(by_group, hide_index=True, key="churn_acquisition_table", column_config={
         "group": ACQUISITION_SPLITS[split], "new_customers": "New customers",
         "first_order_value": st.column_config.NumberColumn("First-order value", format="%,.0f"),
         "average_first_order": st.column_config.NumberColumn("Average first order", format="%,.0f")})
+    cohorts_by_month = acquisition_totals(acquired, "month")
+    st.caption("First-order value of each monthly cohort: the revenue of each new customer's first purchase day.")
+    st.dataframe(cohorts_by_month.assign(month=cohorts_by_month["month"].dt.strftime("%Y-%m")), hide_index=True,
+                 key="churn_acquisition_cohorts", column_config={
+                     "month": "Cohort", "new_customers": "New customers",
+                     "first_order_value": st.column_config.NumberColumn("First-order value", format="%,.0f"),
+                     "average_first_order": st.column_config.NumberColumn("Average first order", format="%,.0f")})
     download_csv(acquired.assign(month=acquired["month"].dt.strftime("%Y-%m")), "acquisition.csv",
                  key="churn_acquisition_csv")

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from customer_value.loader import KINDS, ReadOptions, SheetChoiceNeeded, inspect
 from customer_value.loader.fields import fields_of, required_fields
 from customer_value.loader.history import DEMO_KIND, HISTORY_COLUMNS, check_undoable, list_batches, undo_batch
 from customer_value.loader.presets import get_preset, list_presets, save_preset
-from customer_value.loader.reading import DATE_ORDERS
+from customer_value.loader.reading import DATE_ORDERS, DELIMITER_NAMES
 from ui.context import current
 from ui.widgets import download_csv, empty_state
 
@@ -35,6 +36,11 @@ DELIMITERS = [",", ";", "\t", "|"]
 DECIMALS = [".", ","]
 DATE_ORDER_LABELS = {"DMY": "day first (31/12/2024)", "MDY": "month first (12/31/2024)",
                      "YMD": "year first (2024-12-31)"}
+# Above this size a changed mapping is previewed from the first SAMPLE_LINES lines (see samples_preview).
+SAMPLE_ABOVE_BYTES = 16 * 1024 * 1024
+SAMPLE_LINES = 2_000
+# More rejected rows than this are left to the CSV download (the browser table stays quick).
+MAX_REJECTED_SHOWN = 5_000
 OPTION_KEYS = {"encoding": "load_encoding", "delimiter": "load_delimiter", "date_order": "load_date_order",
                "decimal": "load_decimal", "sheet": "load_sheet", "cancellations": "load_cancellations"}
 
@@ -59,15 +65,22 @@ st.caption("Drop an export as it comes (CSV, TSV, Excel or Parquet, up to 200 MB
 
 
 @contextmanager
-def uploaded_as_file(uploaded) -> Iterator[Path]:
-    """The upload written to a private temporary file, deleted when the block ends."""
+def uploaded_as_file(uploaded, first_lines: int | None = None) -> Iterator[Path]:
+    """The upload (or only its first lines) written to a private temporary file, deleted when the block ends."""
     folder = Path(tempfile.mkdtemp(prefix="cv-upload-"))
     # Keep the extension: the loader tells Excel, Parquet and text apart by it and by content.
     target = folder / ("upload" + Path(uploaded.name).suffix.lower())
     try:
         uploaded.seek(0)
         with target.open("wb") as handle:
-            shutil.copyfileobj(uploaded, handle, length=1024 * 1024)
+            if first_lines is None:
+                shutil.copyfileobj(uploaded, handle, length=1024 * 1024)
+            else:
+                for _ in range(first_lines):
+                    line = uploaded.readline()
+                    if not line:
+                        break
+                    handle.write(line)
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -120,23 +133,53 @@ def option_selectbox(container, label: str, option: str, choices: list, detected
 
     def label_of(value):
         if value == AUTO:
-            shown = (format_names or {}).get(detected, detected) if detected else "nothing to detect"
-            return f"detected: {shown}"
+            if not detected:
+                return "detect automatically"
+            return f"detected: {(format_names or {}).get(detected, detected)}"
         return (format_names or {}).get(value, value)
 
     container.selectbox(label, values, key=key, format_func=label_of, help=help_text)
 
 
-def inspect_upload(uploaded, kind: str, options: ReadOptions, mapping: dict[str, str] | None):
+def inspect_upload(uploaded, kind: str, options: ReadOptions, mapping: dict[str, str] | None,
+                   first_lines: int | None = None):
     """The loader's look at the file (columns, detection, preview), once per file, kind, options and mapping."""
-    cache_key = (uploaded.file_id, kind, options, None if mapping is None else tuple(sorted(mapping.items())))
+    cache_key = (uploaded.file_id, kind, options, None if mapping is None else tuple(sorted(mapping.items())),
+                 first_lines)
     cache = st.session_state.setdefault("_load_inspections", {})
     if cache_key not in cache:
         if len(cache) > 8:
             cache.clear()
-        with uploaded_as_file(uploaded) as path:
+        with uploaded_as_file(uploaded, first_lines) as path:
             cache[cache_key] = inspect_file(path, kind, options, source_name=uploaded.name, mapping=mapping)
     return cache[cache_key]
+
+
+def samples_preview(uploaded, inspection) -> bool:
+    """Whether a changed mapping is previewed from the file's first lines rather than the whole file.
+
+    Reading all of a big file again for every change of a selectbox would take most of a minute at 200 MB;
+    the whole file was read once already, and the load reads it all again.
+    """
+    return (uploaded.size > SAMPLE_ABOVE_BYTES and inspection.format in ("csv", "text")
+            and not (inspection.encoding or "").lower().startswith("utf-16"))
+
+
+def pinned_options(options: ReadOptions, inspection) -> ReadOptions:
+    """The options with what the whole file showed filled in, so that a sample reads the way the file did."""
+    values = asdict(options)
+    delimiters = {name: character for character, name in DELIMITER_NAMES.items()}
+    if values["encoding"] is None:
+        values["encoding"] = inspection.encoding
+    if values["delimiter"] is None and inspection.delimiter:
+        values["delimiter"] = delimiters.get(inspection.delimiter, inspection.delimiter)
+    orders = set(inspection.date_order.values())
+    if values["date_order"] is None and len(orders) == 1:
+        values["date_order"] = orders.pop()
+    decimals = set(inspection.decimals.values())
+    if values["decimal"] is None and len(decimals) == 1:
+        values["decimal"] = decimals.pop()
+    return ReadOptions(**values)
 
 
 def prepare_mapping_widgets(uploaded, kind: str, inspection) -> None:
@@ -153,10 +196,15 @@ def prepare_mapping_widgets(uploaded, kind: str, inspection) -> None:
             message += f" This file has no column {', '.join(missing)}; map those fields by hand."
         st.session_state["_load_preset_notice"] = message
         return
+    widgets_missing = any(f"load_map_{target.name}" not in st.session_state for target in fields_of(kind))
     if st.session_state.get("_load_mapping_for") != marker:
         suggested = {target: source for source, target in inspection.suggested_mapping.items()}
         reset_mapping_widgets(kind, inspection.columns, suggested)
         st.session_state["_load_mapping_for"] = marker
+    elif widgets_missing:
+        # Streamlit forgets a widget's value on a run that does not draw it (e.g. while the file
+        # could not be read with the options chosen); restore the mapping the user had.
+        reset_mapping_widgets(kind, inspection.columns, st.session_state.get("_load_mapping_shadow", {}))
 
 
 def mapping_from_widgets(kind: str) -> dict[str, str]:
@@ -229,8 +277,11 @@ def show_report(report) -> None:
     for notice in report.notices:
         st.info(notice[:1].upper() + notice[1:], icon=":material/info:")
     if len(report.rejected_rows):
-        st.markdown("**Rejected rows** (row numbers as a spreadsheet shows them, the header being row 1)")
-        st.dataframe(without_blanks(report.rejected_rows), hide_index=True, key="load_rejected",
+        shown_rows = min(len(report.rejected_rows), MAX_REJECTED_SHOWN)
+        st.markdown("**Rejected rows** (row numbers as a spreadsheet shows them, the header being row 1"
+                    + (f"; the first {shown_rows:,} of {len(report.rejected_rows):,}, all in the download"
+                       if shown_rows < len(report.rejected_rows) else "") + ")")
+        st.dataframe(without_blanks(report.rejected_rows.head(shown_rows)), hide_index=True, key="load_rejected",
                      column_config={"file_row": st.column_config.NumberColumn("File row", format="%d"),
                                     "column": "Column", "value": "Value", "reason": "Reason"})
         download_csv(report.rejected_rows, f"rejected_rows_batch_{report.batch_id}.csv",
@@ -287,6 +338,8 @@ def mapping_section(uploaded, kind: str, inspection) -> dict[str, str]:
     for position, target in enumerate(fields_of(kind)):
         grid[position % 3].selectbox(f"{target.name}{' *' if target.name in required else ''}", choices,
                                      key=f"load_map_{target.name}", help=target.label or None)
+    st.session_state["_load_mapping_shadow"] = {
+        target.name: st.session_state[f"load_map_{target.name}"] for target in fields_of(kind)}
     return mapping_from_widgets(kind)
 
 
@@ -310,26 +363,33 @@ def presets_section(kind: str, mapping: dict[str, str], options: ReadOptions) ->
                 st.error(str(exc))
             else:
                 verb = "Replaced" if saved_preset["replaced"] else "Saved"
-                st.success(f"{verb} the {kind} preset '{saved_preset['name']}' "
-                           f"({len(saved_preset['mapping'])} columns).")
+                st.session_state["_load_flash"] = (
+                    "success", f"{verb} the {kind} preset '{saved_preset['name']}' "
+                               f"({len(saved_preset['mapping'])} columns).")
+                # Again from the top, so the preset list offers the new one.
+                st.rerun()
 
 
-def options_section(inspection, kind: str) -> None:
-    with st.expander("Reading options (detected; change any that is wrong)", expanded=False):
+def options_section(inspection, kind: str, file_name: str) -> None:
+    """The reading options, each showing what was detected; drawn even when the file could not be read,
+    so a wrong choice can be corrected (``inspection`` is None then)."""
+    text_file = (inspection.format in ("csv", "text") if inspection is not None
+                 else Path(file_name).suffix.lower() not in (".xlsx", ".parquet"))
+    with st.expander("Reading options (detected; change any that is wrong)", expanded=inspection is None):
         first, second, third = st.columns(3)
-        if inspection.format in ("csv", "text"):
-            option_selectbox(first, "Encoding", "encoding", ENCODINGS, inspection.encoding,
+        if text_file:
+            option_selectbox(first, "Encoding", "encoding", ENCODINGS, inspection and inspection.encoding,
                              help_text="UTF-8 (with or without BOM), GBK/GB18030 for Chinese exports, Latin-1 ...")
-            option_selectbox(second, "Delimiter", "delimiter", DELIMITERS, inspection.delimiter,
+            option_selectbox(second, "Delimiter", "delimiter", DELIMITERS, inspection and inspection.delimiter,
                              format_names={",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"})
-        detected_orders = sorted(set(inspection.date_order.values()))
+        detected_orders = sorted(set(inspection.date_order.values())) if inspection is not None else []
         option_selectbox(third, "Date order", "date_order", list(DATE_ORDERS),
                          " / ".join(detected_orders) if detected_orders else None, format_names=DATE_ORDER_LABELS,
                          help_text="Decided from the whole column, not the first row.")
-        detected_decimals = sorted(set(inspection.decimals.values()))
+        detected_decimals = sorted(set(inspection.decimals.values())) if inspection is not None else []
         option_selectbox(first, "Decimal separator", "decimal", DECIMALS,
                          " / ".join(detected_decimals) if detected_decimals else None)
-        if inspection.sheet_names:
+        if inspection is not None and inspection.sheet_names:
             option_selectbox(second, "Sheet", "sheet", list(inspection.sheet_names), inspection.sheet)
         if kind == "transactions":
             third.radio("Cancellations and returns", ["net", "exclude"], key=OPTION_KEYS["cancellations"],
@@ -344,6 +404,10 @@ def sheet_choice(exc: SheetChoiceNeeded) -> None:
 
 
 def upload_section(uploaded, kind: str) -> None:
+    if st.session_state.get("_load_options_for") != uploaded.file_id:
+        # A new file is read with fresh detection, not with the options chosen for the previous one.
+        reset_options()
+        st.session_state["_load_options_for"] = uploaded.file_id
     try:
         options = chosen_options()
         inspection = inspect_upload(uploaded, kind, options, None)
@@ -352,29 +416,36 @@ def upload_section(uploaded, kind: str) -> None:
         return
     except UserFacingError as exc:
         st.error(str(exc), icon=":material/error:")
-        st.caption("Change the reading options below or fix the file, then drop it again.")
-        if st.session_state.get(OPTION_KEYS["sheet"], AUTO) != AUTO or any(
-                st.session_state.get(key, AUTO) not in (AUTO, "net") for key in OPTION_KEYS.values()):
-            st.button("Reset reading options", key="load_reset_options", on_click=reset_options)
+        st.caption("Change the reading options below, or fix the file and drop it again. Nothing was loaded.")
+        options_section(None, kind, uploaded.name)
+        if any(st.session_state.get(key, AUTO) not in (AUTO, "net") for key in OPTION_KEYS.values()):
+            st.button("Reset reading options to detected", key="load_reset_options", on_click=reset_options)
         return
     st.caption(f"{inspection.file}: {format_value(inspection.row_count, 'count')} data rows, "
                f"{len(inspection.columns)} columns; "
                + read_as_text(inspection.format, inspection.encoding, inspection.delimiter, inspection.sheet,
                               inspection.date_order))
-    options_section(inspection, kind)
+    options_section(inspection, kind, uploaded.name)
     mapping = mapping_section(uploaded, kind, inspection)
     presets_section(kind, mapping, options)
     doubled = doubly_mapped_columns(kind)
+    sampled = False
     if mapping == inspection.suggested_mapping or doubled:
         previewed = inspection
     else:
+        sampled = samples_preview(uploaded, inspection)
         try:
-            previewed = inspect_upload(uploaded, kind, options, mapping)
+            if sampled:
+                previewed = inspect_upload(uploaded, kind, pinned_options(options, inspection), mapping,
+                                           first_lines=SAMPLE_LINES + 1)
+            else:
+                previewed = inspect_upload(uploaded, kind, options, mapping)
         except UserFacingError as exc:
             st.error(str(exc))
             return
     st.subheader("3. Preview and load")
-    for notice in previewed.notices:
+    # A sample's notices would speak of its cut-off end; the whole file's are the true ones.
+    for notice in (inspection if sampled else previewed).notices:
         st.caption(notice[:1].upper() + notice[1:])
     problem = (f"The column{'s' if len(doubled) > 1 else ''} {', '.join(doubled)} feed"
                f"{'' if len(doubled) > 1 else 's'} two fields; each column can fill one field." if doubled
@@ -382,7 +453,9 @@ def upload_section(uploaded, kind: str) -> None:
     if problem:
         st.warning(problem, icon=":material/warning:")
     st.caption(f"The first {len(previewed.preview)} rows as they would be loaded; 'problem' says why a row "
-               "would be rejected.")
+               "would be rejected."
+               + (f" With this mapping the preview reads the file's first {SAMPLE_LINES:,} lines (the file is "
+                  f"{uploaded.size / 1024 / 1024:,.0f} MB); the load reads all of it." if sampled else ""))
     st.dataframe(without_blanks(previewed.preview), hide_index=True, key="load_preview")
     if st.button("Load", key="load_button", type="primary", disabled=bool(problem),
                  help="One transaction: every good row lands, or nothing does."):
@@ -419,6 +492,10 @@ def history_section() -> None:
     if button_column.button("Undo…", key="undo_ask"):
         st.session_state["_undo_pending"] = chosen
     pending = st.session_state.get("_undo_pending")
+    if pending is not None and pending != chosen:
+        # Another batch was picked since: the question asked was about a different one.
+        st.session_state.pop("_undo_pending", None)
+        pending = None
     if pending is None:
         return
     try:

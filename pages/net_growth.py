@@ -17,8 +17,8 @@ from customer_value.movements import (
     net_revenue_retention,
     revenue_movements,
     revenue_movements_by_segment,
-    revenue_quick_ratio,
     revenue_retention,
+    revenue_totals,
 )
 from ui.context import current
 from ui.widgets import download_csv, empty_state
@@ -54,13 +54,10 @@ if revenue[["revenue_start", "revenue_end"]].to_numpy().sum() == 0 and retention
 st.markdown(f"**{executive_reading(movements, retention)}**")
 
 # ---------------------------------------------------------------- headline for the period
-totals = revenue[list(REVENUE_MOVEMENTS)].sum()
+totals = revenue_totals(revenue)
 latest = retention.iloc[-1]
 columns = st.columns(3)
-columns[0].metric("Revenue quick ratio (period)",
-                  format_value(revenue_quick_ratio(totals["new_revenue"], totals["expansion_revenue"],
-                                                   totals["reactivation_revenue"], totals["churned_revenue"],
-                                                   totals["contraction_revenue"]), "ratio"),
+columns[0].metric("Revenue quick ratio (period)", format_value(totals["revenue_quick_ratio"], "ratio"),
                   help="(New + expansion + reactivation revenue) / (churned + contraction revenue), summed over "
                        "the period's months; above 1 revenue grows.")
 columns[1].metric(f"Net revenue retention (12 months to {latest['month']:%b %Y})",

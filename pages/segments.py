@@ -126,6 +126,22 @@ with tabs[0]:
         st.info(f"{info.customers_without_cost:,} customers have no line with a cost in the period; they are "
                 "shown as 'margin unknown'.")
     grid = segments.grid_summary(frame, feedback)
+    if info.has_profit:
+        by_cell = grid.set_index("grid_cell")
+        z, text = [], []
+        for volume in ("A", "B"):
+            z.append([int(by_cell["customers"].get(volume + margin, 0)) for margin in ("A", "B")])
+            text.append([f"<b>{volume + margin}</b> {segments.CELL_NAMES[volume + margin]}<br>"
+                         f"{by_cell['customers'].get(volume + margin, 0):,} customers<br>"
+                         f"{format_value(by_cell['revenue_share'].get(volume + margin), 'share')} of revenue, "
+                         f"{format_value(by_cell['profit_share'].get(volume + margin), 'share')} of profit"
+                         for margin in ("A", "B")])
+        grid_chart = go.Figure(go.Heatmap(z=z, x=["Margin A (above threshold)", "Margin B"],
+                                          y=["Volume A (80% of revenue)", "Volume B"], text=text,
+                                          texttemplate="%{text}", colorscale="Blues", showscale=False,
+                                          hovertemplate="%{text}<extra></extra>"))
+        grid_chart.update_layout(height=300, margin={"t": 10, "b": 10}, yaxis={"autorange": "reversed"})
+        st.plotly_chart(grid_chart, key="seg_grid_chart")
     st.dataframe(shown(grid, list(grid.columns)), hide_index=True, key="seg_grid_table")
     drill(frame, "grid_cell", grid["grid_cell"].tolist(), "seg_grid_drill", "List the customers of cell")
 

@@ -8,26 +8,19 @@
 -- customer_days row with is_purchase; its revenue is that day's net revenue.
 -- customer_value/clv_models.py summary_table computes the same from raw rows.
 -- Parameters: $observation_end (DATE), $unit_days (1 for days, 7 for weeks).
-with purchase_days as (
+-- arg_min(value, key) is DuckDB's name for Spark's min_by: the first purchase
+-- day's revenue, which is not a repeat purchase.
+with per_customer as (
     select
         customer_days.customer_key,
-        customer_days.day,
-        cast(customer_days.revenue as double) as revenue,
-        row_number() over (partition by customer_days.customer_key order by customer_days.day) as day_number
+        count(*) - 1 as frequency,
+        min(customer_days.day) as first_purchase_date,
+        max(customer_days.day) as last_purchase_date,
+        sum(customer_days.revenue) - arg_min(customer_days.revenue, customer_days.day) as repeat_revenue
     from customer_days
     inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
     where customer_days.is_purchase and customer_days.day <= $observation_end
-),
-
-per_customer as (
-    select
-        customer_key,
-        count(*) - 1 as frequency,
-        min(day) as first_purchase_date,
-        max(day) as last_purchase_date,
-        sum(case when day_number > 1 then revenue else 0 end) as repeat_revenue
-    from purchase_days
-    group by customer_key
+    group by customer_days.customer_key
 )
 
 -- date_diff('day', a, b) is DuckDB's spelling; SQLGlot maps it to Spark's datediff.
@@ -45,8 +38,8 @@ select
         / $unit_days as recency,
     cast(date_diff('day', per_customer.first_purchase_date, cast($observation_end as date)) as double)
         / $unit_days as "T",
-    case when per_customer.frequency > 0 then per_customer.repeat_revenue / per_customer.frequency else 0 end
-        as monetary_value
+    case when per_customer.frequency > 0
+        then cast(per_customer.repeat_revenue as double) / per_customer.frequency else 0 end as monetary_value
 from per_customer
 inner join scoped_customers on scoped_customers.customer_key = per_customer.customer_key
 order by scoped_customers.customer_id

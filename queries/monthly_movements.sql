@@ -7,7 +7,10 @@
 -- (tests check it against a direct count of active customers on each day).
 -- lost_at_contract_end counts the losses dated by a churn_date (contract end,
 -- the explicit rule) rather than by last purchase + W (the lapse rule).
--- Parameters: $start, $end, $window_days (W), $as_of, $all_customers.
+-- With $movement_cube (see period_movements.sql) the movements are read from
+-- the derived table movement_events instead of counted from customer_days;
+-- DuckDB folds the bound flag, so only one source is scanned.
+-- Parameters: $start, $end, $window_days (W), $as_of, $all_customers, $movement_cube.
 with months as (
     select cast(month_start as date) as month
     from generate_series(
@@ -32,7 +35,8 @@ purchase_days as (
         or (churn_date is not null and next_purchase_date >= churn_date) as ends_spell
     from customer_days
     where
-        is_purchase
+        not $movement_cube
+        and is_purchase
         -- $all_customers (set by query.py): nobody is filtered out, so skip the join (DuckDB folds it).
         and (customer_key in (select customer_key from scoped_customers where not $all_customers) or $all_customers)
         and day between cast($start as date) - cast($window_days as integer) and $end
@@ -40,7 +44,40 @@ purchase_days as (
         and (churn_date is null or day < churn_date)
 ),
 
+scoped_groups as (
+    select distinct
+        coalesce(customer_type, '(unknown)') as customer_type,
+        coalesce(region, '(unknown)') as region,
+        coalesce(sales_rep, '(unknown)') as sales_rep
+    from scoped_customers
+    where $movement_cube and not $all_customers
+),
+
+cube_events as (
+    select
+        movement_events.event_date, movement_events.new_customers, movement_events.reactivated,
+        movement_events.lost, movement_events.lost_at_contract_end
+    from movement_events
+    where
+        $movement_cube
+        and movement_events.window_days = $window_days
+        and movement_events.event_date <= $end
+        and movement_events.event_date <= $as_of
+        and ($all_customers or exists (
+            select 1 from scoped_groups
+            where
+                scoped_groups.customer_type = movement_events.customer_type
+                and scoped_groups.region = movement_events.region
+                and scoped_groups.sales_rep = movement_events.sales_rep))
+),
+
 movements as (
+    select
+        cast(date_trunc('month', event_date) as date) as month, new_customers, reactivated, lost,
+        lost_at_contract_end
+    from cube_events
+    where event_date >= $start
+    union all
     select
         cast(date_trunc('month', day) as date) as month, 1 as new_customers, 0 as reactivated, 0 as lost,
         0 as lost_at_contract_end
@@ -67,11 +104,14 @@ monthly_events as (
 ),
 
 opening as (
-    select count(*) as active_before
-    from purchase_days
-    where
-        day < $start and lapse_date >= $start
-        and (next_purchase_date is null or next_purchase_date >= $start)
+    select
+        (select count(*)
+         from purchase_days
+         where
+             day < $start and lapse_date >= $start
+             and (next_purchase_date is null or next_purchase_date >= $start))
+        + (select coalesce(sum(new_customers + reactivated - lost), 0) from cube_events where event_date < $start)
+            as active_before
 ),
 
 running as (

@@ -13,7 +13,9 @@
 -- Complaints are open when not resolved by $as_of; time to resolve is over
 -- complaints resolved by $as_of.
 -- requires: satisfaction_customer_value
--- Parameters: $start, $end, $as_of.
+-- $dimensions lists the dimensions wanted ('total', 'month', ...): a comparison
+-- with the previous period needs only 'total', which is far cheaper.
+-- Parameters: $start, $end, $as_of, $dimensions.
 with answers as (
     select
         feedback.customer_id,
@@ -47,6 +49,11 @@ grouped_answers as (
     select answers.*, 'sales_rep' as dimension, sales_rep as group_value from answers
     union all
     select answers.*, 'value_cell' as dimension, value_cell as group_value from answers
+),
+
+wanted_answers as (
+    -- list_contains is DuckDB's name; SQLGlot maps it to array_contains on Spark.
+    select * from grouped_answers where list_contains($dimensions, dimension)
 )
 
 select
@@ -66,6 +73,6 @@ select
     coalesce(sum(case when is_open then 1 else 0 end), 0) as open_complaints,
     count(days_to_resolve) as resolved_complaints,
     percentile_cont(0.5) within group (order by days_to_resolve) as median_days_to_resolve
-from grouped_answers
+from wanted_answers
 group by grouping sets ((survey, dimension, group_value), (dimension, group_value))
 order by survey, dimension, group_value

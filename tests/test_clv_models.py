@@ -300,3 +300,12 @@ def test_spend_objective_matches_the_likelihood_and_its_gradient():
                 - models._gamma_gamma_objective(log_params - step * np.eye(3)[i], arranged)[0]) / (2 * step)
                for i in range(3)]
     assert gradient == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+
+
+def test_parameters_running_off_to_infinity_are_reported():
+    # 120 customers buying like clockwork every 2 weeks and never dropping out: no heterogeneity and no
+    # drop-out to estimate, so the rates' shape and the drop-out parameters run off towards their limits.
+    age = np.arange(10, 70, 0.5)
+    frequency = np.floor(age / 2)
+    with pytest.raises(ModelFitError, match="ran to its limit"):
+        models.fit_bgnbd(frequency, 2 * frequency, age)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 
 from customer_value import db as dbmod
 from customer_value.cli import main as cli_main
@@ -13,7 +17,7 @@ from customer_value.dataset import data_range
 from customer_value.errors import UserFacingError
 from customer_value.loader.history import list_batches, undo_batch
 from customer_value.loader.presets import delete_preset, get_preset, list_presets, save_preset
-from tests.builders import d
+from tests.builders import d, tiny_database
 
 CHECKED_TABLES = ("transactions", "customers", "feedback", "leads", "load_batches",
                   "customer_dim", "customer_days", "customer_month", "customer_summary")
@@ -200,7 +204,7 @@ def test_undo_warns_when_a_later_batch_relied_on_the_undone_rows(writable_demo_d
     assert second.rows_loaded == 0 and second.already_loaded_skipped == 6
     result = undo_batch(writable_demo_db, first.batch_id, "a")
     assert len(result["notices"]) == 1
-    assert f"Batch {second.batch_id} (shop_export_copy.csv) skipped 6 rows" in result["notices"][0]
+    assert f"Batch {second.batch_id} (shop_export_copy.csv) skipped 6 rows as already loaded" in result["notices"][0]
 
 
 # ---------------------------------------------------------------------------
@@ -305,3 +309,72 @@ def test_a_saved_preset_loads_next_months_export(writable_demo_db, tmp_path):
     # 03/02/2025 day first is 3 February; 1.234,50 with a decimal comma is 1234.50.
     assert [(order, day.isoformat(), float(amount)) for order, day, amount in rows] == [
         ("R1", "2025-02-03", 1234.50), ("R2", "2025-02-04", 99.95)]
+
+
+def test_cli_load_with_a_preset_then_batches_and_undo(writable_demo_db, tmp_path, capsys):
+    path = str(writable_demo_db.path)
+    export = tmp_path / "march.csv"
+    export.write_bytes(b"Beleg;Kunde;Datum;Umsatz\nR1;K1;03/02/2025;1.234,50\nR2;K2;04/02/2025;99,95\n")
+    save_preset(writable_demo_db, "German shop", "transactions",
+                {"Beleg": "order_id", "Kunde": "customer_id", "Datum": "order_date", "Umsatz": "amount"},
+                {"delimiter": ";", "date_order": "DMY", "decimal": ","}, "ana")
+    before = database_state(writable_demo_db)
+
+    assert cli_main(["load", str(export), "--kind", "transactions", "--preset", "German shop", "--db", path]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows_loaded"] == 2 and report["reconciliation"]["file_total"] == 1334.45
+
+    assert cli_main(["batches", "--db", path, "--json"]) == 0
+    newest = json.loads(capsys.readouterr().out)[0]
+    assert (newest["batch_id"], newest["source_name"], newest["rows_loaded"]) == (report["batch_id"], "march.csv", 2)
+
+    assert cli_main(["undo", str(report["batch_id"]), "--db", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows_removed"]["transactions"] == 2
+    assert database_state(writable_demo_db, ignore_batch=report["batch_id"]) == before
+
+
+# ---------------------------------------------------------------------------
+# property: however files overlap and in whatever order their batches are undone, undoing them all
+# gives back exactly the database they were loaded into
+
+
+# Order lines with some anonymous ones (number % 7 == 0) and some returns (negative amounts).
+_LINES = [f"O{number // 2},{number % 2 + 1},{'K' + str(number % 5) if number % 7 else ''},"
+          f"2025-0{number % 9 + 1}-1{number % 10},{(number * 37) % 500 - 40}.{number % 100:02d}"
+          for number in range(24)]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(files=hst.lists(hst.lists(hst.integers(0, len(_LINES) - 1), min_size=1, max_size=10), min_size=1, max_size=4),
+       undo_order=hst.randoms(use_true_random=False))
+def test_undoing_every_batch_in_any_order_restores_the_database(files, undo_order):
+    from customer_value.loader import load_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        database = tiny_database(Path(folder) / "tiny.duckdb", transactions=[("K1", d("2025-01-05"), 100)],
+                                 customers=[("K1", "University", "West", "Rep A", None)])
+        try:
+            before = database_state(database)
+            batches = []
+            for number, picks in enumerate(files):
+                path = Path(folder) / f"file{number}.csv"
+                path.write_text("InvoiceNo,Line,CustomerID,InvoiceDate,Amount\n"
+                                + "\n".join(_LINES[pick] for pick in picks) + "\n")
+                report = load_file(database, path, "transactions", {"InvoiceNo": "order_id", "Line": "line_no",
+                                   "CustomerID": "customer_id", "InvoiceDate": "order_date", "Amount": "amount"})
+                assert report.rows_rejected == 0
+                assert (report.rows_loaded + report.duplicate_lines_skipped + report.already_loaded_skipped
+                        == len(picks))
+                batches.append(report.batch_id)
+            assert database_state(database) != before
+            undo_order.shuffle(batches)
+            for batch_id in batches:
+                undo_batch(database, batch_id, "property")
+            state = database_state(database)
+            # Only the undone batches' own history rows differ (they are marked undone).
+            state["load_batches"] = before["load_batches"] = None
+            assert state == before
+            assert set(list_batches(database).loc[lambda frame: frame["batch_id"].isin(batches), "status"]
+                       .str.slice(0, 6)) == {"undone"}
+        finally:
+            dbmod.forget(Path(folder) / "tiny.duckdb")

@@ -90,6 +90,25 @@ def test_monthly_movements_by_hand(history_db):
     assert jan["loss_to_gain_ratio_3m"] == pytest.approx(1 / 4)
 
 
+def test_period_totals_by_hand(history_db):
+    totals = mv.movement_totals(mv.monthly_movements(history_db, _filters()))
+    # F active at the start; A, B, C, D, E, G new; B and G back once each; 8 losses; E active at the end.
+    assert {key: totals[key] for key in ("active_start", "new_customers", "reactivated", "lost", "active_end")} == {
+        "active_start": 1, "new_customers": 6, "reactivated": 2, "lost": 8, "active_end": 1}
+    assert totals["churn_rate"] == pytest.approx(8.0)
+    assert totals["loss_to_gain_ratio"] == pytest.approx(8 / 6)
+    assert totals["net_growth_rate"] == pytest.approx(0.0)
+    assert totals["customer_quick_ratio"] == pytest.approx(1.0)
+    revenue = mv.revenue_totals(mv.revenue_movements(history_db, _filters()))
+    # New 350 + 150 + 90, expansion 50, reactivation 70; contraction 150 + 20, churned 100 + 50 + 200 + 140 + 60.
+    assert revenue["revenue_quick_ratio"] == pytest.approx(710 / 720)
+    by_type = mv.acquisition_totals(mv.acquisition(history_db, _filters(), "customer_type"), "group")
+    assert by_type[["group", "new_customers", "first_order_value"]].values.tolist() == [
+        ["School", 3, 330.0], ["University", 3, 220.0]]
+    assert mv.movement_totals(mv.monthly_movements(history_db, _filters(end="2024-06-30")).iloc[0:0])[
+        "churn_rate"] is None
+
+
 def test_a_gap_of_exactly_w_is_no_break_and_w_plus_one_is(history_db):
     # With W = 31, B's 31-day gap no longer breaks either: no reactivation in February, one fewer loss.
     frame = mv.monthly_movements(history_db, _filters(window=31))

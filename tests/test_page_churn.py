@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
@@ -14,7 +16,8 @@ TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change")
                  "churn_cohort_table": ("Customers", "Month 0"),
                  "churn_value_table": ("high_value_before",),
                  "churn_value_customers": ("revenue_drop",),
-                 "churn_acquisition_table": ("average_first_order",)}
+                 "churn_acquisition_table": ("group", "average_first_order"),
+                 "churn_acquisition_cohorts": ("month", "average_first_order")}
 
 
 def _open(app_test):
@@ -89,6 +92,10 @@ def test_churn_page_shows_the_package_figures(app_test, demo_db):
     expected_acquired = mv.acquisition(demo_db, filters, "acquisition_channel")
     assert acquired["new_customers"].sum() == expected_acquired["new_customers"].sum() == \
         expected["new_customers"].sum()
+    by_month = _table(at, "churn_acquisition_cohorts")
+    expected_by_month = expected_acquired.groupby("month")["first_order_value"].sum()
+    assert by_month["first_order_value"].tolist() == pytest.approx(expected_by_month.tolist())
+    assert by_month["month"].tolist() == [f"{month:%Y-%m}" for month in expected_by_month.index]
 
 
 def test_the_window_and_the_widgets_drive_every_figure(app_test, demo_db):
@@ -114,11 +121,23 @@ def test_the_window_and_the_widgets_drive_every_figure(app_test, demo_db):
                                                                                      "share")
 
 
+def test_a_custom_period_is_shown_in_whole_months(app_test, demo_db):
+    at = _open(app_test)
+    at.selectbox(key="f_period").set_value("custom")
+    at.run()
+    at.date_input(key="f_range").set_value((date(2024, 3, 15), date(2024, 9, 10)))
+    at.multiselect(key="f_type").select("University")
+    at.run()
+    assert not at.exception
+    filters = make_filters(demo_db, start=date(2024, 3, 15), end=date(2024, 9, 10), customer_types=("University",))
+    expected = _check_movements(at, filters, demo_db)
+    assert f"{expected['month'].iloc[0]:%Y-%m-%d}" == "2024-03-01" and len(expected) == 7
+
+
 def test_a_selection_with_nobody_says_so(app_test):
     at = _open(app_test)
     at.selectbox(key="f_period").set_value("custom")
     at.run()
-    from datetime import date
     at.date_input(key="f_range").set_value((date(2019, 1, 1), date(2019, 12, 31)))
     at.run()
     assert not at.exception

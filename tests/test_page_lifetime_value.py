@@ -13,12 +13,21 @@ from customer_value.formatting import format_value
 from tests.builders import d, tiny_database
 
 
-def _open(at):
+def _open(at, tab: str | None = None):
     # A link naming the page opens it directly, as a shared link would.
     at.query_params["page"] = "lifetime-value"
     at.run()
     assert not at.exception, [exception.value for exception in at.exception]
+    if tab is not None:
+        _switch(at, tab)
     return at
+
+
+def _switch(at, tab: str):
+    # Only the open tab computes; choosing a tab is a widget change like a click.
+    at.session_state["lv_tab"] = tab
+    at.run()
+    assert not at.exception, [exception.value for exception in at.exception]
 
 
 def _metrics(at) -> dict[str, str]:
@@ -37,16 +46,26 @@ def test_page_shows_the_package_figures(app_test, demo_db):
     filters = make_filters(demo_db)
     span = data_range(demo_db)
 
-    _, fit = clv.clv_table(demo_db, filters, observation_end=filters.end)
+    table, fit = clv.clv_table(demo_db, filters, observation_end=filters.end)
     assert fit.trusted
     assert shown["Lifetime value, next 12 months"] == format_value(fit.totals["clv"], "money")
     assert shown["Expected purchases, next 365 days"] == format_value(fit.totals["expected_purchases_365"], "count")
+    customers = _table_with(at, "probability_alive")
+    assert customers["customer_id"].tolist() == table["customer_id"].tolist()
+    assert customers["clv"].tolist() == pytest.approx(table["clv"].tolist())
+    assert not customers[["customer_id", "name", "customer_type", "region"]].isin(["None", "nan", "NaT"]).any().any()
+    # The closed tabs computed nothing.
+    assert "ROC AUC" not in shown and "Customers flagged" not in shown
 
+    _switch(at, "Model check")
+    shown = _metrics(at)
     check = clv.holdout_report(demo_db, filters, clv.default_cut_date(span.start, span.end), unit="weeks",
                                observation_end=span.end).check
     assert shown["Predicted purchases after the cut"] == format_value(check.total_predicted, "count")
     assert shown["Actual purchases after the cut"] == format_value(check.total_actual, "count")
 
+    _switch(at, "Early warning")
+    shown = _metrics(at)
     warning = risk.early_warning(demo_db, filters)
     assert shown["ROC AUC"] == format_value(warning.model_figures["roc_auc"], "ratio")
     assert shown["Precision in the top 10%"] == format_value(warning.model_figures["precision_top_decile"], "share")
@@ -57,26 +76,28 @@ def test_page_shows_the_package_figures(app_test, demo_db):
     assert comparison["roc_auc"].tolist() == pytest.approx([warning.model_figures["roc_auc"],
                                                             warning.baseline_figures["roc_auc"]])
 
+    _switch(at, "Unusual customers")
+    shown = _metrics(at)
     unusual = risk.unusual_customers(demo_db, filters)
     assert shown["Customers flagged"] == format_value(len(unusual.table), "count")
     assert _table_with(at, "what_changed")["customer_id"].tolist() == unusual.table["customer_id"].tolist()
 
+    flagged = int(shown["Customers flagged"].replace(",", ""))
+    assert flagged > 10
+
+    _switch(at, "What-if")
+    shown = _metrics(at)
     scenario = whatif.what_if(whatif.current_rates(demo_db, filters), 5.0, 0.0).comparison.set_index(
         ["months", "figure"])
     assert shown["Customers at the end after 12 months"] == format_value(
         scenario.loc[(12, "Customers at the end"), "scenario"], "count")
     assert shown["Revenue after 36 months"] == format_value(scenario.loc[(36, "Revenue"), "scenario"], "money")
 
-    # Real figures, and nothing undefined on screen.
-    assert int(shown["Customers flagged"].replace(",", "")) > 10
     assert "—" not in shown.values() and "nan" not in " ".join(shown.values()).lower()
-    customers = _table_with(at, "probability_alive")
-    assert len(customers) == fit.n_customers
-    assert not customers[["customer_id", "name", "customer_type", "region"]].isin(["None", "nan", "NaT"]).any().any()
 
 
 def test_what_if_inputs_change_the_figures(app_test, demo_db):
-    at = _open(app_test)
+    at = _open(app_test, "What-if")
     at.number_input(key="wi_churn").set_value(0.0)
     at.number_input(key="wi_extra").set_value(25)
     at.run()
@@ -116,9 +137,13 @@ def test_too_little_data_says_the_models_cannot_be_trusted_yet(tmp_path, monkeyp
     monkeypatch.setenv("CV_DB_PATH", str(database.path))
     query.clear_cache()
     at = _open(AppTest.from_file(APP_PATH, default_timeout=120))
-    warnings = " ".join(warning.value for warning in at.warning)
-    assert "lifetime-value model cannot be trusted yet" in warnings
-    assert "early-warning model cannot be trusted yet" in warnings
-    assert "Unusual customers cannot be listed yet" in warnings
-    assert "ROC AUC" not in _metrics(at)
+    warnings = [" ".join(warning.value for warning in at.warning)]
+    for tab in ("Model check", "Early warning", "Unusual customers"):
+        _switch(at, tab)
+        warnings.append(" ".join(warning.value for warning in at.warning))
+        assert "ROC AUC" not in _metrics(at)
+    assert "lifetime-value model cannot be trusted yet" in warnings[0]
+    assert "hold-out check cannot be made yet" in warnings[1]
+    assert "early-warning model cannot be trusted yet" in warnings[2]
+    assert "Unusual customers cannot be listed yet" in warnings[3]
     assert date(2025, 6, 30) == data_range(database).end

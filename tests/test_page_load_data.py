@@ -368,4 +368,77 @@ def test_real_export_into_an_empty_database_and_again(fresh_app_test, real_data_
     again = metrics(at)
     assert again["Rows loaded"] == "0"
     assert again["Already loaded, skipped"] == loaded
-    assert "this exact file was loaded before (batch 1" in texts(at.info)
+    assert "This exact file was loaded before (batch 1" in texts(at.info)
+
+
+def test_a_wrong_delimiter_is_explained_and_can_be_put_right(writable_app_test, writable_demo_db):
+    at = open_load_page(writable_app_test)
+    at.file_uploader(key="load_upload").set_value(("shop_export.csv", EXPORT, "text/csv"))
+    at.run()
+    # A hand-made change to the suggested mapping (quantity left out) ...
+    at.selectbox(key="load_map_quantity").set_value(NOT_MAPPED)
+    at.run()
+    at.selectbox(key="load_delimiter").set_value("|")
+    at.run()
+    assert not at.exception, at.exception
+    assert "shop_export.csv: with the pipe delimiter the file has a single column" in texts(at.error)
+    assert not [button for button in at.button if button.key == "load_button"]
+    # The reading options stay on screen, so the choice can be undone right there.
+    at.button(key="load_reset_options").click()
+    at.run()
+    assert not at.error
+    assert at.selectbox(key="load_map_customer_id").value == "CustomerID"
+    # ... survives the runs in which the file could not be read.
+    assert at.selectbox(key="load_map_quantity").value == NOT_MAPPED
+    assert list_batches(writable_demo_db)["batch_id"].tolist() == [1]
+
+
+def test_a_big_file_previews_a_changed_mapping_from_its_first_lines(writable_app_test):
+    # About 17 MB: above the size from which a changed mapping is previewed from a sample.
+    lines = [b"InvoiceNo,CustomerID,InvoiceDate,Amount,Memo"]
+    lines += [b"B%07d,K%04d,15/03/2025,%d.25,note" % (number, number % 3000, number % 900 + 1)
+              for number in range(480_000)]
+    export = b"\n".join(lines) + b"\n"
+    assert len(export) > 16 * 1024 * 1024
+    at = open_load_page(writable_app_test)
+    at.file_uploader(key="load_upload").set_value(("big.csv", export, "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert "big.csv: 480,000 data rows" in texts(at.caption)
+    # Day first was decided from the whole column (15/03 cannot be month first).
+    assert at.selectbox(key="load_date_order").options[0] == "detected: day first (31/12/2024)"
+    at.selectbox(key="load_map_product").set_value("Memo")
+    at.run()
+    assert not at.exception, at.exception
+    assert "the preview reads the file's first 2,000 lines" in texts(at.caption)
+    preview = table_with(at, "file_row", "problem")
+    assert preview["product"].tolist()[:2] == ["note", "note"]
+    assert [str(day)[:10] for day in preview["order_date"]][:2] == ["2025-03-15", "2025-03-15"]
+    assert preview["amount"].map(float).tolist()[:3] == [1.25, 2.25, 3.25]
+
+
+def test_a_customers_file_updates_the_sidebar_choices_and_undo_restores_them(writable_app_test):
+    at = open_load_page(writable_app_test)
+    assert "Atlantis" not in at.multiselect(key="f_region").options
+    at.selectbox(key="load_kind").set_value("customers")
+    at.file_uploader(key="load_upload").set_value(
+        ("moved.csv", b"CustomerID,Region,Customer Type\nC00001,Atlantis,University\n", "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="load_map_region").value == "Region"
+    at.button(key="load_button").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert (metrics(at)["Rows read"], metrics(at)["Rows loaded"]) == ("1", "1")
+    # Customers files have no revenue, so no reconciliation line.
+    assert "File total" not in texts(at.success)
+    assert "Atlantis" in at.multiselect(key="f_region").options
+
+    at.selectbox(key="undo_choice").set_value(2)
+    at.button(key="undo_ask").click()
+    at.run()
+    at.button(key="undo_confirm").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Undid batch 2 (moved.csv): removed 1 customers." in texts(at.success)
+    assert "Atlantis" not in at.multiselect(key="f_region").options

@@ -129,3 +129,32 @@ def test_a_period_without_purchases_says_so(app_test):
     at.run()
     assert not at.exception
     assert any("No customer in this selection bought" in info.value for info in at.info)
+
+
+def test_without_cost_data_the_page_shows_volume_classes_and_says_why(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from customer_value import query
+    from tests.builders import d, tiny_database
+    from tests.conftest import APP_PATH
+
+    # Five customers, no cost on any line: revenue 500, 300, 100, 60, 40 (total 1000, 80% = 800).
+    transactions = [(f"C{i}", d(day), amount) for i, (day, amount) in
+                    enumerate([("2024-11-20", 500), ("2024-10-01", 300), ("2024-06-01", 100), ("2024-03-01", 60),
+                               ("2024-12-01", 40)], start=1)]
+    transactions.append(("C1", d("2024-12-10"), 0.5))
+    path = tmp_path / "no_cost.duckdb"
+    tiny_database(path, transactions=transactions)
+    monkeypatch.setenv("CV_DB_PATH", str(path))
+    query.clear_cache()
+    at = AppTest.from_file(APP_PATH, default_timeout=120).run()
+    at.switch_page("pages/segments.py")
+    at.run()
+    assert not at.exception
+    assert any("cost or gross profit" in warning.value for warning in at.warning)
+    grid = _table(_tab(at, "Value x margin grid"), "Recommended treatment")
+    # C1 (500.50) and C2 (300; above it 500.50 < 800) are volume A; C3 starts at 800.50.
+    assert dict(zip(grid["Cell"], grid["Customers"], strict=True)) == {"A": 2, "B": 3}
+    assert grid["Gross profit"].tolist() == ["—", "—"]
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Margin threshold"] == "—"

@@ -321,3 +321,24 @@ def test_contributions_and_reasons_by_hand():
     reasons = risk.top_reasons(features, effect, window_days=90)
     # (1 + 0.5) / (1 - 0.5) = 3: the recent rate is three times the earlier one.
     assert reasons == ["customer type Y; spend rate up 200% in the last 90 days against the year before", ""]
+
+
+def test_without_lifetime_values_the_list_ranks_by_last_years_revenue(demo_db, monkeypatch):
+    from customer_value.errors import UserFacingError
+
+    def no_clv(*args, **kwargs):
+        raise UserFacingError("nothing to fit")
+
+    monkeypatch.setattr(risk, "clv_table", no_clv)
+    filters = make_filters(demo_db)
+    risk.clear_cache()
+    try:
+        result = risk.early_warning(demo_db, filters)
+    finally:
+        risk.clear_cache()
+    assert result.value_source.startswith("revenue in the last 12 months")
+    revenue = dict(demo_db.cursor().execute(
+        "select customer_id, sum(revenue) from customer_days where day > ? - 365 group by customer_id",
+        [filters.as_of]).fetchall())
+    expected = result.at_risk["customer_id"].map(lambda customer: max(float(revenue.get(customer, 0)), 0.0))
+    assert result.at_risk["expected_value"].to_numpy() == pytest.approx(expected.to_numpy(), abs=0.01)

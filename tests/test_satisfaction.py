@@ -210,6 +210,12 @@ def test_segment_table_flags_small_groups(tiny_company):
     assert table.loc["North", "rank"] == 1
     assert bool(table.loc["South", "enough_answers"]) is False
     assert pd.isna(table.loc["South", "rank"]) and table.loc["South", "nps_vs_rest"] == "too few answers"
+    # Response rate of the after-service questionnaire: North 4 answers / (A 3 + B 6 orders) = 4/9;
+    # South 2 answers / C's 2 orders (D bought nothing in the period) = 1.
+    assert table.loc["North", "response_rate"] == pytest.approx(4 / 9)
+    assert table.loc["South", "response_rate"] == pytest.approx(1.0)
+    annual = sat.segment_table(tiny_company, PERIOD, "region", "all", min_answers=3)
+    assert annual["response_rate"].isna().all()                # not known beyond the service questionnaire
 
 
 def test_demo_totals_agree_with_the_overview(demo_db):
@@ -320,6 +326,7 @@ def test_rfm_and_value_cells_come_from_the_segments_module(tiny_company, monkeyp
     # Champions: A's 10 and 3, B's 2 and 9 -> 2 promoters, 2 detractors of 4 -> 0 points; CSAT 5, 2, 1, 4 -> 50%.
     assert table.loc["Champions", "answers"] == 4 and table.loc["Champions", "customers"] == 2
     assert table.loc["Champions", "nps"] == pytest.approx(0.0) and table.loc["Champions", "csat"] == 0.5
+    assert table.loc["Champions", "response_rate"] == pytest.approx(4 / 9)     # A 3 + B 6 orders
     # At risk: C's single 5 -> -100 points, too few answers to rank; D's answer falls in "(no segment)".
     assert table.loc["At risk", "nps"] == pytest.approx(-100.0) and pd.isna(table.loc["At risk", "rank"])
     assert table.loc[sat.NO_SEGMENT, "answers"] == 1

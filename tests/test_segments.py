@@ -433,3 +433,23 @@ def test_rfm_values_match_the_conventional_definition_on_real_exports(real_data_
     assert ordered["r_score"].is_monotonic_decreasing
     assert frame.sort_values("frequency")["f_score"].is_monotonic_increasing
     assert frame.loc[frame["frequency"] == 1, "f_score"].eq(1).all()
+
+
+def test_each_caller_gets_its_own_copy_of_the_classification(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    first = segments.customer_segments(grid_db, filters)
+    first["grid_cell"] = "changed by a page"
+    first["cluster"] = 1
+    again = segments.customer_segments(grid_db, filters)
+    assert "cluster" not in again.columns
+    assert set(again["grid_cell"]) <= {"AA", "AB", "BA", "BB"}
+
+
+def test_cli_text_output_names_the_figures(grid_db, capsys):
+    code = cli.main(["segments", "--db", str(grid_db.path), "--start", "2024-01-01", "--end", "2024-12-31",
+                     "--region", "North"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "Customers who bought: 4, revenue 1,700" in text
+    assert "Margin threshold (median): 25.00 gross profit per order" in text
+    assert "Top 20% of customers bring 47.1% of revenue." in text  # 800 / 1700

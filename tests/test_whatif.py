@@ -148,3 +148,11 @@ def test_current_rates_on_real_exports(tmp_path, real_data_dir, country):
     table = result.comparison.set_index(["months", "figure"])
     assert (table.xs("Customers at the end", level="figure")["difference"] > 0).all()
     assert "Gross profit" not in set(result.comparison["figure"])  # the exports carry no cost
+
+
+def test_a_window_shorter_than_a_month_cannot_be_projected():
+    trend = pd.DataFrame({
+        "month": pd.to_datetime(["2025-01-01"]), "active_start": [10], "new_customers": [2], "reactivated": [12],
+        "lost": [14], "active_end": [10], "revenue": [500.0], "profit": [100.0]})
+    with pytest.raises(UserFacingError, match="with W = 7 days more customers are lost"):
+        whatif.rates_from_trend(trend, 7)

@@ -20,6 +20,8 @@ def handle(args) -> int:
     lines = [f"Team performance, {filters.describe()}"]
     for key, level, title in (("regions", "region", "Regions"), ("sales_reps", "sales_rep", "Sales reps")):
         lines.append(f"{title}:")
+        if report[key].empty:
+            lines.append("  (no customer in this selection bought, answered or moved in the period)")
         for row in report[key].to_dict(orient="records"):
             lines.append(
                 f"  {row[level]:<16} revenue {format_value(row['revenue'], 'money'):>14}"

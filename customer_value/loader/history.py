@@ -107,7 +107,7 @@ def _refuse_unless_undoable(batch_id: int, row: tuple | None) -> None:
             f"There is no load batch {batch_id}; the load history (python -m customer_value batches) lists them. "
             "Nothing was changed."
         )
-    kind, source_name, undone_at, _ = row
+    _, source_name, undone_at, _ = row
     if undone_at is not None:
         raise UserFacingError(
             f"Batch {batch_id} ({source_name}) was already undone on {pd.Timestamp(undone_at):%Y-%m-%d %H:%M}. "
@@ -213,7 +213,7 @@ def _later_skips(con: duckdb.DuckDBPyConnection, batch_id: int, kind: str) -> li
         [batch_id, kind, kind, DEMO_KIND],
     ).fetchall()
     return [
-        f"Batch {later_id} ({source}) skipped {skipped:,} rows as already loaded; any of them that this batch "
-        f"held are gone now. Load {source} again to bring them back."
+        f"Batch {later_id} ({source}) skipped {skipped:,} {'row' if skipped == 1 else 'rows'} as already loaded; "
+        f"any of them that this batch held are gone now. Load {source} again to bring them back."
         for later_id, source, skipped in later
     ]

@@ -27,7 +27,7 @@ from customer_value.errors import UserFacingError
 from customer_value.loader.fields import field as field_definition
 from customer_value.loader.fields import fields_of
 from customer_value.loader.mapping import check_mapping
-from customer_value.loader.reading import ReadOptions, StagedFile, describe_delimiter, stage_file
+from customer_value.loader.reading import STAGING_TABLE, ReadOptions, StagedFile, describe_delimiter, stage_file
 from customer_value.loader.validation import (
     PARSED_TABLE,
     REASONS,
@@ -165,6 +165,7 @@ def load_file(db: dbmod.Database, path: str | Path, kind: str, mapping: dict[str
         step(0.4, "checking every value")
         decisions = detect_columns(con, staged, kind, by_field, options)
         build_parsed_table(con, staged, kind, by_field, decisions)
+        con.execute("drop table " + STAGING_TABLE)
         with db.write_lock:
             con.execute("begin transaction")
             try:
@@ -216,6 +217,7 @@ def _classify_and_write(con, staged: StagedFile, kind: str, by_field: dict[str, 
     name = staged.source_name
     exclude = options.cancellations == "exclude"
     con.execute(_status_sql(kind, exclude))
+    con.execute("drop table " + PARSED_TABLE)
     step(0.6, "finding duplicates and rows loaded before")
     is_transactions = kind == "transactions"
     revenue = "line_revenue" if is_transactions else "null::decimal(18, 2)"

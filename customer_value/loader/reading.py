@@ -457,29 +457,34 @@ def _finish_staging(con, staged: StagedFile, first_data_row: int) -> None:
     ).fetchall() if _table_exists(con, _REJECTS_TABLE) else []
     # The reader skips rows it rejects, so a kept row's number in the file is its
     # position among kept rows plus the rejected rows before it.
-    con.execute("create or replace temp table loader_reject_gaps (gap_start bigint, rows_before bigint)")
+    cells = ", ".join(f"c{i}" for i in range(len(staged.columns)))
+    not_blank = " or ".join(f"nullif(trim(c{i}), '') is not null" for i in range(len(staged.columns)))
+    raw_rows = con.execute("select count(*) from " + _RAW_TABLE).fetchone()[0]
     if ragged_rows:
+        con.execute("create or replace temp table loader_reject_gaps (gap_start bigint, rows_before bigint)")
         gaps = {}
         for index, (line, *_rest) in enumerate(ragged_rows):
             gaps[line - first_data_row - index] = index + 1
         con.executemany("insert into loader_reject_gaps values (?, ?)", list(gaps.items()))
-    cells = ", ".join(f"c{i}" for i in range(len(staged.columns)))
-    not_blank = " or ".join(f"nullif(trim(c{i}), '') is not null" for i in range(len(staged.columns)))
-    # ASOF join: DuckDB-only; finds the last gap at or before each kept row.
-    con.execute(
-        "create temp table " + STAGING_TABLE + " as "
-        "select raw.row_index + $first + coalesce(gaps.rows_before, 0) as file_row, " + cells + ", "
-        "(" + not_blank + ") as has_data "
-        "from (select rowid as row_index, * from " + _RAW_TABLE + ") as raw "
-        "asof left join loader_reject_gaps as gaps on raw.row_index >= gaps.gap_start",
-        {"first": first_data_row},
-    )
-    con.execute("drop table loader_reject_gaps")
-    staged.blank_rows = con.execute("select count(*) from " + STAGING_TABLE + " where not has_data").fetchone()[0]
-    con.execute("delete from " + STAGING_TABLE + " where not has_data")
-    con.execute("alter table " + STAGING_TABLE + " drop column has_data")
+        # ASOF join (DuckDB-only): the last gap at or before each kept row.
+        con.execute(
+            "create temp table " + STAGING_TABLE + " as "
+            "select raw.row_index + $first + coalesce(gaps.rows_before, 0) as file_row, " + cells + " "
+            "from (select rowid as row_index, * from " + _RAW_TABLE + ") as raw "
+            "asof left join loader_reject_gaps as gaps on raw.row_index >= gaps.gap_start "
+            "where " + not_blank,
+            {"first": first_data_row},
+        )
+        con.execute("drop table loader_reject_gaps")
+    else:
+        con.execute(
+            "create temp table " + STAGING_TABLE + " as select rowid + $first as file_row, " + cells
+            + " from " + _RAW_TABLE + " where " + not_blank,
+            {"first": first_data_row},
+        )
     con.execute("drop table " + _RAW_TABLE)
     staged.rows = con.execute("select count(*) from " + STAGING_TABLE).fetchone()[0]
+    staged.blank_rows = raw_rows - staged.rows
     expected = len(staged.columns)
     for line, error_type, text, message in ragged_rows:
         found = re.search(r"Found:\s*(\d+)", message or "")

@@ -3,7 +3,8 @@
 -- '(unknown)' when missing) with the number of customer movements that day:
 -- new (first purchase ever), reactivated (a purchase more than W days after
 -- the previous one) and lost (the day a spell lapses: last purchase + W, or
--- churn_date if that comes first). Same activity rule as spell_events.sql.
+-- churn_date if that comes first; lost_at_contract_end counts those dated by
+-- the churn_date). Same activity rule as spell_events.sql.
 -- Movements are additive, so any period's figures are sums over this small
 -- table: customers active on day D = sum(new + reactivated - lost) over days
 -- <= D. period_movements reads it when W is one of these windows and nothing
@@ -39,7 +40,8 @@ events as (
         sales_rep,
         case when prev_purchase_date is null then 1 else 0 end as new_customers,
         case when prev_purchase_date is not null then 1 else 0 end as reactivated,
-        0 as lost
+        0 as lost,
+        0 as lost_at_contract_end
     from purchase_days
     cross join windows
     where prev_purchase_date is null or datediff('day', prev_purchase_date, day) > windows.window_days
@@ -55,7 +57,8 @@ events as (
         sales_rep,
         0,
         0,
-        1
+        1,
+        case when churn_date is not null and churn_date <= day + cast(windows.window_days as integer) then 1 else 0 end
     from purchase_days
     cross join windows
     where
@@ -70,9 +73,10 @@ select
     customer_type,
     region,
     sales_rep,
-    sum(new_customers) as new_customers,
-    sum(reactivated) as reactivated,
-    sum(lost) as lost
+    cast(sum(new_customers) as integer) as new_customers,
+    cast(sum(reactivated) as integer) as reactivated,
+    cast(sum(lost) as integer) as lost,
+    cast(sum(lost_at_contract_end) as integer) as lost_at_contract_end
 from events
 group by window_days, event_date, customer_type, region, sales_rep
 order by window_days, event_date

@@ -1,0 +1,19 @@
+-- One row per customer in scope and calendar month with revenue, from 23
+-- months before $start's month to $end: what net and gross revenue retention
+-- over 12 months are computed from (customer_value.movements.retention_table
+-- slides the two 12-month windows over these rows). month_number = year * 12
+-- + month, so that month arithmetic is integer arithmetic; rows come in month
+-- order. Revenue as double: the windows are sums, and DECIMAL(38,2) sums cost
+-- 128-bit arithmetic for no visible precision.
+-- Parameters: $start, $end.
+select
+    customer_month.customer_key,
+    cast(extract(year from customer_month.month) * 12 + extract(month from customer_month.month) as integer)
+        as month_number,
+    cast(customer_month.revenue as double) as revenue
+from customer_month
+inner join scoped_customers on scoped_customers.customer_key = customer_month.customer_key
+where
+    customer_month.month >= cast(cast(date_trunc('month', cast($start as date)) as date) - interval 23 month as date)
+    and customer_month.month <= $end
+order by month_number

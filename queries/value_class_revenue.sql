@@ -1,0 +1,17 @@
+-- One row per customer in scope and calendar month with revenue, from 3
+-- months before $start's month to $end: what the monthly value classes of
+-- value churn are computed from (customer_value.movements.value_slides ranks
+-- the trailing 3-month revenue of each month). month_number = year * 12 +
+-- month; rows come in month order; revenue as double (sums only).
+-- Parameters: $start, $end.
+select
+    customer_month.customer_key,
+    cast(extract(year from customer_month.month) * 12 + extract(month from customer_month.month) as integer)
+        as month_number,
+    cast(customer_month.revenue as double) as revenue
+from customer_month
+inner join scoped_customers on scoped_customers.customer_key = customer_month.customer_key
+where
+    customer_month.month >= cast(cast(date_trunc('month', cast($start as date)) as date) - interval 3 month as date)
+    and customer_month.month <= $end
+order by month_number
