@@ -43,7 +43,8 @@ def markdown(report: dict) -> str:
             lines.append("| Filter change | " + " | ".join(measured) + " |")
             lines.append("| --- |" + " --- |" * len(measured))
             for change in pages["changes"]:
-                cells = [f"{page['by_change'][change]['median_s'] * 1000:.0f}" for page in measured.values()]
+                cells = [f"{page['by_change'][change]['median_s'] * 1000:.0f}" if change in page["by_change"]
+                         else "not run" for page in measured.values()]
                 lines.append(f"| {change} | " + " | ".join(cells) + " |")
     clv = report.get("clv")
     if clv and clv.get("status") == "measured":

@@ -106,7 +106,8 @@ def test_a_link_to_another_page_opens_it_with_the_app_around_it(server, browser,
     page.goto(f"{server}{address}", wait_until="domcontentloaded")
     page.get_by_text("Team performance").first.wait_for(timeout=60_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
-    assert page.locator('[data-testid="stException"]').count() == 0
     # The sidebar filters (drawn by app.py) are there, so the page ran inside the app.
-    assert page.get_by_text("Churn window W (days)").count() >= 1
+    page.get_by_text("Churn window W (days)").first.wait_for(timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    assert page.locator('[data-testid="stException"]').count() == 0
     page.close()

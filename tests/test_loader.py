@@ -537,3 +537,16 @@ def test_both_real_exports_together(real_data_dir, database):
     france = independent_view(real_data_dir / "france.csv")["customers"]
     germany = independent_view(real_data_dir / "germany.csv")["customers"]
     assert customers == len(set(france) | set(germany))
+
+
+def test_tab_separated_file_with_header_lower_down_and_progress(tmp_path, database):
+    path = write_file(tmp_path, "export.tsv", "Sales export\tMarch\n\n"
+                      "Invoice\tCustomer ID\tDate\tTotal\nT1\tC1\t2024-03-01\t12.00\nT2\tC2\t2024-03-02\t8.00\n")
+    steps = []
+    mapping = suggest_mapping(read_columns(path, ReadOptions(header_row=3)), "transactions")
+    report = load_file(database, path, "transactions", mapping, ReadOptions(header_row=3),
+                       progress=lambda fraction, message: steps.append(fraction))
+    assert (report.delimiter, report.rows_loaded) == ("tab", 2)
+    assert rows(database, "select order_id, amount from transactions order by 1") == [
+        ("T1", Decimal("12.00")), ("T2", Decimal("8.00"))]
+    assert steps[0] == 0.0 and steps[-1] == 1.0 and steps == sorted(steps)

@@ -252,3 +252,19 @@ def test_unknown_mapping_targets_and_options(tmp_path, loaded_db):
 def test_missing_file(tmp_path, loaded_db):
     with pytest.raises(UserFacingError, match="no such file"):
         load_file(loaded_db, tmp_path / "absent.csv", "transactions", TRANSACTION_MAPPING)
+
+
+def test_an_empty_amount_cell_rejects_that_row_not_the_whole_load(loaded_db, tmp_path):
+    # Found by the property test: an empty amount reached the NOT NULL column and failed the load.
+    path = write(tmp_path, "gaps.csv",
+                 "order_id,customer_id,order_date,amount\nB1,C1,2024-02-01,\nB2,C1,2024-02-02,7.5\n")
+    report = load_file(loaded_db, path, "transactions", TRANSACTION_MAPPING)
+    assert (report.rows_loaded, report.rows_rejected) == (1, 1)
+    assert report.rejected_rows.iloc[0]["file_row"] == 2
+    assert report.rejected_rows.iloc[0]["column"] == "amount"
+
+
+def test_a_file_whose_amounts_are_all_empty_is_refused(loaded_db, tmp_path):
+    path = write(tmp_path, "blank.csv",
+                 "order_id,customer_id,order_date,amount\nB1,C1,2024-02-01,\nB2,C1,2024-02-02,\n")
+    assert "amount" in refused(loaded_db, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +89,9 @@ def inspect_file(path: str | Path, kind: str, options: ReadOptions | None = None
 
     options = options or ReadOptions()
     fields_of(kind)
-    con = db.cursor() if db is not None else duckdb.connect()
+    # A private database spills to its own temporary folder, not the working directory.
+    spill_dir = None if db is not None else Path(tempfile.mkdtemp(prefix="cv-inspect-"))
+    con = db.cursor() if db is not None else duckdb.connect(config={"temp_directory": str(spill_dir)})
     staged = stage_file(con, path, options, source_name=source_name)
     try:
         suggested = suggest_mapping(staged.columns, kind)
@@ -128,6 +132,7 @@ def inspect_file(path: str | Path, kind: str, options: ReadOptions | None = None
         con.execute("drop table if exists " + _PREVIEW_TABLE)
         if db is None:
             con.close()
+            shutil.rmtree(spill_dir, ignore_errors=True)
 
 
 def _preview(con, staged, kind: str, by_field: dict[str, str], decisions) -> pd.DataFrame:

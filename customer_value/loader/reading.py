@@ -535,16 +535,7 @@ def read_columns(path: str | Path, options: ReadOptions | None = None, source_na
         _check_workbook_archive(path, name)
         workbook = _open_workbook(path, name)
         try:
-            sheets = list(workbook.sheetnames)
-            if options.sheet is None and len(sheets) > 1:
-                raise SheetChoiceNeeded(
-                    f"{name}: the workbook has {len(sheets)} sheets ({', '.join(sheets)}); choose which one to load",
-                    sheets,
-                )
-            sheet = options.sheet or sheets[0]
-            if sheet not in sheets:
-                raise SheetChoiceNeeded(f"{name}: the workbook has no sheet '{sheet}'; its sheets are "
-                                        f"{', '.join(sheets)}", sheets)
+            sheet = _choose_sheet(workbook, options, name)
             header_row = options.header_row or 1
             for row in workbook[sheet].iter_rows(min_row=header_row, max_row=header_row, values_only=True):
                 cells = [_excel_cell_text(value) for value in row]
@@ -617,6 +608,20 @@ def _open_workbook(path: Path, name: str):
         raise UserFacingError(f"{name}: the workbook cannot be opened ({_first_line(exc)})") from None
 
 
+def _choose_sheet(workbook, options: ReadOptions, name: str) -> str:
+    """The sheet to read: the chosen one, or the only one; several and none chosen asks which."""
+    sheets = list(workbook.sheetnames)
+    if options.sheet is None and len(sheets) > 1:
+        raise SheetChoiceNeeded(
+            f"{name}: the workbook has {len(sheets)} sheets ({', '.join(sheets)}); choose which one to load", sheets
+        )
+    sheet = options.sheet or sheets[0]
+    if sheet not in sheets:
+        raise SheetChoiceNeeded(f"{name}: the workbook has no sheet '{sheet}'; its sheets are {', '.join(sheets)}",
+                                sheets)
+    return sheet
+
+
 def _excel_cell_text(value) -> str:
     if value is None:
         return ""
@@ -640,16 +645,7 @@ def _stage_excel(con, path: Path, name: str, options: ReadOptions, temp_dir: Pat
     workbook = _open_workbook(path, name)
     try:
         sheets = list(workbook.sheetnames)
-        if options.sheet is None and len(sheets) > 1:
-            raise SheetChoiceNeeded(
-                f"{name}: the workbook has {len(sheets)} sheets ({', '.join(sheets)}); choose which one to load",
-                sheets,
-            )
-        sheet = options.sheet or sheets[0]
-        if sheet not in sheets:
-            raise SheetChoiceNeeded(
-                f"{name}: the workbook has no sheet '{sheet}'; its sheets are {', '.join(sheets)}", sheets
-            )
+        sheet = _choose_sheet(workbook, options, name)
         if progress:
             progress(0.05, f"reading sheet {sheet}")
         header_row = options.header_row or 1

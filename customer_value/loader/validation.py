@@ -327,6 +327,9 @@ def build_parsed_table(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind:
     if kind == "transactions":
         if "amount" in by_field:
             product = "v_amount"
+            # Amount is not "required" as a field (quantity x unit price may stand in for it), so an
+            # empty amount cell must be caught here or it would reach the NOT NULL column.
+            problems.append(("amount", "case when v_amount is null then 'missing' end"))
         else:
             product = "cast(v_quantity as decimal(38, 6)) * cast(v_unit_price as decimal(38, 6))"
             # Amount is quantity x unit price; an empty quantity or price leaves it unknown.
