@@ -107,6 +107,7 @@ def bench_pages(database, options: Options) -> dict:
         if runner.function is None:
             results[runner.name] = {"status": "not built", "method": runner.method}
             continue
+        options.log(f"  page {runner.name}...")
         samples: list[float] = []
         per_change: dict[str, list[float]] = {}
         # Warm the database (file pages, DuckDB's buffer) once; its time sets how much more is worth measuring.

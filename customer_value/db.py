@@ -308,6 +308,14 @@ def connect(path: str | Path, *, threads: int | None = None, memory_limit: str |
         except duckdb.Error as exc:
             con.close()
             raise _explain_open_failure(resolved, exc) from None
+        # Imported here: derive builds on this module (and on query, which imports it).
+        from customer_value.derive import rebuild_if_models_changed
+
+        try:
+            rebuild_if_models_changed(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise _explain_open_failure(resolved, exc) from None
         database = Database(path=resolved, connection=con)
         _open_databases[resolved] = database
         return database

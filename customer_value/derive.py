@@ -17,9 +17,12 @@ tests/test_derived.py checks that the result equals a full rebuild.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import duckdb
 
-from customer_value.db import set_meta
+from customer_value.db import bump_data_version, set_meta
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, load_sql, parameters_of
 
 # Dependency order: each model reads only base tables and models listed before it.
@@ -50,6 +53,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
         statement = "create or replace table " + model + " as " + load_sql("models/" + model)
         con.execute(statement, _model_parameters(model))
     set_meta(con, "movement_cube_windows", ",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS))
+    set_meta(con, "derived_signature", models_signature())
     _set_data_range(con)
 
 
@@ -153,3 +157,37 @@ def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str]
     else:
         # Only anonymous lines changed: no customer's rows, but maybe the data's date range.
         _set_data_range(con)
+
+
+def models_signature() -> str:
+    """A fingerprint of the model SQL and parameters this release builds derived tables with."""
+    digest = hashlib.sha256(json.dumps(MODEL_PARAMETERS, sort_keys=True).encode())
+    for model in MODELS:
+        digest.update(model.encode() + b"\0" + load_sql("models/" + model).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def rebuild_if_models_changed(con: duckdb.DuckDBPyConnection) -> bool:
+    """Rebuild the derived tables of a database built by a release with other models; True if it did.
+
+    A database made before a model was added or changed would otherwise fail
+    ("table ... does not exist") or, worse, show figures by the old rules. The
+    base tables hold everything, so a rebuild (one transaction) is always exact.
+    """
+    stored = con.execute("select value from app_meta where key = 'derived_signature'").fetchall()
+    if stored and stored[0][0] == models_signature():
+        return False
+    had_derived_tables = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = 'customer_dim'"
+    ).fetchall()[0][0] > 0
+    con.execute("begin transaction")
+    try:
+        rebuild_derived(con)
+        if had_derived_tables:
+            # Figures may change with the models: cached results of the old ones must not be served.
+            bump_data_version(con)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return True

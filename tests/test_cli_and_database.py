@@ -15,6 +15,7 @@ from customer_value import db as dbmod
 from customer_value.cli import main
 from customer_value.dataset import make_filters
 from customer_value.metrics import overview_report
+from customer_value.query import clear_cache
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -119,3 +120,25 @@ def test_demo_command_builds_a_database(tmp_path):
     assert report["rows"]["customers"] == 200
     again = _run_cli("demo", "--db", str(target), "--customers", "200")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_derived_tables_from_an_older_release_are_rebuilt_on_open(tmp_path):
+    from tests.builders import d, tiny_database
+
+    path = tmp_path / "older.duckdb"
+    database = tiny_database(path, transactions=[("A", d("2024-01-10"), 100), ("A", d("2024-03-01"), 50),
+                                                 ("B", d("2024-02-01"), 70)])
+    filters = make_filters(database, start=d("2024-01-01"), end=d("2024-03-31"))
+    expected = overview_report(database, filters)
+    # What a database built before the movement cube existed looks like.
+    con = database.cursor()
+    con.execute("drop table movement_events")
+    con.execute("update app_meta set value = 'an older release' where key = 'derived_signature'")
+    dbmod.forget(path)
+    clear_cache()
+    reopened = dbmod.connect(path)
+    try:
+        assert overview_report(reopened, filters) == expected
+        assert reopened.meta("derived_signature") != "an older release"
+    finally:
+        dbmod.forget(path)
