@@ -49,6 +49,110 @@ SUMMARY_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep"
                    "first_purchase_date", "last_purchase_date", "frequency", "recency", "T", "monetary_value"]
 PREDICTION_COLUMNS = [f"expected_purchases_{days}" for days in PREDICTION_DAYS] + [
     "probability_alive", "expected_spend", "clv"]
+ALL_CUSTOMERS = "all customers"
+
+
+@dataclass(frozen=True)
+class SpendModels:
+    """Gamma-Gamma spend models: one per customer type that can carry its own, and one on everybody.
+
+    Spend per purchase differs by an order of magnitude between customer
+    types (a university against a training institution); one model on
+    everybody makes its population mean, which is what a customer without
+    repeat purchases is given, a blend no real customer resembles, and its q
+    near 1 makes that mean unstable. ``by_type`` holds a converged fit with
+    q > 1 for each type with at least :data:`MIN_REPEAT_BUYERS` usable
+    repeat buyers; other types use ``pooled``. ``notes`` say which fell back
+    and why.
+    """
+
+    by_type: dict[str, GammaGammaFit]
+    pooled: GammaGammaFit | None
+    notes: list[str]
+
+    def named(self, name: str) -> GammaGammaFit | None:
+        """The model called ``name``: a customer type's own, or :data:`ALL_CUSTOMERS` for the pooled one."""
+        return self.pooled if name == ALL_CUSTOMERS else self.by_type[name]
+
+
+def _usable_spends(rows: pd.DataFrame) -> int:
+    return int(((rows["frequency"] > 0) & (rows["monetary_value"] > 0)).sum())
+
+
+def fit_spend_models(summary: pd.DataFrame) -> SpendModels:
+    """Fit Gamma-Gamma on everybody and on each customer type with enough repeat buyers.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``customer_type``, ``frequency``, ``monetary_value`` per customer.
+
+    Returns
+    -------
+    SpendModels
+        ``pooled`` is None when no repeat buyer has a positive spend.
+    """
+    def fit(rows: pd.DataFrame) -> GammaGammaFit | None:
+        if _usable_spends(rows) == 0:
+            return None
+        return clv_models.fit_gamma_gamma(rows["frequency"].to_numpy(dtype=float),
+                                          rows["monetary_value"].to_numpy(dtype=float), raise_on_failure=False)
+
+    pooled = fit(summary)
+    by_type: dict[str, GammaGammaFit] = {}
+    notes: list[str] = []
+    types = sorted(summary["customer_type"].astype(str).unique())
+    if len(types) > 1:
+        for customer_type in types:
+            rows = summary[summary["customer_type"].astype(str) == customer_type]
+            usable = _usable_spends(rows)
+            if usable < MIN_REPEAT_BUYERS:
+                notes.append(f"{customer_type}: only {usable:,} repeat buyers with a positive spend, so it uses the "
+                             "spend model of all customers")
+                continue
+            own = fit(rows)
+            if own is None or not own.converged:
+                notes.append(f"{customer_type}: its own spend model did not converge "
+                             f"({own.message if own else 'no spend'}), so it uses the model of all customers")
+                continue
+            by_type[customer_type] = own
+    return SpendModels(by_type=by_type, pooled=pooled, notes=notes)
+
+
+def expected_spend_by_type(models: SpendModels, customer_type: Any, frequency: Any,
+                           monetary_value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's expected spend per purchase from their customer type's spend model.
+
+    Parameters
+    ----------
+    models : SpendModels
+    customer_type, frequency, monetary_value : array-like
+        One value per customer.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The expected spend (:func:`clv_models.expected_spend` of the model
+        used) and the name of the model used: the customer type, or
+        :data:`ALL_CUSTOMERS`.
+
+    Raises
+    ------
+    ModelFitError
+        When a customer needs the model on all customers and it did not converge.
+    """
+    types = np.asarray(customer_type, dtype=object).astype(str)
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    spend = np.zeros(len(types))
+    basis = np.where(np.isin(types, list(models.by_type)), types, ALL_CUSTOMERS).astype(object)
+    for name in np.unique(basis):
+        chosen = basis == name
+        fit = models.named(name)
+        if fit is None:
+            raise ModelFitError("no repeat buyer has a positive spend, so the spend model cannot be fitted")
+        spend[chosen] = clv_models.expected_spend(fit, x[chosen], m[chosen])
+    return spend, basis
 
 
 @dataclass
@@ -59,6 +163,9 @@ class ClvResult:
     not converge; ``reason`` then says why ("cannot be trusted yet, because
     ..."), ``bgnbd``/``gamma_gamma`` are None and the table carries no
     predictions. ``warnings`` are caveats that leave the fit usable.
+    ``gamma_gamma`` is the spend model on all customers (None when it did not
+    converge); ``spend_models`` lists every spend model used, per customer
+    type where a type carries its own (see :class:`SpendModels`).
     """
 
     trusted: bool
@@ -71,6 +178,7 @@ class ClvResult:
     n_repeat_buyers: int
     bgnbd: BGNBDFit | None = None
     gamma_gamma: GammaGammaFit | None = None
+    spend_models: list[dict[str, Any]] = field(default_factory=list)
     excluded_nonpositive: int = 0
     contracts_ended: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -137,15 +245,32 @@ def _trust_problem(n_customers: int, n_repeat: int) -> str | None:
     return None
 
 
-def _warnings(summary: pd.DataFrame, end: date, gg: GammaGammaFit, contracts_ended: int) -> list[str]:
+def _warnings(summary: pd.DataFrame, end: date, bgnbd: BGNBDFit, models: SpendModels, used: set[str],
+              contracts_ended: int) -> list[str]:
     notes = []
-    if gg.excluded_nonpositive:
-        notes.append(f"{gg.excluded_nonpositive:,} repeat buyers are left out of the spend model because their "
-                     "repeat purchase days net to zero or less (returns as large as purchases); their expected "
-                     "spend is the population mean.")
-    if gg.q < 2:
-        notes.append(f"Spend per purchase varies enormously between customers (Gamma-Gamma q = {gg.q:.2f}, close "
-                     "to 1): the population mean spend used for customers with few purchases is uncertain.")
+    if bgnbd.caveat:
+        notes.append(bgnbd.caveat)
+    excluded = int(((summary["frequency"] > 0) & (summary["monetary_value"] <= 0)).sum())
+    if excluded:
+        notes.append(f"{excluded:,} repeat buyers are left out of the spend model because their repeat purchase "
+                     "days net to zero or less (returns as large as purchases); their expected spend is their "
+                     "model's mean.")
+    fits = {name: models.named(name) for name in sorted(used)}
+    one_timers = int((summary["frequency"] == 0).sum())
+    if models.by_type:
+        means = ", ".join(f"{name} {clv_models.population_mean_spend(fit):,.0f}" for name, fit in fits.items())
+        notes.append(f"Spend per purchase is modelled per customer type, because it differs widely between them "
+                     f"(mean spend per purchase: {means}). The {one_timers:,} customers without a repeat purchase "
+                     "are valued at their type's mean, not at anything they have shown themselves.")
+    elif one_timers:
+        notes.append(f"The {one_timers:,} customers without a repeat purchase are valued at the mean spend of all "
+                     "customers, not at anything they have shown themselves.")
+    notes.extend(f"{note}." for note in models.notes)
+    wild = [f"{name} (q = {fit.q:.2f})" for name, fit in fits.items() if fit.q < 2]
+    if wild:
+        notes.append(f"Spend per purchase varies enormously between customers in {', '.join(wild)}: with q below "
+                     "2 the customers' mean spends have no finite variance, so the mean spend given to customers "
+                     "with few purchases is uncertain.")
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if len(repeat) > 2 and repeat["frequency"].nunique() > 1 and repeat["monetary_value"].nunique() > 1:
         correlation = float(np.corrcoef(repeat["frequency"], repeat["monetary_value"])[0, 1])
@@ -184,6 +309,14 @@ def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, s
     for column in wanted:
         merged[column] = merged[column].astype(object).where(merged[column].notna(), NOT_IN_PERIOD)
     return merged
+
+
+def spend_model_row(name: str, fit: GammaGammaFit, customers_valued: int) -> dict[str, Any]:
+    """One spend model's parameters, data and mean spend per purchase, for the page's table and JSON."""
+    return {"spend_model": name, "p": fit.p, "q": fit.q, "v": fit.v, "repeat_buyers": fit.n_customers,
+            "excluded_nonpositive": fit.excluded_nonpositive,
+            "mean_spend_per_purchase": clv_models.population_mean_spend(fit), "customers_valued": customers_valued,
+            "iterations": fit.iterations}
 
 
 def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None, unit: str = "weeks",
@@ -236,7 +369,8 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
                                          for column in ("frequency", "recency", "T", "monetary_value"))
     try:
         bgnbd = clv_models.fit_bgnbd(frequency, recency, age)
-        gg = clv_models.fit_gamma_gamma(frequency, monetary)
+        models = fit_spend_models(summary)
+        spend, basis = expected_spend_by_type(models, summary["customer_type"], frequency, monetary)
     except ModelFitError as error:
         result.reason = (f"The lifetime-value model cannot be trusted yet, because its fit did not converge: "
                          f"{error}. Try the other time unit, widen the filters or load more history.")
@@ -248,21 +382,28 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
         table[f"expected_purchases_{days}"] = alive_factor * clv_models.expected_purchases(
             bgnbd, days / unit_days, frequency, recency, age)
     table["probability_alive"] = alive_factor * clv_models.probability_alive(bgnbd, frequency, recency, age)
-    table["expected_spend"] = clv_models.expected_spend(gg, frequency, monetary)
-    table["clv"] = alive_factor * clv_models.customer_lifetime_value(
-        bgnbd, gg, frequency, recency, age, monetary, horizon_months=horizon_months,
+    table["expected_spend"] = spend
+    table["spend_model"] = basis
+    table["clv"] = alive_factor * spend * clv_models.discounted_purchases(
+        bgnbd, frequency, recency, age, horizon_months=horizon_months,
         monthly_discount_rate=monthly_discount_rate, unit=unit)
     table = table.sort_values(["clv", "customer_id"], ascending=[False, True], ignore_index=True)
+    used = set(basis.tolist())
     result.trusted = True
     result.bgnbd = bgnbd
-    result.gamma_gamma = gg
-    result.excluded_nonpositive = gg.excluded_nonpositive
-    result.warnings = _warnings(summary, end, gg, result.contracts_ended)
+    result.gamma_gamma = models.pooled if models.pooled is not None and models.pooled.converged else None
+    result.spend_models = [spend_model_row(name, models.named(name), int((basis == name).sum()))
+                           for name in sorted(used)]
+    result.excluded_nonpositive = int(((summary["frequency"] > 0) & (summary["monetary_value"] <= 0)).sum())
+    result.warnings = _warnings(summary, end, bgnbd, models, used, result.contracts_ended)
+    purchases = table["expected_purchases_365"].to_numpy(dtype=float)
     result.totals = {
         "clv": float(table["clv"].sum()),
-        "expected_purchases_365": float(table["expected_purchases_365"].sum()),
+        "expected_purchases_365": float(purchases.sum()),
         "expected_alive_customers": float(table["probability_alive"].sum()),
-        "mean_expected_spend": float(clv_models.population_mean_spend(gg)),
+        # What the expected purchases of the next year would bring on average, across every spend model used.
+        "mean_expected_spend": (float((table["expected_spend"] * purchases).sum() / purchases.sum())
+                                if purchases.sum() > 0 else float(table["expected_spend"].mean())),
     }
     return table, result
 

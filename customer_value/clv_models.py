@@ -189,6 +189,10 @@ class BGNBDFit:
     iterations: int
     n_customers: int
     message: str
+    # Why a converged fit should still be read with care ("" when there is nothing to say); see _bgnbd_caveat.
+    caveat: str = ""
+    # Log-likelihood gained over the same data fitted with nobody ever dropping out (NBD): the evidence of drop-out.
+    dropout_evidence: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -316,6 +320,53 @@ def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, n
     return -value / n, -gradient / n
 
 
+def _nbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood of the NBD (BG/NBD without drop-out, its limit a -> 0) and its gradient.
+
+    Per customer ``log L = log G(r+x) - log G(r) + r log alpha - (r+x) log(alpha+T)``.
+    """
+    r, alpha = np.exp(log_params)
+    xs, counts, n = data.x_values, data.x_counts, data.n
+    once_log_age = np.log(alpha + data.once_age_values)
+    log_age = np.log(alpha + data.age_values)[data.age_index]
+    r_x = r + data.repeat_x
+    value = (counts @ gammaln(r + xs) - n * (gammaln(r) - r * np.log(alpha)) - r * (data.once_age_counts @ once_log_age)
+             - (r_x * log_age).sum())
+    d_r = counts @ digamma(r + xs) - n * (digamma(r) - np.log(alpha)) - data.once_age_counts @ once_log_age \
+        - log_age.sum()
+    d_alpha = (n * r / alpha - r * (data.once_age_counts @ (1.0 / (alpha + data.once_age_values)))
+               - (r_x / (alpha + data.age_values)[data.age_index]).sum())
+    return -value / n, -np.array([d_r * r, d_alpha * alpha]) / n
+
+
+# Twice the log-likelihood gain of two extra parameters is chi-square(2) under "no drop-out"; its 95% point is
+# 5.99, so a gain under 3.0 is no evidence that customers drop out at all.
+_DROPOUT_EVIDENCE = 3.0
+# A log-parameter this far from 0 (a value beyond 1/8,000 or 8,000) means the data barely pin it down: the
+# likelihood is almost flat towards the limit even though the optimiser stopped cleanly.
+_EXTREME_LOG = 9.0
+
+
+def _bgnbd_caveat(names: tuple[str, ...], log_params: np.ndarray, a: float, b: float,
+                  dropout_evidence: float) -> str:
+    notes = []
+    extreme = [f"{name} = {value:.3g}" for name, value in zip(names, np.exp(log_params), strict=True)
+               if abs(np.log(value)) > _EXTREME_LOG]
+    if dropout_evidence < _DROPOUT_EVIDENCE:
+        gain = max(dropout_evidence, 0.0)
+        notes.append(f"these data show no sign of customers dropping out (the fit is only {gain:.1f} "
+                     f"log-likelihood units better than one where nobody ever leaves; mean drop-out chance after a "
+                     f"purchase a / (a + b) = {a / (a + b):.2%}), so a and b are not determined and each customer's "
+                     "probability alive rests on a drop-out process the data do not show: read it as rough")
+    if extreme:
+        notes.append(f"{', '.join(extreme)} {'is' if len(extreme) == 1 else 'are'} near the edge of what can be "
+                     "estimated: the data barely determine "
+                     f"{'it' if len(extreme) == 1 else 'them'}")
+    if not notes:
+        return ""
+    return "BG/NBD: " + "; ".join(notes) + "."
+
+
 def _check_result(names: tuple[str, ...], result: optimize.OptimizeResult, model: str) -> tuple[bool, str]:
     at_limit = [name for name, value in zip(names, result.x, strict=True) if abs(value) >= _LOG_BOUND - 1e-6]
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
@@ -373,8 +424,15 @@ def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, initial: tuple[float, flo
     )
     converged, message = _check_result(("r", "alpha", "a", "b"), result, "BG/NBD")
     r, alpha, a, b = (float(value) for value in np.exp(result.x))
+    # BG/NBD nests "nobody drops out" (a -> 0): fit that too, so a near-limit fit is named, not passed silently.
+    no_dropout = optimize.minimize(
+        _nbd_objective, start[:2], args=(data,), jac=True, method="L-BFGS-B",
+        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 2, options={"maxiter": maxiter, "ftol": tolerance, "gtol": 1e-9})
+    dropout_evidence = float((no_dropout.fun - result.fun) * len(x))
+    caveat = _bgnbd_caveat(("r", "alpha", "a", "b"), result.x, a, b, dropout_evidence) if converged else ""
     fit = BGNBDFit(r=r, alpha=alpha, a=a, b=b, log_likelihood=float(-result.fun * len(x)), converged=converged,
-                   iterations=int(result.nit), n_customers=int(len(x)), message=message)
+                   iterations=int(result.nit), n_customers=int(len(x)), message=message, caveat=caveat,
+                   dropout_evidence=dropout_evidence)
     if not converged and raise_on_failure:
         raise ModelFitError(message, fit)
     return fit
@@ -715,19 +773,43 @@ def customer_lifetime_value(bgnbd: BGNBDFit, gg: GammaGammaFit, frequency: Any, 
     -------
     ndarray
     """
+    spend = expected_spend(gg, frequency, monetary_value)
+    return spend * discounted_purchases(bgnbd, frequency, recency, T, horizon_months, monthly_discount_rate, unit)
+
+
+def discounted_purchases(bgnbd: BGNBDFit, frequency: Any, recency: Any, T: Any, horizon_months: int = 12,
+                         monthly_discount_rate: float = 0.01, unit: str = "days") -> np.ndarray:
+    """Expected purchases over the next ``horizon_months`` months, each month's discounted.
+
+    Sum over months i = 1..H of E[purchases in month i] / (1 + rate) ** i; a
+    customer's lifetime value is this times their expected spend per
+    purchase, whichever spend model gives that.
+
+    Parameters
+    ----------
+    bgnbd : BGNBDFit
+    frequency, recency, T : array-like
+        Per-customer summary in ``unit``.
+    horizon_months : int
+    monthly_discount_rate : float
+    unit : {"days", "weeks"}
+
+    Returns
+    -------
+    ndarray
+    """
     _unit_days(unit)
     if horizon_months < 1:
         raise UserFacingError("the horizon must be at least one month")
     if monthly_discount_rate < 0:
         raise UserFacingError("the monthly discount rate cannot be negative")
-    spend = expected_spend(gg, frequency, monetary_value)
     month = MONTH_IN_UNITS[unit]
     predictor = _PurchasePredictor(bgnbd, frequency, recency, T)
-    value = np.zeros(len(spend))
-    previous = np.zeros(len(spend))
+    value = np.zeros(predictor.n)
+    previous = np.zeros(predictor.n)
     for i in range(1, horizon_months + 1):
         cumulative = predictor.expected(i * month)
-        value += spend * (cumulative - previous) / (1 + monthly_discount_rate) ** i
+        value += (cumulative - previous) / (1 + monthly_discount_rate) ** i
         previous = cumulative
     return value
 

@@ -38,6 +38,7 @@ from customer_value.metrics import (
     safe_ratio,
 )
 from customer_value.query import RESULT_CACHE, run, scalar_row
+from customer_value.segments import UNKNOWN_MARGIN
 
 MOVEMENT_COUNTS = ["active_start", "new_customers", "reactivated", "lost", "lost_at_contract_end", "active_end"]
 CUSTOMER_RATIOS = {
@@ -59,6 +60,8 @@ REVENUE_MOVEMENT_LABELS = {
 SEGMENT_LEVELS = {"customer_type": "Customer type", "region": "Region", "value_class": "Value class (A/B)"}
 ACQUISITION_SPLITS = {"acquisition_channel": "Acquisition channel", "customer_type": "Customer type",
                       "region": "Region"}
+# The bottom of the value x margin grid, with and without cost data.
+LOWEST_CELLS = ("BB", "B", "B" + UNKNOWN_MARGIN)
 COHORT_MEASURES = {"share_active": "Share still active", "revenue_retained": "Revenue retained"}
 
 
@@ -298,7 +301,8 @@ def cohort_average_curve(cohorts: pd.DataFrame) -> pd.DataFrame:
 def _pareto_high_value(revenue: np.ndarray) -> np.ndarray:
     """Per customer (index = key): True for the smallest set of top customers making 80% of ``revenue``.
 
-    Only customers with revenue count; ties are broken by customer key, as in the value grid.
+    Only customers with revenue count; ties are broken by customer key (dense in customer id order), as
+    in the value grid.
     """
     buyers = np.flatnonzero(revenue > _NO_REVENUE)
     order = np.lexsort((buyers, -revenue[buyers]))
@@ -308,53 +312,102 @@ def _pareto_high_value(revenue: np.ndarray) -> np.ndarray:
     return high
 
 
-def value_slides(rows: pd.DataFrame, months: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """High-value customers of each month's previous month who are low value in the month.
+def grid_of_window(revenue: np.ndarray, profit: np.ndarray, lines_with_profit: np.ndarray,
+                   orders: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each customer's value x margin classes over one window, by the segment grid's rules (segments.py).
 
-    A customer's value in month M is their revenue over the trailing 3 months (M-2..M);
-    high value ('A') = the smallest set of top customers making 80% of it (the value
-    grid's Pareto rule, ties by customer key), low value ('B') = everyone else,
-    including customers without revenue.
+    Parameters
+    ----------
+    revenue, profit, lines_with_profit, orders : numpy.ndarray
+        Per customer (index = customer key), summed over the window.
+
+    Returns
+    -------
+    (volume_a, margin_known, margin_a) : numpy.ndarray of bool
+        Volume class A = the smallest set of top customers making 80% of the window's
+        revenue (customers without revenue are B); the margin is known for customers
+        with revenue, orders and cost data in the window, and A when their gross
+        profit per order is strictly above the median over those customers.
+    """
+    volume_a = _pareto_high_value(revenue)
+    known = (revenue > _NO_REVENUE) & (lines_with_profit > 0) & (orders > 0)
+    margin_a = np.zeros(revenue.size, dtype=bool)
+    if known.any():
+        per_order = np.divide(profit, orders, out=np.zeros_like(profit), where=known)
+        margin_a = known & (per_order > float(np.median(per_order[known])))
+    return volume_a, known, margin_a
+
+
+def cell_rank(volume_a: np.ndarray, margin_a: np.ndarray) -> np.ndarray:
+    """The segments page's order of cells (segments.CELL_RANK): AA 3, AB and BA 2, BB 1; A 2, B 1."""
+    return 1 + volume_a.astype("int64") + margin_a.astype("int64")
+
+
+def cell_labels(volume_a: np.ndarray, margin_known: np.ndarray, margin_a: np.ndarray,
+                any_margin: bool) -> np.ndarray:
+    """'AA', 'AB', 'BA', 'BB'; 'A (margin unknown)' without cost data; plain 'A' / 'B' when nobody has any."""
+    volume = np.where(volume_a, "A", "B").astype(object)
+    if not any_margin:
+        return volume
+    return np.where(margin_known, volume + np.where(margin_a, "A", "B").astype(object), volume + UNKNOWN_MARGIN)
+
+
+def value_slides(rows: pd.DataFrame, months: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers whose value x margin cell fell below last month's, month by month.
+
+    A customer's cell in month M is computed, as on the segments page, from their revenue,
+    gross profit and orders over the trailing 3 months (M-2..M): see
+    ``grid_of_window``. Cells rank AA > AB = BA > BB (the segments page's
+    migration order); a slide is a fall in rank from the month before (AA to AB, BA
+    or BB; AB or BA to BB). Without cost data the cells are the volume classes A > B.
 
     Parameters
     ----------
     rows : pandas.DataFrame
-        ``customer_key``, ``month_number`` (year * 12 + month), ``revenue``: one row per
-        customer month from three months before the first of ``months``, sorted by
-        month_number.
+        ``customer_key``, ``month_number`` (year * 12 + month), ``revenue``, ``profit``,
+        ``lines_with_profit`` and ``orders``: one row per customer month from three
+        months before the first of ``months``, sorted by month_number.
     months : list of int
         Consecutive month numbers to report.
 
     Returns
     -------
     (pandas.DataFrame, pandas.DataFrame)
-        Per month: ``month``, ``high_value_before`` (A in the month before). Per slide:
-        ``month``, ``customer_key``, ``revenue_before`` and ``revenue_now`` (trailing
-        3-month revenue in the month before and in the month). Whether the customer is
-        still active is for the caller to check.
+        Per month: ``month``, ``high_value_before`` (customers in a cell above the
+        lowest last month: those who could slide). Per slide: ``month``,
+        ``customer_key``, ``cell_before``, ``cell_now``, ``revenue_before`` and
+        ``revenue_now`` (trailing 3-month revenue in the month before and in the month).
+        Whether the customer is still active is for the caller to check.
     """
     keys = rows["customer_key"].to_numpy(dtype="int64")
     numbers = rows["month_number"].to_numpy()
-    revenue = rows["revenue"].to_numpy(dtype="float64")
+    measures = {column: rows[column].fillna(0).to_numpy(dtype="float64")
+                for column in ("revenue", "profit", "lines_with_profit", "orders")}
     customers = int(keys.max()) + 1 if keys.size else 1
 
-    def trailing(number: int) -> np.ndarray:
+    def trailing(number: int) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         low, high = np.searchsorted(numbers, number - 2, "left"), np.searchsorted(numbers, number, "right")
-        return np.bincount(keys[low:high], weights=revenue[low:high], minlength=customers)
+        sums = {column: np.bincount(keys[low:high], weights=values[low:high], minlength=customers)
+                for column, values in measures.items()}
+        grid = grid_of_window(sums["revenue"], sums["profit"], sums["lines_with_profit"], sums["orders"])
+        return sums["revenue"], grid, cell_rank(grid[0], grid[2])
+
+    def labels(grid: tuple[np.ndarray, ...], chosen: np.ndarray) -> list[str]:
+        return cell_labels(*(part[chosen] for part in grid), any_margin=bool(grid[1].any())).astype(str).tolist()
 
     counts, slides = [], []
-    previous = trailing(months[0] - 1)
-    previous_high = _pareto_high_value(previous)
+    previous, previous_grid, previous_rank = trailing(months[0] - 1)
     for number in months:
-        current = trailing(number)
-        high = _pareto_high_value(current)
-        slid = np.flatnonzero(previous_high & ~high)
+        current, grid, rank = trailing(number)
+        slid = np.flatnonzero(rank < previous_rank)
         month = pd.Timestamp(month_of_number(number))
-        counts.append({"month": month, "high_value_before": int(previous_high.sum())})
+        counts.append({"month": month, "high_value_before": int((previous_rank > 1).sum())})
         # Rounded to the cent: floating-point sums must not break ties that exact decimals would keep.
-        slides.append(pd.DataFrame({"month": month, "customer_key": slid, "revenue_before": previous[slid].round(2),
-                                    "revenue_now": np.maximum(current[slid], 0.0).round(2)}))
-        previous, previous_high = current, high
+        slides.append(pd.DataFrame({
+            "month": month, "customer_key": slid, "cell_before": labels(previous_grid, slid),
+            "cell_now": labels(grid, slid), "revenue_before": previous[slid].round(2),
+            "revenue_now": np.maximum(current[slid], 0.0).round(2)}))
+        previous, previous_grid, previous_rank = current, grid, rank
     return pd.DataFrame(counts), pd.concat(slides, ignore_index=True)
 
 
@@ -383,25 +436,29 @@ def _value_churn_data(db: Database, filters: Filters, scope: Scope | None) -> tu
 
 
 def value_churn(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
-    """Per month: high-value customers who slid to low value while still active, and the revenue at stake.
+    """Per month: customers who slid to a lower value x margin cell while still active, and the revenue at stake.
 
-    See ``value_slides`` for the value classes; "still active" is the activity rule
-    with W at the month's end.
+    See ``value_slides`` for the cells and what a slide is; "still active" is the
+    activity rule with W at the month's end.
 
     Returns
     -------
     pandas.DataFrame
-        One row per month: ``high_value_before`` (A in the month before), ``slid``,
+        One row per month: ``high_value_before`` (customers in a cell above BB in the
+        month before), ``slid``, ``to_lowest`` (of which slid into BB, or B without
+        cost data),
         ``slid_share`` = slid / high_value_before, ``revenue_before`` / ``revenue_now``
         (their trailing 3-month revenue last month and this month), ``revenue_drop`` =
         the difference and ``revenue_at_stake`` = ``revenue_before``, what these customers
         were worth while high value.
     """
     counts, slides = _value_churn_data(db, filters, scope)
-    totals = slides.groupby("month").agg(slid=("customer_key", "size"), revenue_before=("revenue_before", "sum"),
-                                         revenue_now=("revenue_now", "sum"))
+    totals = slides.assign(to_lowest=slides["cell_now"].isin(LOWEST_CELLS)).groupby(
+        "month").agg(slid=("customer_key", "size"), to_lowest=("to_lowest", "sum"),
+                     revenue_before=("revenue_before", "sum"), revenue_now=("revenue_now", "sum"))
     frame = counts.merge(totals, left_on="month", right_index=True, how="left")
-    frame["slid"] = frame["slid"].fillna(0).astype("int64")
+    for column in ("slid", "to_lowest"):
+        frame[column] = frame[column].fillna(0).astype("int64")
     frame["high_value_before"] = frame["high_value_before"].astype("int64")
     for column in ("revenue_before", "revenue_now"):
         frame[column] = frame[column].fillna(0.0).astype(float)
@@ -412,17 +469,17 @@ def value_churn(db: Database, filters: Filters, scope: Scope | None = None) -> p
 
 
 def value_churn_customers(db: Database, filters: Filters, month: date, scope: Scope | None = None) -> pd.DataFrame:
-    """The customers who slid from high to low value in ``month`` while still active, most at stake first.
+    """The customers who slid to a lower grid cell in ``month`` while still active, most at stake first.
 
     Returns
     -------
     pandas.DataFrame
         ``customer_id``, ``name``, ``customer_type``, ``region``, ``sales_rep``,
-        ``revenue_now``, ``revenue_at_stake`` (trailing 3-month revenue while high value)
+        ``cell_before`` / ``cell_now`` (last month's and this month's grid cell), ``revenue_now``, ``revenue_at_stake`` (trailing 3-month revenue while high value)
         and ``revenue_drop``.
     """
-    columns = ["customer_id", "name", "customer_type", "region", "sales_rep", "revenue_now", "revenue_at_stake",
-               "revenue_drop"]
+    columns = ["customer_id", "name", "customer_type", "region", "sales_rep", "cell_before", "cell_now",
+               "revenue_now", "revenue_at_stake", "revenue_drop"]
     _, slides = _value_churn_data(db, filters, scope)
     chosen = slides[slides["month"] == pd.Timestamp(month_start(month))]
     if chosen.empty:
@@ -707,7 +764,7 @@ def revenue_retention(db: Database, filters: Filters, scope: Scope | None = None
 
 
 def _percent(value: float) -> str:
-    return f"{100 * value:.0f}%"
+    return f"{round(100 * value)}%"
 
 
 def executive_reading(movements: pd.DataFrame, retention: pd.DataFrame, months: int = TRAILING_MONTHS) -> str:
@@ -743,12 +800,14 @@ def executive_reading(movements: pd.DataFrame, retention: pd.DataFrame, months: 
         nrr = float(latest["nrr"].iloc[0])
         grr = _none_if_nan(latest["grr"].iloc[0])
         month = pd.Timestamp(latest["month"].iloc[0])
-        if abs(nrr - 1) < 0.005:
+        # The change is read off the rounded NRR the sentence prints, so "grew 4% (NRR 104%)" always adds up.
+        shown = round(100 * nrr)
+        if shown == 100:
             change = "held level"
-        elif nrr > 1:
-            change = f"grew {_percent(nrr - 1)}"
+        elif shown > 100:
+            change = f"grew {shown - 100}%"
         else:
-            change = f"shrank {_percent(1 - nrr)}"
+            change = f"shrank {100 - shown}%"
         kept = f", GRR {_percent(grr)}" if grr is not None else ""
         revenue = (f"revenue from existing customers {change} over the 12 months to {month:%b %Y} "
                    f"(NRR {_percent(nrr)}{kept})")

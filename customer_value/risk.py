@@ -290,6 +290,15 @@ def _days(value: float) -> str:
 
 def describe_feature(feature: str, row: dict[str, Any], window_days: int) -> str:
     """A feature's value for one customer, in words a sales rep understands."""
+    if feature == "silence":
+        return describe_feature("recency_days", row, window_days)
+    if feature == "spending":
+        purchases = describe_feature("purchase_days_last_year", row, window_days)
+        # Only a falling trend is named first: "spend up 60%" read as a reason for risk would puzzle a sales rep
+        # (the group's effect then comes from how seldom the customer buys).
+        if row["spend_trend"] <= -0.2:
+            return f"{describe_feature('spend_trend', row, window_days)}, {purchases}"
+        return f"{purchases}, {describe_feature('log_revenue_recent', row, window_days)}"
     value = row.get(feature)
     missing = value is None or (isinstance(value, float) and np.isnan(value))
     if feature in ("recency_days", "gap_ratio") or (feature == "median_gap_days" and not missing):
@@ -331,10 +340,26 @@ def describe_feature(feature: str, row: dict[str, Any], window_days: int) -> str
     return f"{feature} {value}"
 
 
+# Features that measure one thing in several ways are explained together. Alone, each one's effect is read with
+# the others held fixed: a big account buying as usual then shows "revenue to date" as raising its risk (a larger
+# total at the same recent revenue means spending fell), which no sales rep can act on. Together they say what
+# the customer's silence or spending as a whole does to the risk.
+REASON_GROUPS: dict[str, tuple[str, ...]] = {
+    "silence": ("recency_days", "gap_ratio", "median_gap_days"),
+    "spending": ("spend_trend", "log_revenue_recent", "log_revenue_total", "purchase_days_last_year"),
+}
+REASON_GROUP_DESCRIPTIONS = {
+    "silence": "Days since the last purchase, against the customer's own usual gap",
+    "spending": "Spend in the last W days and to date, its trend and the purchase days of the last year",
+}
+
+
 def _feature_groups(columns: list[str]) -> dict[str, list[int]]:
+    group_of = {feature: group for group, features in REASON_GROUPS.items() for feature in features}
     groups: dict[str, list[int]] = {}
     for position, column in enumerate(columns):
-        groups.setdefault(column.split("=", 1)[0], []).append(position)
+        feature = column.split("=", 1)[0]
+        groups.setdefault(group_of.get(feature, feature), []).append(position)
     return groups
 
 
@@ -354,8 +379,9 @@ def contributions(model, matrix: pd.DataFrame, reference: pd.Series) -> pd.DataF
     Returns
     -------
     pandas.DataFrame
-        One column per feature group (numeric feature, ``customer_type``,
-        ``region``); positive values raise the customer's risk.
+        One column per feature group: :data:`REASON_GROUPS` (their features
+        replaced together), any other numeric feature, ``customer_type``,
+        ``region``; positive values raise the customer's risk.
     """
     values = matrix.to_numpy(dtype="float64")
     base = model.predict_proba(values)[:, 1]
@@ -367,8 +393,11 @@ def contributions(model, matrix: pd.DataFrame, reference: pd.Series) -> pd.DataF
     return pd.DataFrame(result, index=matrix.index)
 
 
+NO_REASON = "nothing raises the risk by half a point or more against a typical customer"
+
+
 def top_reasons(features: pd.DataFrame, contribution: pd.DataFrame, window_days: int, limit: int = 3) -> list[str]:
-    """The ``limit`` features that raise each customer's risk most, in words; '' when none raises it."""
+    """The ``limit`` features that raise each customer's risk most, in words; :data:`NO_REASON` when none does."""
     reasons = []
     names = np.array(contribution.columns)
     values = contribution.to_numpy()
@@ -382,8 +411,29 @@ def top_reasons(features: pd.DataFrame, contribution: pd.DataFrame, window_days:
             text = describe_feature(names[position], row, window_days)
             if text not in picked:
                 picked.append(text)
-        reasons.append("; ".join(picked))
+        reasons.append("; ".join(picked) if picked else NO_REASON)
     return reasons
+
+
+def baseline_verdict(model: dict[str, Any], baseline: dict[str, Any]) -> str | None:
+    """Say plainly when the model does not beat the recency-only yardstick on the hold-out; None when it does.
+
+    The model must beat it on both ROC AUC (ranking everybody) and precision in
+    the top decile (the customers the sales team would call); a tie counts as
+    not beating it.
+    """
+    worse = []
+    for key, label, shown in (("roc_auc", "ROC AUC", "{:.3f}"), ("precision_top_decile", "precision in the top 10%",
+                                                                 "{:.1%}")):
+        if model.get(key) is None or baseline.get(key) is None:
+            continue
+        if model[key] <= baseline[key]:
+            worse.append(f"{label} {shown.format(model[key])} against {shown.format(baseline[key])} for recency alone")
+    if not worse:
+        return None
+    return ("On this selection the model does not beat the days since the last purchase alone ("
+            + "; ".join(worse) + "): its extra features add nothing that held up on the check. Use the list with "
+            "care, or simply call the customers who have been silent longest.")
 
 
 # ---------------------------------------------------------------------------
@@ -445,20 +495,44 @@ def _data_start(db: Database) -> date | None:
     return date.fromisoformat(start) if start else None
 
 
+ONE_PURCHASE_BASIS = "one purchase so far: valued at the mean spend of {model}"
+
+
+def value_basis(frequency: pd.Series, spend_model: pd.Series) -> pd.Series:
+    """What a customer's lifetime value rests on: their own repeat purchases, or only their spend model's mean.
+
+    A customer without a repeat purchase gets the mean spend per purchase of
+    their spend model (their customer type's, or all customers') and the
+    purchase rate of an average new customer: an estimate about customers like
+    them, not about them, which the at-risk list says next to the value.
+    """
+    one_purchase = frequency.fillna(0) <= 0
+    averages = spend_model.astype(str).map(lambda model: ONE_PURCHASE_BASIS.format(
+        model=model if model == "all customers" else f"type {model}"))
+    return averages.where(one_purchase, "own purchase record")
+
+
 def _customer_values(db: Database, filters: Filters, scope: Scope | None,
-                     active: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Expected value per customer: CLV over 12 months when that model can be trusted, else last year's revenue."""
+                     active: pd.DataFrame) -> tuple[pd.Series, str, pd.Series]:
+    """Expected value per customer, its source and each value's basis.
+
+    CLV over 12 months when that model can be trusted, else last year's revenue.
+    """
     try:
         table, fit = clv_table(db, filters, scope, observation_end=filters.as_of)
     except UserFacingError:
         # No lifetime values for this selection; the list still ranks by last year's revenue.
         table, fit = None, None
     if fit is not None and fit.trusted and "clv" in table.columns:
-        values = table.set_index(table["customer_id"].astype(str))["clv"].astype("float64")
-        return (active["customer_id"].map(values).fillna(0.0),
-                "expected lifetime value over 12 months (BG/NBD and Gamma-Gamma, 1% a month discount)")
+        indexed = table.set_index(table["customer_id"].astype(str))
+        ids = active["customer_id"]
+        basis = value_basis(ids.map(indexed["frequency"]), ids.map(indexed["spend_model"]))
+        return (ids.map(indexed["clv"].astype("float64")).fillna(0.0),
+                "expected lifetime value over 12 months (BG/NBD purchases, Gamma-Gamma spend per customer type, "
+                "1% a month discount)", basis)
     last_year = _float(active, "raw_revenue_last_year").clip(lower=0).fillna(0.0)
-    return last_year, "revenue in the last 12 months (the lifetime-value model cannot be trusted on this selection)"
+    return (last_year, "revenue in the last 12 months (the lifetime-value model cannot be trusted on this selection)",
+            pd.Series("revenue in the last 12 months", index=active.index))
 
 
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()
@@ -603,14 +677,14 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     result.importance = (importance.rename("mean_effect").rename_axis("feature").reset_index()
                          .sort_values("mean_effect", ascending=False, kind="stable").reset_index(drop=True))
     result.importance["description"] = result.importance["feature"].map(
-        {**NUMERIC_FEATURES, **CATEGORICAL_FEATURES})
+        {**NUMERIC_FEATURES, **CATEGORICAL_FEATURES, **REASON_GROUP_DESCRIPTIONS})
 
     if current.empty:
         result.trusted = True
         result.problems.append("no customer is active today, so nobody is on the at-risk list")
         return result
     risk = _predict(final_model, matrices["current"])
-    values, result.value_source = _customer_values(db, filters, scope, current)
+    values, result.value_source, basis = _customer_values(db, filters, scope, current)
     at_risk = pd.DataFrame({
         "customer_id": current["customer_id"],
         "name": current["raw_name"],
@@ -620,6 +694,7 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
         "last_purchase_date": pd.to_datetime(current["raw_last_purchase_date"]).dt.date,
         "risk": risk,
         "expected_value": values.to_numpy(dtype="float64"),
+        "value_basis": basis.to_numpy(dtype=object),
     })
     at_risk["value_at_risk"] = at_risk["risk"] * at_risk["expected_value"].clip(lower=0)
     order = at_risk.sort_values(["value_at_risk", "risk", "customer_id"], ascending=[False, False, True],

@@ -13,8 +13,13 @@ refuse them rather than guess.
 
 Margins of error are 95%: the Wilson score interval for CSAT (and churn
 rates), the normal interval with the standard NPS variance
-(p + d - (p - d)^2) / n for NPS. Two figures differ "beyond the noise" when
+(p + d - (p - d)^2) / n for NPS. Two shares (CSAT, churn rates) differ "beyond
+the noise" by the pooled two-proportion z-test at 95%; two NPS figures when
 their gap exceeds 1.96 combined standard errors.
+
+Complaint rate = complaints per 100 orders: the jobs complaints are about
+(the same stand-in as the after-service response rate). A rate over survey
+answers would fall each time the annual survey runs, however many complaints.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from customer_value.query import run
 
 Z_95 = 1.959963984540054
 DEFAULT_MIN_ANSWERS = 10
+# A browser table of tens of thousands of comments is slow to send and nobody reads it: the page shows the newest
+# matches and offers every match as a CSV.
+COMMENT_ROWS_SHOWN = 500
 SEGMENT_DIMENSIONS: dict[str, str] = {
     "value_cell": "Value grid cell",
     "rfm_segment": "RFM segment",
@@ -107,6 +115,30 @@ def differs(value_a: float | None, error_a: float | None, value_b: float | None,
     return abs(value_a - value_b) > z * combined
 
 
+def two_proportion_differs(successes_a: int, trials_a: int, successes_b: int, trials_b: int,
+                           z: float = Z_95) -> bool | None:
+    """Pooled two-proportion z-test (two-sided, 95%): True when the shares differ beyond the noise.
+
+    Standard error under "no difference": sqrt(p (1 - p) (1/n_a + 1/n_b)) with
+    p the pooled share. Unlike separate standard errors it does not call a gap
+    certain when one group has no event at all. None when a group is empty.
+    """
+    if not trials_a or not trials_b:
+        return None
+    pooled = (successes_a + successes_b) / (trials_a + trials_b)
+    error = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
+    gap = successes_a / trials_a - successes_b / trials_b
+    if error == 0:
+        return False
+    return abs(gap) > z * error
+
+
+def complaints_per_100_orders(complaints: int | float | None, orders: int | float | None) -> float | None:
+    """Complaints per 100 orders; None when there was no order."""
+    ratio = safe_ratio(complaints, orders)
+    return None if ratio is None else 100.0 * ratio
+
+
 def nps_band(score: int | float | None) -> str | None:
     """detractor (0-6), passive (7-8) or promoter (9-10); None for no answer."""
     if score is None or pd.isna(score):
@@ -153,7 +185,6 @@ def score_figures(counts: dict[str, Any]) -> dict[str, float | int | None]:
         "csat_error": share_standard_error(satisfied, csat_answers),
         "average_score": safe_ratio(float(counts.get("csat_total") or 0), csat_answers),
         "complaints": complaints,
-        "complaint_rate": safe_ratio(complaints, answers),
         "open_complaints": int(counts.get("open_complaints") or 0),
         "median_days_to_resolve": None if median_days is None or pd.isna(median_days) else float(median_days),
     }
@@ -296,8 +327,8 @@ def band_churn_table(latest: pd.DataFrame) -> pd.DataFrame:
 def churn_gap(table: pd.DataFrame) -> dict[str, float | bool | None]:
     """How much more often unhappy customers leave: detractors vs promoters, CSAT 1-2 vs 4-5.
 
-    ``*_gap_beyond_noise`` is the two-proportion z-test at 95% (each rate's
-    standard error sqrt(p (1 - p) / n)); None when either group is empty.
+    ``*_gap_beyond_noise`` is the pooled two-proportion z-test at 95%
+    (``two_proportion_differs``); None when either group is empty.
     """
     def counts(scale: str, bands: Iterable[str]) -> tuple[int, int]:
         rows = table[(table["scale"] == scale) & table["band"].isin(list(bands))]
@@ -309,8 +340,7 @@ def churn_gap(table: pd.DataFrame) -> dict[str, float | bool | None]:
             "unhappy": unhappy, "happy": happy,
             "points": None if unhappy is None or happy is None else 100 * (unhappy - happy),
             "ratio": safe_ratio(unhappy, happy),
-            "beyond_noise": differs(unhappy, share_standard_error(*unhappy_counts), happy,
-                                    share_standard_error(*happy_counts)),
+            "beyond_noise": two_proportion_differs(*unhappy_counts, *happy_counts),
         }
 
     nps = gap(counts("nps", ["detractor"]), counts("nps", ["promoter"]))
@@ -331,7 +361,8 @@ def churn_gap(table: pd.DataFrame) -> dict[str, float | bool | None]:
 
 def follow_up_list(latest: pd.DataFrame) -> pd.DataFrame:
     """Customers whose latest answer was bad (NPS detractor or CSAT 1-2) and who are active at period end,
-    one row each, most valuable (period revenue) first."""
+    one row each, most valuable (period revenue) first, with both latest scores and the bad answer's date and
+    comment."""
     bands = assign_bands(latest[["scale", "score"]])["band"]
     unhappy = ((bands == "detractor") & (latest["scale"] == "nps")) | (
         (latest["scale"] == "csat") & bands.isin(["1", "2"]))
@@ -344,8 +375,9 @@ def follow_up_list(latest: pd.DataFrame) -> pd.DataFrame:
                "last_purchase_date"]
     if bad.empty:
         return pd.DataFrame(columns=[*columns, "latest_nps", "latest_csat", "answered_on", "comment"])
-    nps = bad[bad["scale"] == "nps"].set_index("customer_id")
-    csat = bad[bad["scale"] == "csat"].set_index("customer_id")
+    # Both latest scores, the good one too: a blank would read as "never answered".
+    nps = latest[latest["scale"] == "nps"].set_index("customer_id")
+    csat = latest[latest["scale"] == "csat"].set_index("customer_id")
     customers = bad.drop_duplicates("customer_id").set_index("customer_id")
     latest_answer = bad.sort_values("response_date").drop_duplicates("customer_id", keep="last")
     result = customers[columns[1:]].copy()
@@ -490,7 +522,9 @@ def _period_totals(db: Database, filters: Filters, scope: Scope | None,
     totals = {}
     for survey in [*surveys(groups), "all"]:
         figures = _total(groups, survey)
+        figures["orders"] = orders
         figures["response_rate"] = safe_ratio(figures["answers"], orders) if survey == "service" else None
+        figures["complaints_per_100_orders"] = complaints_per_100_orders(figures["complaints"], orders)
         totals[survey] = figures
     return totals
 
@@ -515,14 +549,16 @@ def headline(db: Database, filters: Filters, scope: Scope | None = None) -> dict
             "previous": before,
             "nps_change_beyond_noise": differs(figures["nps"], figures["nps_error"], before.get("nps"),
                                                before.get("nps_error")),
-            "csat_change_beyond_noise": differs(figures["csat"], figures["csat_error"], before.get("csat"),
-                                                before.get("csat_error")),
+            "csat_change_beyond_noise": two_proportion_differs(
+                int(figures.get("satisfied") or 0), int(figures.get("csat_answers") or 0),
+                int(before.get("satisfied") or 0), int(before.get("csat_answers") or 0)),
         }
     return result
 
 
-TREND_COLUMNS = ["month", "answers", "nps", "nps_margin", "promoter_share", "passive_share", "detractor_share",
-                 "csat", "csat_low", "csat_high", "average_score", "response_rate"]
+TREND_COLUMNS = ["month", "answers", "nps_answers", "nps", "nps_margin", "promoter_share", "passive_share",
+                 "detractor_share", "csat_answers", "csat", "csat_low", "csat_high", "average_score",
+                 "response_rate"]
 
 
 def monthly_scores(db: Database, filters: Filters, survey: str, scope: Scope | None = None) -> pd.DataFrame:
@@ -534,7 +570,8 @@ def monthly_scores(db: Database, filters: Filters, survey: str, scope: Scope | N
     months = pd.DataFrame({"month": pd.date_range(pd.Timestamp(filters.start).to_period("M").to_timestamp(),
                                                   pd.Timestamp(filters.end), freq="MS")})
     trend = months.merge(answered, on="month", how="left")
-    trend["answers"] = trend["answers"].fillna(0).astype("int64")
+    for column in ("answers", "nps_answers", "csat_answers"):
+        trend[column] = trend[column].fillna(0).astype("int64")
     if survey == "service":
         orders = _orders(db, filters, scope).set_index("month")["orders"]
         trend["response_rate"] = [safe_ratio(answers, orders.get(month)) for answers, month
@@ -572,45 +609,54 @@ def segment_table(db: Database, filters: Filters, dimension: str, survey: str, s
     ranked = table[table["enough_answers"] & table[rank_by].notna()]
     table["rank"] = ranked[rank_by].rank(ascending=False, method="min").astype("Int64").reindex(table.index)
     table.loc[~table["enough_answers"], ["nps_vs_rest", "csat_vs_rest"]] = "too few answers"
-    table["response_rate"] = _group_response_rates(db, filters, scope, dimension, labels, table) \
-        if survey == "service" else float("nan")
-    columns = ["group", "answers", "response_rate", "customers", "nps", "nps_margin", "promoter_share", "passive_share",
-               "detractor_share", "csat", "csat_low", "csat_high", "average_score", "complaints", "complaint_rate",
-               "enough_answers", "rank", "nps_vs_rest", "csat_vs_rest"]
+    orders = _group_orders(db, filters, scope, dimension, labels, table["group"])
+    table["response_rate"] = [safe_ratio(answers, group_orders) if survey == "service" else None
+                              for answers, group_orders in zip(table["answers"], orders, strict=True)]
+    table["complaints_per_100_orders"] = [complaints_per_100_orders(complaints, group_orders) for
+                                          complaints, group_orders in zip(table["complaints"], orders, strict=True)]
+    for column in ("response_rate", "complaints_per_100_orders"):
+        table[column] = pd.to_numeric(table[column]).astype("float64")
+    # The verdicts come first: on a narrow screen they are what a reader must not miss.
+    columns = ["group", "answers", "rank", "nps", "nps_margin", "nps_vs_rest", "csat", "csat_low", "csat_high",
+               "csat_vs_rest", "enough_answers", "customers", "response_rate", "promoter_share", "passive_share",
+               "detractor_share", "average_score", "complaints", "complaints_per_100_orders"]
     return table[columns].sort_values(["rank", "answers"], ascending=[True, False], na_position="last") \
         .reset_index(drop=True)
 
 
-def _group_response_rates(db: Database, filters: Filters, scope: Scope | None, dimension: str,
-                          labels: pd.DataFrame | None, table: pd.DataFrame) -> list[float | None]:
-    """After-service answers / orders of each group's customers in the period (orders stand in for 'asked')."""
+def _group_orders(db: Database, filters: Filters, scope: Scope | None, dimension: str,
+                  labels: pd.DataFrame | None, groups: pd.Series) -> list[float | None]:
+    """Orders in the period of each group's customers: the after-service questionnaires sent (one per job) and
+    the denominator of the complaint rate."""
     orders = run(db, "satisfaction_customer_orders", filters=filters, scope=scope)
     if labels is not None and dimension in labels.columns:
         orders = orders.drop(columns=[dimension], errors="ignore").merge(
             labels[["customer_id", dimension]], on="customer_id", how="left")
         orders[dimension] = orders[dimension].astype(object).where(orders[dimension].notna(), NO_SEGMENT)
     by_group = orders.groupby(dimension)["orders"].sum()
-    return [safe_ratio(answers, by_group.get(group)) for answers, group in zip(table["answers"], table["group"],
-                                                                                strict=True)]
+    return [None if by_group.get(group) is None else float(by_group.get(group)) for group in groups]
 
 
 def _versus_rest(row: dict[str, Any], total: dict[str, Any], scale: str) -> str | None:
-    """'higher', 'lower' or 'within noise' against all other answers (the groups of a dimension partition them)."""
+    """'higher', 'lower' or 'within noise' against all other answers (the groups of a dimension partition them).
+
+    NPS: gap over 1.96 combined standard errors; CSAT: the pooled two-proportion z-test."""
     def rest(key: str) -> int:
         return int(total.get(key) or 0) - int(row[key])
 
     if scale == "nps":
         rest_n, rest_promoters, rest_detractors = rest("nps_answers"), rest("promoters"), rest("detractors")
-        rest_value = nps_score(rest_promoters, rest_detractors, rest_n)
-        rest_error = nps_standard_error(rest_promoters, rest_detractors, rest_n)
-        value, error = row["nps"], row["nps_error"]
+        value, rest_value = row["nps"], nps_score(rest_promoters, rest_detractors, rest_n)
+        if value is None or pd.isna(value):
+            return None
+        verdict = differs(value, row["nps_error"], rest_value,
+                          nps_standard_error(rest_promoters, rest_detractors, rest_n))
     else:
         rest_n, rest_satisfied = rest("csat_answers"), rest("satisfied")
-        rest_value, rest_error = csat_share(rest_satisfied, rest_n), share_standard_error(rest_satisfied, rest_n)
-        value, error = row["csat"], row["csat_error"]
-    if value is None or pd.isna(value):
-        return None
-    verdict = differs(value, error, rest_value, rest_error)
+        value, rest_value = row["csat"], csat_share(rest_satisfied, rest_n)
+        if value is None or pd.isna(value):
+            return None
+        verdict = two_proportion_differs(int(row["satisfied"]), int(row["csat_answers"]), rest_satisfied, rest_n)
     if verdict is None:
         return None
     if not verdict:
@@ -649,20 +695,40 @@ def open_complaints(complaint_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def complaints_by(db: Database, filters: Filters, dimension: str, scope: Scope | None = None) -> pd.DataFrame:
-    """Complaint rate, open complaints and median days to resolve per month or per sales rep (all surveys)."""
+    """Per month or per sales rep: orders, complaints raised (any survey), complaints per 100 orders, those still
+    open on the data's last day, and the median days to resolve. Months and reps with orders and no complaint
+    are rows too."""
     if dimension not in ("month", "sales_rep"):
         raise ValueError("complaints are broken down by 'month' or 'sales_rep'")
     groups = score_groups(db, filters, scope)
     table = groups[(groups["survey"] == "all") & (groups["dimension"] == dimension)]
     table = table.rename(columns={"group_value": dimension})[
-        [dimension, "answers", "complaints", "complaint_rate", "open_complaints", "median_days_to_resolve"]]
+        [dimension, "complaints", "open_complaints", "median_days_to_resolve"]]
     if dimension == "month":
-        table = table.assign(month=pd.to_datetime(table["month"]))
+        orders = _orders(db, filters, scope)
+        table = table.assign(month=pd.to_datetime(table["month"])).merge(orders, on="month", how="outer")
+    else:
+        orders = run(db, "satisfaction_customer_orders", filters=filters, scope=scope) \
+            .groupby("sales_rep", as_index=False)["orders"].sum()
+        table = table.merge(orders, on="sales_rep", how="outer")
+    # A month or rep with orders but no complaint has 0 complaints, not an undefined number.
+    table["complaints"] = table["complaints"].fillna(0).astype("int64")
+    table["open_complaints"] = table["open_complaints"].fillna(0).astype("int64")
+    table["orders"] = table["orders"].fillna(0).astype("int64")
+    table["complaints_per_100_orders"] = pd.to_numeric(pd.Series(
+        [complaints_per_100_orders(complaints, orders) for complaints, orders
+         in zip(table["complaints"], table["orders"], strict=True)], index=table.index, dtype="object")).astype(
+        "float64")
+    table = table[[dimension, "orders", "complaints", "complaints_per_100_orders", "open_complaints",
+                   "median_days_to_resolve"]]
+    if dimension == "month":
         return table.sort_values("month").reset_index(drop=True)
     return table.sort_values(["complaints", dimension], ascending=[False, True]).reset_index(drop=True)
 
 
 def comments(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """Answers with a comment in the period, newest first (every one: the page shows the newest
+    ``COMMENT_ROWS_SHOWN`` and offers all as a CSV)."""
     return run(db, "satisfaction_comments", filters=filters, scope=scope)
 
 

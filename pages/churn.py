@@ -126,7 +126,7 @@ figure.update_layout(height=340, margin={"t": 20, "b": 20}, legend={"orientation
 st.plotly_chart(figure, key="churn_ratio_chart")
 st.caption(definition + " The trailing 3-month figure pools the counts of the month and the two before it.")
 
-ratio_table = pd.DataFrame({"month": movements["month"].dt.strftime("%Y-%m")})
+ratio_table = pd.DataFrame({"Month": movements["month"].dt.strftime("%Y-%m")})
 for column, (column_label, _, _) in CUSTOMER_RATIOS.items():
     ratio_table[column_label] = [format_value(value, RATIO_KINDS[column]) for value in
                                  movements[column].astype(object).where(movements[column].notna(), None)]
@@ -171,9 +171,12 @@ else:
                  "cohort_retention.csv", key="churn_cohort_csv")
 
 # ---------------------------------------------------------------- value churn
-st.subheader("Value churn: still active, sliding to low value")
-st.caption("High value (A) = the top customers who together make 80% of revenue over the trailing 3 months; the "
-           "rest are low value (B). A slide is an A customer of last month who is B this month yet still active.")
+st.subheader("Value churn: still active, sliding to a lower value cell")
+st.caption("Each month every customer gets a cell of the segments page's value x margin grid, computed on their last "
+           "3 months: volume A = the top customers who together make 80% of that revenue, B the rest; margin A = "
+           "gross profit per order above the median, B below. A slide is a customer whose cell ranks lower than last "
+           "month's (AA > AB = BA > BB; A > B where no cost data is loaded) and who is still active (W days). "
+           "\"Into BB\" counts those who fell to the bottom cell.")
 slides = value_churn(context.db, filters, context.scope)
 figure = make_subplots(specs=[[{"secondary_y": True}]])
 figure.add_trace(go.Bar(x=slides["month"], y=slides["slid"], name="Customers who slid", marker_color="#fd8d3c",
@@ -189,14 +192,16 @@ value_table = pd.DataFrame({
     "month": slides["month"].dt.strftime("%Y-%m"),
     "high_value_before": slides["high_value_before"],
     "slid": slides["slid"],
+    "to_lowest": slides["to_lowest"],
     "slid_share": [format_value(None if pd.isna(value) else float(value), "share") for value in slides["slid_share"]],
     "revenue_before": slides["revenue_before"],
     "revenue_now": slides["revenue_now"],
 })
 st.dataframe(value_table, hide_index=True, key="churn_value_table", column_config={
-    "month": "Month", "high_value_before": "High value last month", "slid": "Slid to low value",
-    "slid_share": "Share who slid",
-    "revenue_before": st.column_config.NumberColumn("Revenue at stake (their last 3 months as A)", format="%,.0f"),
+    "month": "Month", "high_value_before": "Above BB last month", "slid": "Slid to a lower cell",
+    "to_lowest": "of which into BB", "slid_share": "Share who slid",
+    "revenue_before": st.column_config.NumberColumn("Revenue at stake (their 3 months before the slide)",
+                                                    format="%,.0f"),
     "revenue_now": st.column_config.NumberColumn("Their revenue now (3 months)", format="%,.0f")})
 slide_months = slides.loc[slides["slid"] > 0, "month"].dt.date.tolist()
 if slide_months:
@@ -205,13 +210,13 @@ if slide_months:
     sliders = value_churn_customers(context.db, filters, chosen, context.scope)
     st.dataframe(sliders, hide_index=True, key="churn_value_customers", column_config={
         "customer_id": "Customer", "name": "Name", "customer_type": "Type", "region": "Region",
-        "sales_rep": "Sales rep",
+        "sales_rep": "Sales rep", "cell_before": "Cell last month", "cell_now": "Cell now",
         "revenue_now": st.column_config.NumberColumn("Revenue now (3 months)", format="%,.0f"),
-        "revenue_at_stake": st.column_config.NumberColumn("At stake (3 months as A)", format="%,.0f"),
+        "revenue_at_stake": st.column_config.NumberColumn("At stake (3 months before)", format="%,.0f"),
         "revenue_drop": st.column_config.NumberColumn("Drop", format="%,.0f")})
     download_csv(sliders, f"value_churn_{chosen:%Y-%m}.csv", key="churn_value_csv")
 else:
-    empty_state("No high-value customer slid to low value while still active in this period.")
+    empty_state("No customer slid to a lower value cell while still active in this period.")
 
 # ---------------------------------------------------------------- acquisition
 st.subheader("Acquisition")

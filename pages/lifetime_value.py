@@ -16,6 +16,8 @@ from ui.context import current
 from ui.widgets import download_csv, empty_state
 
 MONEY = "%,.0f"
+# Below the axis title, so that the two never overlap.
+LEGEND_BELOW = {"orientation": "h", "y": -0.28, "yanchor": "top"}
 
 context = current()
 st.title("Lifetime value and risk")
@@ -87,7 +89,8 @@ with tab_clv:
             st.error(str(error))
             clv_rows, fit = None, None
         if fit is not None and not fit.trusted:
-            st.warning(f"**The lifetime-value model cannot be trusted yet.** {fit.reason}")
+            # The reason opens with "The lifetime-value model cannot be trusted yet, because ...".
+            st.warning(fit.reason)
             st.caption(f"{fit.n_customers:,} customers, {fit.n_repeat_buyers:,} repeat buyers by "
                        f"{fit.observation_end}.")
         elif fit is not None:
@@ -100,25 +103,29 @@ with tab_clv:
             figures[2].metric("Customers expected alive", format_value(fit.totals["expected_alive_customers"], "count"),
                               help="Sum of each customer's probability of still being a customer.")
             figures[3].metric("Expected spend per purchase", format_value(fit.totals["mean_expected_spend"], "money"),
-                              help="The Gamma-Gamma model's population mean spend per purchase day.")
-            for warning in fit.warnings:
-                st.caption(f"Note: {warning}")
-            bg, gg = fit.bgnbd, fit.gamma_gamma
+                              help="Each customer's expected spend per purchase (Gamma-Gamma, per customer type), "
+                                   "averaged over the purchases expected in the next 365 days.")
+            if fit.warnings:
+                st.warning("**Read these figures with care.**\n\n"
+                           + "\n".join(f"- {warning}" for warning in fit.warnings))
+            bg = fit.bgnbd
             parameters = pd.DataFrame([
-                {"model": "BG/NBD", "parameters": f"r = {bg.r:.4f}, alpha = {bg.alpha:.4f} ({unit}), a = {bg.a:.4f}, "
-                                                  f"b = {bg.b:.4f}",
-                 "log_likelihood": bg.log_likelihood, "customers": bg.n_customers, "iterations": bg.iterations},
-                {"model": "Gamma-Gamma", "parameters": f"p = {gg.p:.4f}, q = {gg.q:.4f}, v = {gg.v:.4f}",
-                 "log_likelihood": gg.log_likelihood, "customers": gg.n_customers, "iterations": gg.iterations},
+                {"model": "BG/NBD (purchases, everybody)",
+                 "parameters": f"r = {bg.r:.4f}, alpha = {bg.alpha:.4f} ({unit}), a = {bg.a:.4f}, b = {bg.b:.4f}",
+                 "customers": bg.n_customers, "iterations": bg.iterations},
+                *({"model": f"Gamma-Gamma (spend, {row['spend_model']})",
+                   "parameters": f"p = {row['p']:.4f}, q = {row['q']:.4f}, v = {row['v']:.4f}; mean spend per purchase "
+                                 f"{format_value(row['mean_spend_per_purchase'], 'money')}",
+                   "customers": row["repeat_buyers"], "iterations": row["iterations"]} for row in fit.spend_models),
             ])
             st.subheader("Fitted parameters")
             st.dataframe(parameters, hide_index=True, key="lv_parameters",
-                         column_config={"model": "Model", "parameters": "Parameters",
-                                        "log_likelihood": st.column_config.NumberColumn("Log-likelihood",
-                                                                                        format="%,.1f"),
-                                        "customers": "Customers", "iterations": "Iterations"})
-            st.caption(f"Gamma-Gamma is fitted on repeat buyers only; {fit.excluded_nonpositive:,} with zero or "
-                       "negative average spend were left out of it.")
+                         column_config={"model": "Model", "parameters": st.column_config.TextColumn(
+                                            "Parameters", width="large"),
+                                        "customers": "Customers fitted on", "iterations": "Iterations"})
+            st.caption(f"Gamma-Gamma is fitted on repeat buyers only, per customer type where a type has at least "
+                       f"{clv.MIN_REPEAT_BUYERS} of them; {fit.excluded_nonpositive:,} with zero or negative average "
+                       "spend were left out of it.")
 
             st.subheader("Totals by group")
             levels = [level for level in clv.GROUP_LEVELS if level in clv_rows.columns]
@@ -141,7 +148,7 @@ with tab_clv:
             st.subheader("Per customer")
             columns = ["customer_id", "name", "customer_type", "region", "sales_rep", "frequency", "recency", "T",
                        "monetary_value", "expected_purchases_30", "expected_purchases_90", "expected_purchases_365",
-                       "probability_alive", "expected_spend", "clv"]
+                       "probability_alive", "expected_spend", "spend_model", "clv"]
             columns = [column for column in columns if column in clv_rows.columns]
             st.dataframe(text_cells(clv_rows[columns]), hide_index=True, key="lv_customers", column_config={
                 "customer_id": "Customer", "name": "Name", "customer_type": "Type", "region": "Region",
@@ -153,7 +160,7 @@ with tab_clv:
                 "expected_purchases_365": st.column_config.NumberColumn("Expected purchases 365 d", format="%.2f"),
                 "probability_alive": st.column_config.NumberColumn("Probability alive", format="percent"),
                 "expected_spend": st.column_config.NumberColumn("Expected spend per purchase", format=MONEY),
-                "clv": st.column_config.NumberColumn("Lifetime value", format=MONEY)})
+                "spend_model": "Spend model", "clv": st.column_config.NumberColumn("Lifetime value", format=MONEY)})
             download_csv(clv_rows[columns], "lifetime_value.csv", "Download the per-customer table (CSV)",
                          key="lv_download")
 
@@ -184,23 +191,25 @@ with tab_check:
                               help="Average over customers of |predicted - actual| purchases after the cut.")
             st.caption(f"Fitted on {check.n_customers:,} customers up to {check.calibration_end}; checked on "
                        f"{check.calibration_end} to {check.observation_end}.")
+            if check.fit.caveat:
+                st.warning(check.fit.caveat)
             left, right = st.columns(2)
             by_frequency = go.Figure([
                 go.Bar(x=check.by_frequency["frequency_cal"], y=check.by_frequency["actual"], name="Actual",
                        marker_color="#9ecae1"),
                 go.Bar(x=check.by_frequency["frequency_cal"], y=check.by_frequency["predicted"], name="Predicted",
                        marker_color="#08519c")])
-            by_frequency.update_layout(height=330, barmode="group", margin={"t": 30, "b": 20},
+            by_frequency.update_layout(height=380, barmode="group", margin={"t": 30, "b": 90},
                                        title="Purchases per customer after the cut",
-                                       xaxis_title="Repeat purchases before the cut", legend={"orientation": "h"})
+                                       xaxis_title="Repeat purchases before the cut", legend=LEGEND_BELOW)
             left.plotly_chart(by_frequency, key="lv_check_frequency")
             over_time = go.Figure([
                 go.Scatter(x=check.over_time["date"], y=check.over_time["actual_cumulative"], name="Actual",
                            mode="lines", line={"color": "#9ecae1", "width": 3}),
                 go.Scatter(x=check.over_time["date"], y=check.over_time["predicted_cumulative"], name="Predicted",
                            mode="lines", line={"color": "#08519c", "dash": "dash"})])
-            over_time.update_layout(height=330, margin={"t": 30, "b": 20}, title="Cumulative purchases after the cut",
-                                    legend={"orientation": "h"})
+            over_time.update_layout(height=380, margin={"t": 30, "b": 90}, title="Cumulative purchases after the cut",
+                                    legend=LEGEND_BELOW)
             right.plotly_chart(over_time, key="lv_check_time")
             st.dataframe(check.by_frequency, hide_index=True, key="lv_check_table", column_config={
                 "frequency_cal": "Repeat purchases before the cut", "customers": "Customers",
@@ -251,10 +260,9 @@ with tab_warning:
                             for name, value in warning_result.selection_auc.items())
                 + f" → **{warning_result.chosen_model}**. Checked once on {warning_result.validation_cut}; today's "
                 "scores come from the same model refitted with that snapshot too.")
-            if (model_figures["roc_auc"] is not None and baseline["roc_auc"] is not None
-                    and model_figures["roc_auc"] <= baseline["roc_auc"]):
-                st.info("On this selection the model ranks customers no better than the days since their last "
-                        "purchase alone: use the list with care, or simply call the customers silent longest.")
+            verdict = risk.baseline_verdict(model_figures, baseline)
+            if verdict is not None:
+                st.warning(f"**The model does not beat recency alone here.** {verdict}")
             comparison = pd.DataFrame([
                 {"model": f"{warning_result.chosen_model} (all features)", **model_figures},
                 {"model": "Recency alone (baseline)", **baseline}])[
@@ -272,9 +280,9 @@ with tab_warning:
                 go.Bar(x=warning_result.lift["decile"], y=warning_result.lift["baseline_lift"], name="Recency alone",
                        marker_color="#bdbdbd")])
             lift_chart.add_hline(y=1.0, line_dash="dot", annotation_text="no better than chance")
-            lift_chart.update_layout(height=340, barmode="group", margin={"t": 30, "b": 20}, title="Lift by decile",
+            lift_chart.update_layout(height=390, barmode="group", margin={"t": 30, "b": 90}, title="Lift by decile",
                                      xaxis_title="Decile of predicted risk (1 = highest)", yaxis_title="Lift",
-                                     legend={"orientation": "h"})
+                                     legend=LEGEND_BELOW)
             left.plotly_chart(lift_chart, key="ew_lift")
             calibration = warning_result.calibration
             calibration_chart = go.Figure([
@@ -282,15 +290,21 @@ with tab_warning:
                 go.Scatter(x=calibration["predicted"], y=calibration["observed"], mode="lines+markers",
                            name="Model", line={"color": "#08519c"}, text=calibration["customers"],
                            hovertemplate="predicted %{x:.0%}, observed %{y:.0%} (%{text} customers)<extra></extra>")])
-            calibration_chart.update_layout(height=340, margin={"t": 30, "b": 20}, title="Calibration",
+            calibration_chart.update_layout(height=390, margin={"t": 30, "b": 90}, title="Calibration",
                                             xaxis_title="Predicted risk", yaxis_title="Share really lost",
-                                            xaxis_tickformat=".0%", yaxis_tickformat=".0%", legend={"orientation": "h"})
+                                            xaxis_tickformat=".0%", yaxis_tickformat=".0%", legend=LEGEND_BELOW)
             right.plotly_chart(calibration_chart, key="ew_calibration")
 
             st.subheader("At-risk customers")
             st.caption(f"Every customer active on {warning_result.as_of}, ranked by risk x value, where value = "
                        f"{warning_result.value_source}. Reasons: the features that raise this customer's risk most "
                        "against a typical customer.")
+            guessed = int(warning_result.at_risk["value_basis"].str.startswith("one purchase").sum()) \
+                if not warning_result.at_risk.empty else 0
+            if guessed:
+                st.info(f"{guessed:,} customers on the list have bought only once: their value is what an average "
+                        "new customer of their type brings, not anything they have shown themselves (column "
+                        "*Value based on*). Check them before ranking them above proven customers.")
             at_risk = warning_result.at_risk
             if warning_result.explained < len(at_risk):
                 st.caption(f"Reasons are worked out for the first {warning_result.explained:,} customers of the list.")
@@ -303,6 +317,7 @@ with tab_warning:
                     "risk": st.column_config.NumberColumn("Risk", format="percent"),
                     "expected_value": st.column_config.NumberColumn("Expected value", format=MONEY),
                     "value_at_risk": st.column_config.NumberColumn("Risk x value", format=MONEY),
+                    "value_basis": "Value based on",
                     "reasons": st.column_config.TextColumn("Top reasons", width="large")})
                 download_csv(at_risk, "at_risk_customers.csv", "Download the at-risk list (CSV)", key="ew_download")
             with st.expander("What drives the score"):
@@ -380,9 +395,9 @@ with tab_whatif:
                            line={"color": "#bdbdbd"}),
                 go.Scatter(x=scenario.scenario["month"], y=scenario.scenario["customers"], name="Scenario",
                            line={"color": "#08519c"})])
-            path.update_layout(height=320, margin={"t": 30, "b": 20}, title="Active customers, month by month",
+            path.update_layout(height=370, margin={"t": 30, "b": 90}, title="Active customers, month by month",
                                xaxis_title="Months from now", yaxis_title="Active customers",
-                               legend={"orientation": "h"})
+                               legend=LEGEND_BELOW)
             st.plotly_chart(path, key="wi_chart")
             st.dataframe(table, hide_index=True, key="wi_table", column_config={
                 "months": "Months", "figure": "Figure",

@@ -16,7 +16,14 @@ from customer_value.errors import UserFacingError
 from customer_value.formatting import format_value
 from customer_value.loader import KINDS, ReadOptions, SheetChoiceNeeded, inspect_file, load_file
 from customer_value.loader.fields import fields_of, required_fields
-from customer_value.loader.history import DEMO_KIND, HISTORY_COLUMNS, check_undoable, list_batches, undo_batch
+from customer_value.loader.history import (
+    DEMO_KIND,
+    HISTORY_COLUMNS,
+    batch_report,
+    check_undoable,
+    list_batches,
+    undo_batch,
+)
 from customer_value.loader.presets import get_preset, list_presets, save_preset
 from customer_value.loader.reading import DATE_ORDERS, DELIMITER_NAMES
 from ui.context import current
@@ -41,6 +48,8 @@ SAMPLE_ABOVE_BYTES = 16 * 1024 * 1024
 SAMPLE_LINES = 2_000
 # More rejected rows than this are left to the CSV download (the browser table stays quick).
 MAX_REJECTED_SHOWN = 5_000
+ROW_NUMBER_MEANING = ("file row = the line of a CSV/TSV where the row starts, as a text editor numbers lines, the "
+                      "header being line 1; the sheet's row number for Excel; the position from 1 for Parquet")
 OPTION_KEYS = {"encoding": "load_encoding", "delimiter": "load_delimiter", "date_order": "load_date_order",
                "decimal": "load_decimal", "sheet": "load_sheet", "cancellations": "load_cancellations"}
 
@@ -264,9 +273,7 @@ def show_report(report) -> None:
                           help="Loaded and counted in revenue totals, kept out of customer metrics.")
         columns[3].metric("Revenue without customer id", money(anonymous["revenue"]))
         parts = report.reconciliation
-        line = (f"File total {money(parts['file_total'])} = loaded {money(parts['loaded'])} + cancelled "
-                f"{money(parts['cancelled'])} + rejected {money(parts['rejected'])} + duplicate lines "
-                f"{money(parts['duplicates'])} + already loaded {money(parts['already_loaded'])}")
+        line = reconciliation_text(parts)
         if parts["balanced"]:
             st.success(line + ": reconciled to the cent.", icon=":material/check_circle:")
         else:
@@ -274,11 +281,12 @@ def show_report(report) -> None:
     if report.rejected_by_reason:
         st.markdown("**Rejected rows by reason:** " + "; ".join(
             f"{reason}: {format_value(rows, 'count')}" for reason, rows in report.rejected_by_reason.items()))
+    st.markdown("**Mapping used:** " + mapping_text(report.mapping))
     for notice in report.notices:
         st.info(notice[:1].upper() + notice[1:], icon=":material/info:")
     if len(report.rejected_rows):
         shown_rows = min(len(report.rejected_rows), MAX_REJECTED_SHOWN)
-        st.markdown("**Rejected rows** (row numbers as a spreadsheet shows them, the header being row 1"
+        st.markdown("**Rejected rows** (" + ROW_NUMBER_MEANING
                     + (f"; the first {shown_rows:,} of {len(report.rejected_rows):,}, all in the download"
                        if shown_rows < len(report.rejected_rows) else "") + ")")
         st.dataframe(without_blanks(report.rejected_rows.head(shown_rows)), hide_index=True, key="load_rejected",
@@ -286,6 +294,63 @@ def show_report(report) -> None:
                                     "column": "Column", "value": "Value", "reason": "Reason"})
         download_csv(report.rejected_rows, f"rejected_rows_batch_{report.batch_id}.csv",
                      label="Download rejected rows (CSV)", key="load_rejected_csv")
+
+
+def mapping_text(mapping: dict) -> str:
+    """``{source column: field}`` as 'column → field' pairs in the file's column order."""
+    if not mapping:
+        return "none recorded"
+    return ", ".join(f"{column} → {target}" for column, target in mapping.items())
+
+
+def reconciliation_text(parts: dict) -> str:
+    return (f"File total {money(parts['file_total'])} = loaded {money(parts['loaded'])} + cancelled "
+            f"{money(parts['cancelled'])} + rejected {money(parts['rejected'])} + duplicate lines "
+            f"{money(parts['duplicates'])} + already loaded {money(parts['already_loaded'])}")
+
+
+def show_stored_report(report: dict) -> None:
+    """A batch's report as stored when it was loaded: figures, reconciliation, mapping, notices, first rejects."""
+    figures = [("Rows read", report.get("rows_read")), ("Rows loaded", report.get("rows_loaded")),
+               ("Rows rejected", report.get("rows_rejected")),
+               ("Duplicate lines skipped", report.get("duplicate_lines_skipped")),
+               ("Already loaded, skipped", report.get("already_loaded_skipped"))]
+    cancellations, anonymous = report.get("cancellations") or {}, report.get("rows_without_customer") or {}
+    if report.get("reconciliation"):
+        figures += [("Cancellation / return lines", cancellations.get("count")),
+                    ("Cancelled revenue", money(cancellations.get("revenue"))),
+                    ("Lines without customer id", anonymous.get("count")),
+                    ("Revenue without customer id", money(anonymous.get("revenue")))]
+    table = pd.DataFrame({"Figure": [label for label, _ in figures],
+                          "Value": [value if isinstance(value, str) else format_value(value, "count")
+                                    for _, value in figures]})
+    st.dataframe(table, hide_index=True, key="load_batch_report_figures")
+    if report.get("format"):
+        st.caption(read_as_text(report["format"], report.get("encoding"), report.get("delimiter"),
+                                report.get("sheet"), report.get("date_order") or {}))
+    parts = report.get("reconciliation")
+    if parts:
+        balanced = parts.get("balanced")
+        line = reconciliation_text(parts) + (": reconciled to the cent." if balanced
+                                             else f": off by {money(parts.get('difference'))}.")
+        (st.success if balanced else st.error)(line)
+    if report.get("rejected_by_reason"):
+        st.markdown("**Rejected rows by reason:** " + "; ".join(
+            f"{reason}: {format_value(rows, 'count')}" for reason, rows in report["rejected_by_reason"].items()))
+    if report.get("kind") != DEMO_KIND:
+        st.markdown("**Mapping used:** " + mapping_text(report.get("mapping") or {}))
+    for notice in report.get("notices") or []:
+        st.caption(notice[:1].upper() + notice[1:])
+    undo = report.get("undo")
+    if undo:
+        st.caption(f"Undone {str(undo.get('undone_at', ''))[:16].replace('T', ' ')} by {undo.get('undone_by')}.")
+    examples = pd.DataFrame(report.get("rejected_examples") or [], columns=["file_row", "column", "value", "reason"])
+    if len(examples):
+        st.markdown(f"**First {len(examples)} rejected rows** ({ROW_NUMBER_MEANING}; the full list was "
+                    "offered as a download right after the load, or load the file again to get it)")
+        st.dataframe(without_blanks(examples), hide_index=True, key="load_batch_report_rejected",
+                     column_config={"file_row": st.column_config.NumberColumn("File row", format="%d"),
+                                    "column": "Column", "value": "Value", "reason": "Reason"})
 
 
 def read_as_text(file_format: str, encoding, delimiter, sheet, date_orders: dict) -> str:
@@ -479,6 +544,15 @@ def history_section() -> None:
     st.dataframe(shown[list(HISTORY_COLUMNS)], hide_index=True, key="load_history",
                  column_config={column: label for column, label in HISTORY_COLUMNS.items()}
                  | {"loaded_at": st.column_config.DatetimeColumn("Loaded at", format="YYYY-MM-DD HH:mm")})
+    all_labels = {int(row.batch_id): f"Batch {row.batch_id}: {row.source_name} ({row.kind}, {row.status})"
+                  for row in history.itertuples(index=False)}
+    with st.expander("Load report of a batch", expanded=False):
+        shown_batch = st.selectbox("Batch", list(all_labels), format_func=all_labels.get, key="report_choice",
+                                   help="The report as it was when the batch was loaded (and its undo, if any).")
+        try:
+            show_stored_report(batch_report(context.db, shown_batch))
+        except UserFacingError as exc:
+            st.error(str(exc))
     in_force = history.loc[history["undone_at"].isna()]
     if in_force.empty:
         st.caption("Every batch has been undone.")

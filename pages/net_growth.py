@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from customer_value.formatting import format_value
 from customer_value.movements import (
@@ -118,16 +119,24 @@ download_csv(revenue.assign(month=revenue["month"].dt.strftime("%Y-%m")), "reven
 
 # ---------------------------------------------------------------- ratios
 st.subheader("Revenue quick ratio, net and gross revenue retention")
-figure = go.Figure()
+# Two panels: a monthly quick ratio of 8 would flatten retention figures that move by a few points around 100%.
+figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                       subplot_titles=("Net and gross revenue retention over 12 months", "Revenue quick ratio"))
+figure.add_trace(go.Scatter(x=retention["month"], y=retention["nrr"] * 100, name="NRR (12 months)",
+                            mode="lines+markers", line={"color": "#08519c"},
+                            hovertemplate="%{x|%b %Y}: %{y:.1f}%<extra>NRR</extra>"), row=1, col=1)
+figure.add_trace(go.Scatter(x=retention["month"], y=retention["grr"] * 100, name="GRR (12 months)",
+                            mode="lines+markers", line={"color": "#9ecae1"},
+                            hovertemplate="%{x|%b %Y}: %{y:.1f}%<extra>GRR</extra>"), row=1, col=1)
 figure.add_trace(go.Scatter(x=revenue["month"], y=revenue["revenue_quick_ratio"], name="Revenue quick ratio",
-                            mode="lines+markers", line={"color": "#6a51a3"}))
-figure.add_trace(go.Scatter(x=retention["month"], y=retention["nrr"], name="NRR (12 months)", mode="lines+markers",
-                            line={"color": "#08519c"}))
-figure.add_trace(go.Scatter(x=retention["month"], y=retention["grr"], name="GRR (12 months)", mode="lines+markers",
-                            line={"color": "#9ecae1"}))
-figure.add_hline(y=1, line_dash="dash", line_color="#636363", annotation_text="1 = standing still (100%)")
-figure.update_layout(height=360, margin={"t": 20, "b": 20}, yaxis_title="Ratio (1 = 100%)",
-                     legend={"orientation": "h", "y": -0.2})
+                            mode="lines+markers", line={"color": "#6a51a3"},
+                            hovertemplate="%{x|%b %Y}: %{y:.2f}<extra>Revenue quick ratio</extra>"), row=2, col=1)
+figure.add_hline(y=100, line_dash="dash", line_color="#636363", annotation_text="100% = kept all last year's revenue",
+                 row=1, col=1)
+figure.add_hline(y=1, line_dash="dash", line_color="#636363", annotation_text="1 = standing still", row=2, col=1)
+figure.update_yaxes(title_text="%", row=1, col=1)
+figure.update_yaxes(title_text="Ratio", rangemode="tozero", row=2, col=1)
+figure.update_layout(height=520, margin={"t": 40, "b": 20}, legend={"orientation": "h", "y": -0.12})
 st.plotly_chart(figure, key="net_growth_ratio_chart")
 retention_table = pd.DataFrame({
     "month": retention["month"].dt.strftime("%Y-%m"),

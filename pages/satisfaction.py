@@ -35,7 +35,8 @@ st.caption(
     "answered twice counts twice). The satisfaction-and-churn table counts each customer once, by their latest "
     "answer within the period. **Margins of error** are 95% intervals: CSAT by the Wilson score interval, NPS by "
     "the normal interval with the standard NPS variance (share of promoters + share of detractors - NPS², over the "
-    "answers). A difference is marked 'within noise' when it is under 1.96 combined standard errors.")
+    "answers). A difference is marked 'within noise' when it is not significant at 95%: for NPS a gap under 1.96 "
+    "combined standard errors, for shares (CSAT, churn rates) the pooled two-proportion z-test.")
 
 
 def survey_title(name: str) -> str:
@@ -55,7 +56,9 @@ PERCENT = "percent"
 DAY = "YYYY-MM-DD"
 MONEY = "%,.0f"
 SCORE_COLUMNS = {
-    "answers": st.column_config.NumberColumn("Answers", format="%d"),
+    "answers": st.column_config.NumberColumn("Answers", format="%d", help="Every answer in the period."),
+    "nps_answers": st.column_config.NumberColumn("NPS answers", format="%d", help="Answers with a 0-10 score."),
+    "csat_answers": st.column_config.NumberColumn("CSAT answers", format="%d", help="Answers with a 1-5 score."),
     "customers": st.column_config.NumberColumn("Customers", format="%d"),
     "nps": st.column_config.NumberColumn("NPS", format="%+.1f"),
     "nps_margin": st.column_config.NumberColumn("NPS ± (95%)", format="%.1f"),
@@ -66,10 +69,15 @@ SCORE_COLUMNS = {
     "csat_low": st.column_config.NumberColumn("CSAT low (95%)", format=PERCENT),
     "csat_high": st.column_config.NumberColumn("CSAT high (95%)", format=PERCENT),
     "average_score": st.column_config.NumberColumn("Average 1-5", format="%.2f"),
-    "response_rate": st.column_config.NumberColumn("Response rate", format=PERCENT),
+    "response_rate": st.column_config.NumberColumn(
+        "Response rate", format=PERCENT,
+        help="After-service questionnaire only: answers / orders (orders stand in for questionnaires sent)."),
     "complaints": st.column_config.NumberColumn("Complaints", format="%d"),
-    "complaint_rate": st.column_config.NumberColumn("Complaint rate", format=PERCENT),
+    "complaints_per_100_orders": st.column_config.NumberColumn(
+        "Complaints per 100 orders", format="%.2f", help="Complaints raised / orders in the period x 100."),
 }
+COMPLAINT_RATE_HELP = ("Complaints raised in the period per 100 orders in it. Per order, because a complaint is "
+                       "about a job; a rate over survey answers would drop whenever the annual survey runs.")
 
 tab_scores, tab_segments, tab_churn, tab_complaints, tab_comments = st.tabs(
     ["Scores and trend", "By segment", "Satisfaction and churn", "Complaints", "Comments"])
@@ -111,10 +119,12 @@ with tab_scores:
             hovertemplate="%{x|%b %Y}: %{y:.1f}%<extra>CSAT</extra>"))
         figure.update_layout(height=320, margin={"t": 20, "b": 20}, legend={"orientation": "h", "y": -0.2},
                              yaxis={"title": "NPS (points, 95% bars)", "zeroline": True},
+                             # Explicit ticks: the overlaid axis otherwise borrows the NPS axis' odd positions.
                              yaxis2={"title": "CSAT % (95% bars)", "overlaying": "y", "side": "right",
-                                     "range": [0, 100], "showgrid": False})
+                                     "range": [0, 100], "showgrid": False, "tickmode": "linear", "tick0": 0,
+                                     "dtick": 20, "ticksuffix": "%"})
         st.plotly_chart(figure, key=f"sat_trend_{survey}")
-        st.dataframe(trend.assign(month=trend["month"].dt.strftime("%Y-%m")), hide_index=True,
+        st.dataframe(trend.assign(month=trend["month"].dt.strftime("%Y-%m")), hide_index=True, height="content",
                      key=f"sat_trend_table_{survey}", placeholder=NOT_DEFINED,
                      column_config={"month": "Month", **SCORE_COLUMNS})
 
@@ -129,7 +139,7 @@ with tab_segments:
     segments = sat.segment_table(context.db, filters, dimension, segment_survey, context.scope, int(min_answers))
     notes = [f"Groups with fewer than {int(min_answers)} answers are flagged 'too few answers' and not ranked "
              "(grey in the chart). 'Higher', 'lower' or 'within noise': the group against all other answers "
-             "together (95%, z-test)."]
+             "together at 95% (NPS: gap over 1.96 combined standard errors; CSAT: two-proportion z-test)."]
     if dimension == "value_cell":
         notes.append("Value grid cell of the period: volume A = the top customers making 80% of revenue; margin "
                      "A = gross profit per order above the median; 'No purchase in period' for customers who "
@@ -146,16 +156,23 @@ with tab_segments:
             ("csat", segments["csat"] - segments["csat_low"], segments["csat_high"] - segments["csat"],
              "CSAT (95% bars)"))
         scale = 1 if use_nps else 100
+        verdict_marks = {"higher": "▲ above the rest", "lower": "▼ below the rest", "within noise": "≈ within noise",
+                         "too few answers": "too few answers"}
+        verdicts = segments["nps_vs_rest" if use_nps else "csat_vs_rest"]
+        # The verdict goes under each group's name: text on the bar would sit on its error bar.
+        bar_labels = [f"{group}<br><sub>{verdict_marks.get(verdict, '')}</sub>"
+                      for group, verdict in zip(segments["group"], verdicts, strict=True)]
         chart = go.Figure(go.Bar(
-            x=segments["group"], y=scale * segments[score],
+            x=bar_labels, y=scale * segments[score],
             marker_color=["#3182bd" if enough else "#bdbdbd" for enough in segments["enough_answers"]],
             error_y={"type": "data", "symmetric": False, "visible": True,
                      "array": (scale * margin_high).fillna(0), "arrayminus": (scale * margin_low).fillna(0)},
             customdata=segments["answers"],
-            hovertemplate="%{x}: %{y:.1f} (%{customdata:,} answers)<extra></extra>"))
+            hovertemplate="%{y:.1f} (%{customdata:,} answers)<extra></extra>"))
         chart.update_layout(height=340, margin={"t": 20, "b": 20}, yaxis={"title": title})
         st.plotly_chart(chart, key="sat_segment_chart")
-    st.dataframe(segments, hide_index=True, key="sat_segment_table", placeholder=NOT_DEFINED, column_config={
+    st.dataframe(segments, hide_index=True, key="sat_segment_table", placeholder=NOT_DEFINED, height="content",
+                 column_config={
         "group": dimensions[dimension], **SCORE_COLUMNS,
         "enough_answers": st.column_config.CheckboxColumn("Enough answers"),
         "rank": st.column_config.NumberColumn("Rank", format="%d"),
@@ -212,6 +229,10 @@ with tab_churn:
     })
     st.subheader("Follow up: unhappy customers still active")
     follow_up = sat.follow_up_list(latest)
+    follow_up = follow_up[["customer_id", "name", "latest_nps", "latest_csat", "period_revenue", "sales_rep",
+                           *[column for column in follow_up.columns
+                             if column not in ("customer_id", "name", "latest_nps", "latest_csat", "period_revenue",
+                                               "sales_rep")]]]
     st.caption(f"{len(follow_up):,} customers whose latest answer in the period was NPS 0-6 or CSAT 1-2 and who are "
                f"still active on {filters.end:%Y-%m-%d}, most valuable first (period revenue).")
     st.dataframe(follow_up, hide_index=True, key="sat_follow_up", placeholder=NOT_DEFINED, column_config={
@@ -231,22 +252,25 @@ with tab_complaints:
     columns = st.columns(4)
     columns[0].metric("Complaints", format_value(totals["complaints"], "count"),
                       help="Answers flagged as complaints in the period.")
-    columns[1].metric("Complaint rate", pct(totals["complaint_rate"]),
-                      help="Complaints / all feedback rows (answers) in the period.")
-    columns[2].metric("Median days to resolve", format_value(totals["median_days_to_resolve"], "ratio"),
+    columns[1].metric("Complaints per 100 orders", format_value(totals["complaints_per_100_orders"], "ratio"),
+                      help=COMPLAINT_RATE_HELP)
+    median_days = totals["median_days_to_resolve"]
+    columns[2].metric("Median days to resolve",
+                      NOT_DEFINED if median_days is None else f"{median_days:.1f} days",
                       help="Over the period's complaints resolved by the data's last day.")
     columns[3].metric("Open complaints", format_value(len(open_list), "count"),
                       help="Not resolved by the data's last day, including older complaints still open.")
+    st.caption(COMPLAINT_RATE_HELP)
     complaint_columns = {
-        "answers": st.column_config.NumberColumn("Answers", format="%d"),
+        "orders": st.column_config.NumberColumn("Orders", format="%d"),
         "complaints": st.column_config.NumberColumn("Complaints", format="%d"),
-        "complaint_rate": st.column_config.NumberColumn("Complaint rate", format=PERCENT),
+        "complaints_per_100_orders": st.column_config.NumberColumn("Complaints per 100 orders", format="%.2f"),
         "open_complaints": st.column_config.NumberColumn("Still open", format="%d"),
         "median_days_to_resolve": st.column_config.NumberColumn("Median days to resolve", format="%.1f"),
     }
     by_month = sat.complaints_by(context.db, filters, "month", context.scope)
     st.markdown("**By month**")
-    st.dataframe(by_month.assign(month=by_month["month"].dt.strftime("%Y-%m")), hide_index=True,
+    st.dataframe(by_month.assign(month=by_month["month"].dt.strftime("%Y-%m")), hide_index=True, height="content",
                  key="sat_complaints_month", placeholder=NOT_DEFINED,
                  column_config={"month": "Month", **complaint_columns})
     st.markdown("**By sales rep**")
@@ -275,12 +299,23 @@ with tab_comments:
     search = left.text_input("Search comments", key="sat_search", placeholder="word or phrase")
     chosen_bands = middle.multiselect("NPS band", list(sat.NPS_BANDS), key="sat_bands", placeholder="All bands")
     chosen_scores = right.multiselect("CSAT score", [1, 2, 3, 4, 5], key="sat_csat", placeholder="All scores")
-    shown = sat.filter_comments(comment_rows, search or "", chosen_bands, chosen_scores)
-    st.caption(f"{len(shown):,} of {len(comment_rows):,} comments in the period, newest first.")
-    st.dataframe(shown, hide_index=True, key="sat_comments", placeholder=NOT_DEFINED, column_config={
-        "feedback_id": "Answer", "customer_id": "Customer", "name": "Name", "sales_rep": "Sales rep",
-        "response_date": st.column_config.DateColumn("Date", format=DAY), "survey": "Survey", "nps": "NPS",
-        "csat": "CSAT", "complaint": "Complaint", "comment": st.column_config.TextColumn("Comment", width="large")})
+    matching = sat.filter_comments(comment_rows, search or "", chosen_bands, chosen_scores)
+    shown = matching.head(sat.COMMENT_ROWS_SHOWN)
+    note = f"{len(matching):,} of {len(comment_rows):,} comments in the period match, newest first."
+    if len(matching) > len(shown):
+        note += (f" The newest {len(shown):,} are shown; narrow the search or download all {len(matching):,} "
+                 "matching comments as a CSV.")
+    st.caption(note)
+    st.dataframe(shown, hide_index=True, key="sat_comments", placeholder=NOT_DEFINED,
+                 column_order=["response_date", "comment", "nps", "csat", "complaint", "customer_id", "name",
+                               "sales_rep", "survey", "feedback_id"],
+                 column_config={
+                     "feedback_id": "Answer", "customer_id": "Customer", "name": "Name", "sales_rep": "Sales rep",
+                     "response_date": st.column_config.DateColumn("Date", format=DAY), "survey": "Survey",
+                     "nps": "NPS", "csat": "CSAT", "complaint": "Complaint",
+                     "comment": st.column_config.TextColumn("Comment", width="large")})
+    download_csv(matching, "satisfaction_comments.csv", f"Download the {len(matching):,} matching comments (CSV)",
+                 key="sat_comments_csv")
     st.subheader("What detractors write about")
     terms = sat.detractor_terms(comment_rows)
     if terms.empty:

@@ -23,11 +23,13 @@ previous = filters.previous()
 st.caption(f"{filters.describe()}. Changes compare with {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}.")
 st.caption("Customers = bought in the period; active = active on the period's last day (bought within W days, "
            "contract not ended); new / reactivated / lost as on the overview; net growth = (new + reactivated - "
-           "lost) / active at the start; NPS and CSAT over every answer in the period; complaints raised in it.")
+           "lost) / active at the start; NPS and CSAT over every answer in the period; complaints raised in it. "
+           "Regions and reps add up to the overview's figures for the same filters.")
 
 MONEY = "%,.0f"
 # Each figure sits beside its change against the previous period.
-SHOWN_FIGURES = ["customers", "active_customers", "revenue", "gross_margin", "new_customers", "lost",
+# Reactivated sits between new and lost: without it a positive net growth beside more lost than new reads wrong.
+SHOWN_FIGURES = ["customers", "active_customers", "revenue", "gross_margin", "new_customers", "reactivated", "lost",
                  "net_growth_rate", "nps", "csat", "complaints"]
 TITLES = {"customers": "Customers", "active_customers": "Active", "revenue": "Revenue", "gross_profit": "Gross profit",
           "gross_margin": "Gross margin", "new_customers": "New", "reactivated": "Reactivated", "lost": "Lost",
@@ -55,7 +57,9 @@ def table_view(table: pd.DataFrame, level: str) -> tuple[pd.DataFrame, dict]:
         view[figure] = table[figure]
         config[figure] = st.column_config.NumberColumn(TITLES[figure], format=number_format(figure, False))
         change = table[f"change_{figure}"].astype(float)
-        view[f"change_{figure}"] = 100 * change if figure in ("gross_margin", "net_growth_rate", "csat") else change
+        # Rounded as shown, plus 0.0, so that a tiny fall reads "+0.0 pts" rather than "-0.0 pts".
+        view[f"change_{figure}"] = ((100 * change).round(1) + 0.0 if figure in ("gross_margin", "net_growth_rate",
+                                                                                 "csat") else change)
         config[f"change_{figure}"] = st.column_config.NumberColumn(
             f"{TITLES[figure]} Δ", format=number_format(figure, True),
             help=f"{TITLES[figure]} minus the previous period's ({previous_range}).")
@@ -79,7 +83,7 @@ st.subheader("Sales reps")
 st.caption("Select a rep's row (or choose the rep below) to list that rep's customers.")
 reps = team.team_table(context.db, filters, "sales_rep", context.scope)
 rep_view, rep_config = table_view(reps, "sales_rep")
-selection = st.dataframe(rep_view, hide_index=True, key="team_reps", column_config=rep_config,
+selection = st.dataframe(rep_view, hide_index=True, key="team_reps", column_config=rep_config, height="content",
                          placeholder=NOT_DEFINED, on_select="rerun", selection_mode="single-row")
 download_csv(reps, "team_sales_reps.csv", "Download sales reps (CSV)", key="team_reps_csv")
 

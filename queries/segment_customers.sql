@@ -3,10 +3,12 @@
 -- only cancellations or returns in the period is not here): attributes, the
 -- period's net revenue (returns and cancellations deducted), gross profit
 -- over the lines that carry a cost, orders, purchase days, first and last
--- purchase day in the period, first purchase ever, and the contract end.
+-- purchase day in the period, first purchase ever, the contract end, and the
+-- customer's NPS answers dated in the period (count, sum, promoters 9-10,
+-- detractors 0-6; summed per grid cell without a second customer-level join).
 -- The segment grids, RFM scores and clusters of customer_value/segments.py
 -- are computed from these rows.
--- Parameters: $start, $end.
+-- Parameters: $start, $end, $all_customers (set by query.py).
 with period_totals as (
     select
         customer_days.customer_key,
@@ -18,9 +20,25 @@ with period_totals as (
         min(case when customer_days.is_purchase then customer_days.day end) as first_purchase_in_period,
         max(case when customer_days.is_purchase then customer_days.day end) as last_purchase_date
     from customer_days
-    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
-    where customer_days.day between $start and $end
+    where
+        customer_days.day between $start and $end
+        -- Nobody is filtered out when $all_customers: skip the scope join (DuckDB folds the constant).
+        and ($all_customers or customer_days.customer_key in (
+            select scoped_customers.customer_key from scoped_customers where not $all_customers
+        ))
     group by customer_days.customer_key
+),
+
+period_answers as (
+    select
+        feedback.customer_id,
+        count(feedback.nps) as nps_answers,
+        sum(feedback.nps) as nps_sum,
+        sum(case when feedback.nps >= 9 then 1 else 0 end) as promoters,
+        sum(case when feedback.nps <= 6 then 1 else 0 end) as detractors
+    from feedback
+    where feedback.response_date between $start and $end
+    group by feedback.customer_id
 )
 
 select
@@ -38,8 +56,13 @@ select
     period_totals.first_purchase_in_period,
     period_totals.last_purchase_date,
     scoped_customers.first_purchase_date,
-    scoped_customers.churn_date
+    scoped_customers.churn_date,
+    coalesce(period_answers.nps_answers, 0) as nps_answers,
+    coalesce(period_answers.nps_sum, 0) as nps_sum,
+    coalesce(period_answers.promoters, 0) as promoters,
+    coalesce(period_answers.detractors, 0) as detractors
 from period_totals
 inner join scoped_customers on scoped_customers.customer_key = period_totals.customer_key
+left join period_answers on period_answers.customer_id = scoped_customers.customer_id
 where period_totals.purchase_days > 0
 order by scoped_customers.customer_id

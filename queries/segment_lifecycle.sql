@@ -1,7 +1,8 @@
 -- One row per customer in scope known by $end (a purchase on or before $end,
 -- or no purchase yet and signed up on or before $end or with no signup date):
--- purchase days up to $end, customers they referred (any customer whose
--- referred_by names them, in scope or not), and NPS 9-10 answers up to $end.
+-- attributes (for the stage's customer list), purchase days up to $end,
+-- customers they referred (any customer whose referred_by names them, in
+-- scope or not), and NPS 9-10 answers up to $end.
 -- The lifecycle ladder (potential -> prospect -> buyer -> loyal -> advocate)
 -- is read from these counts in customer_value/segments.py.
 -- Parameters: $end.
@@ -40,6 +41,10 @@ promoter_answers as (
 
 select
     scoped_customers.customer_id,
+    coalesce(scoped_customers.name, scoped_customers.customer_id) as name,
+    coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
+    coalesce(scoped_customers.region, '(unknown)') as region,
+    coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
     coalesce(purchases.purchase_days, 0) as purchase_days,
     coalesce(referrals.referred_customers, 0) as referred_customers,
     coalesce(promoter_answers.promoter_answers, 0) as promoter_answers

@@ -1,14 +1,18 @@
--- One row per customer in scope and calendar month with revenue, from 3
--- months before $start's month to $end: what the monthly value classes of
--- value churn are computed from (customer_value.movements.value_slides ranks
--- the trailing 3-month revenue of each month). month_number = year * 12 +
--- month; rows come in month order; revenue as double (sums only).
+-- One row per customer in scope and calendar month with any transaction, from
+-- 3 months before $start's month to $end: revenue, gross profit, lines with a
+-- cost and orders, what the monthly value x margin cells of value churn are
+-- computed from (customer_value.movements.value_slides sums the trailing 3
+-- months of each month). month_number = year * 12 + month; rows come in month
+-- order; money as double (sums only).
 -- Parameters: $start, $end.
 select
     customer_month.customer_key,
     cast(extract(year from customer_month.month) * 12 + extract(month from customer_month.month) as integer)
         as month_number,
-    cast(customer_month.revenue as double) as revenue
+    cast(customer_month.revenue as double) as revenue,
+    cast(coalesce(customer_month.profit, 0) as double) as profit,
+    customer_month.lines_with_profit,
+    customer_month.orders
 from customer_month
 inner join scoped_customers on scoped_customers.customer_key = customer_month.customer_key
 where

@@ -89,7 +89,7 @@ def test_clv_table_on_the_demo(demo_db):
     filters = make_filters(demo_db)
     table, result = clv.clv_table(demo_db, filters)
     assert result.trusted and result.reason is None
-    assert result.bgnbd.converged and result.gamma_gamma.converged
+    assert result.bgnbd.converged and result.bgnbd.caveat == ""
     assert result.observation_end == filters.end
     assert result.n_customers == len(table) == table["customer_id"].nunique()
     assert result.n_repeat_buyers == int((table["frequency"] > 0).sum())
@@ -105,8 +105,15 @@ def test_clv_table_on_the_demo(demo_db):
     frequency, recency, age, spend = (live[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
     np.testing.assert_allclose(live["expected_purchases_90"],
                                clv_models.expected_purchases(result.bgnbd, 90 / 7, frequency, recency, age))
-    np.testing.assert_allclose(live["clv"], clv_models.customer_lifetime_value(
-        result.bgnbd, result.gamma_gamma, frequency, recency, age, spend, unit="weeks"))
+    models = clv.fit_spend_models(table)
+    expected_spend, basis = clv.expected_spend_by_type(models, live["customer_type"], frequency, spend)
+    np.testing.assert_allclose(live["expected_spend"], expected_spend)
+    assert live["spend_model"].tolist() == basis.tolist()
+    np.testing.assert_allclose(live["clv"], expected_spend * clv_models.discounted_purchases(
+        result.bgnbd, frequency, recency, age, unit="weeks"))
+    # Every demo customer type has enough repeat buyers for a spend model of its own, with a finite mean.
+    assert sorted(row["spend_model"] for row in result.spend_models) == sorted(table["customer_type"].unique())
+    assert all(row["q"] > 1 for row in result.spend_models)
     # Customers whose contract ended are worth nothing more.
     ended = table[table["churn_date"].notna() & (pd.to_datetime(table["churn_date"]) <= pd.Timestamp(filters.end))]
     assert len(ended) == result.contracts_ended > 0
@@ -277,3 +284,46 @@ def test_csv_neutralises_formulas(tmp_path):
     path = tmp_path / "out.csv"
     write_csv(pd.DataFrame({"name": ["=HYPERLINK(\"http://x\")", "Plain"], "clv": [1.5, 2.0]}), path)
     assert pd.read_csv(path)["name"].tolist() == ["'=HYPERLINK(\"http://x\")", "Plain"]
+
+
+def _gamma_gamma(p, q, v):
+    return clv_models.GammaGammaFit(p=p, q=q, v=v, log_likelihood=0.0, converged=True, n_customers=50,
+                                    excluded_nonpositive=0)
+
+
+def test_expected_spend_by_type_by_hand():
+    # Type U has its own model (p 2, q 3, v 10: mean 2 x 10 / 2 = 10); type T uses everybody's (1, 2, 5: mean 5).
+    models = clv.SpendModels(by_type={"U": _gamma_gamma(2, 3, 10)}, pooled=_gamma_gamma(1, 2, 5), notes=[])
+    spend, basis = clv.expected_spend_by_type(models, ["U", "U", "T", "T"], [0, 2, 0, 1], [0, 20, 0, 8])
+    # U, two repeats of 20: 2 x (10 + 2 x 20) / (2 x 2 + 3 - 1) = 100 / 6; T, one repeat of 8: (5 + 8) / (1 + 1).
+    assert spend.tolist() == pytest.approx([10.0, 100 / 6, 5.0, 6.5])
+    assert basis.tolist() == ["U", "U", clv.ALL_CUSTOMERS, clv.ALL_CUSTOMERS]
+    without_pooled = clv.SpendModels(by_type={"U": _gamma_gamma(2, 3, 10)}, pooled=None, notes=[])
+    with pytest.raises(clv_models.ModelFitError):
+        clv.expected_spend_by_type(without_pooled, ["T"], [0], [0])
+
+
+def test_a_type_with_too_few_repeat_buyers_uses_everybodys_spend_model():
+    rng = np.random.default_rng(3)
+    big = pd.DataFrame({"customer_type": "Big", "frequency": rng.integers(1, 8, 60).astype(float),
+                        "monetary_value": rng.gamma(4.0, 500.0, 60)})
+    small = pd.DataFrame({"customer_type": "Small", "frequency": rng.integers(1, 8, 12).astype(float),
+                          "monetary_value": rng.gamma(4.0, 50.0, 12)})
+    models = clv.fit_spend_models(pd.concat([big, small], ignore_index=True))
+    assert list(models.by_type) == ["Big"] and models.pooled.converged
+    assert models.notes == ["Small: only 12 repeat buyers with a positive spend, so it uses the spend model of all "
+                            "customers"]
+    assert models.by_type["Big"].n_customers == 60 and models.pooled.n_customers == 72
+
+
+def test_one_time_buyers_are_valued_at_their_own_types_mean_on_the_demo(demo_db):
+    table, result = clv.clv_table(demo_db, make_filters(demo_db))
+    means = {row["spend_model"]: row["mean_spend_per_purchase"] for row in result.spend_models}
+    once = table[table["frequency"] == 0]
+    assert len(once) > 0
+    assert once["expected_spend"].tolist() == pytest.approx(once["customer_type"].map(means).tolist())
+    # One model on everybody gave every one-time buyer the universities-inflated mean (q about 1.04); per type,
+    # a one-time K-12 school is valued like a K-12 school, far below a university.
+    pooled = clv_models.population_mean_spend(result.gamma_gamma)
+    assert means["K-12 school"] < pooled / 5 < means["University"]
+    assert any("valued at their type's mean" in warning for warning in result.warnings)

@@ -236,6 +236,8 @@ def test_cdnow_reproduces_the_bgnbd_paper(real_data_dir):
     assert fit.converged
     assert (round(fit.r, 3), round(fit.alpha, 3), round(fit.a, 3), round(fit.b, 3)) == (0.243, 4.414, 0.793, 2.426)
     assert round(fit.log_likelihood, 1) == -9582.4
+    # CDNOW customers do drop out: far more likely than a fit where nobody leaves, and nothing near a limit.
+    assert fit.caveat == "" and fit.dropout_evidence > 100
 
 
 def test_cdnow_spend_model_and_holdout(real_data_dir):
@@ -309,3 +311,38 @@ def test_parameters_running_off_to_infinity_are_reported():
     frequency = np.floor(age / 2)
     with pytest.raises(ModelFitError, match="ran to its limit"):
         models.fit_bgnbd(frequency, 2 * frequency, age)
+
+
+def test_no_dropout_likelihood_by_hand():
+    # r = alpha = 1. Customer 1: x 0, T 1 -> log 1 - 1 x log(1 + 1) = -0.693147. Customer 2: x 1, T 2 ->
+    # log G(2) - log G(1) + 0 - 2 x log(1 + 2) = -2.197225. The objective is the mean negative: 1.445186.
+    arranged = models._BGNBDData(np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([1.0, 2.0]))
+    value, gradient = models._nbd_objective(np.zeros(2), arranged)
+    assert value == pytest.approx(1.445186, abs=1e-6)
+    step = 1e-6
+    numeric = [(models._nbd_objective(np.eye(2)[i] * step, arranged)[0]
+                - models._nbd_objective(-np.eye(2)[i] * step, arranged)[0]) / (2 * step) for i in range(2)]
+    assert gradient == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+
+
+def test_a_fit_near_the_no_dropout_limit_is_flagged_not_passed_silently():
+    # 2,000 customers whose chance to drop out is practically nil (b = 1e9): the fit converges cleanly, but
+    # a and b run towards the no-drop-out limit, where the data cannot tell them apart.
+    age = np.random.default_rng(0).uniform(20, 60, 2000)
+    simulated = models.simulate_bgnbd(0.8, 5.0, 1.0, 1e9, age, seed=0)
+    fit = models.fit_bgnbd(simulated["frequency"], simulated["recency"], simulated["T"])
+    assert fit.converged
+    assert fit.dropout_evidence < 3.0
+    assert fit.caveat.startswith("BG/NBD: these data show no sign of customers dropping out")
+    # The same data with a real drop-out (b = 3) carry no such caveat.
+    dropping = models.simulate_bgnbd(0.8, 5.0, 1.0, 3.0, age, seed=0)
+    assert models.fit_bgnbd(dropping["frequency"], dropping["recency"], dropping["T"]).caveat == ""
+
+
+def test_discounted_purchases_by_hand():
+    # Practically no drop-out (a tiny, b huge), r = 1, alpha = 30 days: a customer just won (x 0, T 0) buys at
+    # the mean rate r / alpha = 1/30 a day, one purchase a month. Two months discounted at 10% a month:
+    # 1 / 1.1 + 1 / 1.21 = 1.735537.
+    fit = given_bgnbd(1.0, 30.0, 1e-9, 1e9)
+    value = models.discounted_purchases(fit, [0.0], [0.0], [0.0], horizon_months=2, monthly_discount_rate=0.1)
+    assert value.tolist() == pytest.approx([1 / 1.1 + 1 / 1.21], rel=1e-6)

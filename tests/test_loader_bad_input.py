@@ -268,3 +268,57 @@ def test_a_file_whose_amounts_are_all_empty_is_refused(loaded_db, tmp_path):
     path = write(tmp_path, "blank.csv",
                  "order_id,customer_id,order_date,amount\nB1,C1,2024-02-01,\nB2,C1,2024-02-02,\n")
     assert "amount" in refused(loaded_db, path)
+
+
+def test_rows_are_named_by_the_line_they_start_on_after_quoted_line_breaks_and_blank_lines(tmp_path, loaded_db):
+    # Lines (a text editor's numbering):   1 header, 2 B1, 3 blank, 4-5 B2 (quoted line break),
+    # 6 B3 (bad date), 7 B4 (ragged), 8-10 B5 (two quoted line breaks), 11 blank, 12 B6 (bad amount).
+    path = write(tmp_path, "lines.csv",
+                 "order_id,customer_id,order_date,amount,product\n"
+                 "B1,C1,2024-01-05,10,plain\n"
+                 "\n"
+                 'B2,C1,2024-01-06,20,"two\nlines"\n'
+                 "B3,C1,2024-13-45,30,plain\n"
+                 "B4,C1,2024-01-07,40,plain,extra\n"
+                 'B5,C1,2024-01-08,50,"three\r\nlines\nhere"\n'
+                 "\n"
+                 "B6,C1,2024-01-09,ten,plain\n")
+    report = load_file(loaded_db, path, "transactions", {**TRANSACTION_MAPPING, "product": "product"})
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 3, 3)
+    assert report.rejected_rows[["file_row", "column", "value"]].to_dict(orient="records") == [
+        {"file_row": 6, "column": "order_date", "value": "2024-13-45"},
+        {"file_row": 7, "column": "", "value": "B4,C1,2024-01-07,40,plain,extra"},
+        {"file_row": 12, "column": "amount", "value": "ten"}]
+    assert report.rejected_rows.loc[1, "reason"] == "row has 6 fields, the header has 5"
+    assert "2 blank row(s) ignored" in report.notices
+    products = loaded_db.cursor().execute(
+        "select product from transactions where order_id in ('B2', 'B5') order by order_id").fetchall()
+    assert products == [("two\nlines",), ("three\r\nlines\nhere",)]
+
+
+def test_a_stray_carriage_return_rejects_its_row_by_line_and_the_rest_loads(tmp_path, loaded_db):
+    # Line 3 has a carriage return in an unquoted cell; the one inside quotes on line 4 is data.
+    path = write(tmp_path, "cr.csv",
+                 "order_id,customer_id,order_date,amount\r\n"
+                 "B1,C1,2024-01-05,10\r\n"
+                 "B2,C1\r,2024-01-06,20\r\n"
+                 'B3,"C\r3",2024-01-07,30\r\n'
+                 "B4,C1,2024-01-08,40\r\n")
+    report = load_file(loaded_db, path, "transactions", TRANSACTION_MAPPING)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 3, 1)
+    rejected = report.rejected_rows.iloc[0]
+    assert rejected.file_row == 3
+    assert "carriage return" in rejected.reason
+    assert report.reconciliation["file_total"] == Decimal("80.00")
+
+
+def test_a_quote_never_closed_names_the_line_it_opens_on(tmp_path, loaded_db):
+    path = write(tmp_path, "open_quote.csv",
+                 'order_id,customer_id,order_date,amount\nB1,C1,2024-01-05,10\nB2,"C1,2024-01-06,20\nB3,C1,2024-01-07,5\n')
+    message = refused(loaded_db, path)
+    assert "line 3" in message and "quote" in message
+
+
+def test_old_mac_line_endings_are_named(tmp_path, loaded_db):
+    path = write(tmp_path, "mac.csv", "order_id,customer_id,order_date,amount\rB1,C1,2024-01-05,10\r")
+    assert "line endings" in refused(loaded_db, path)

@@ -209,9 +209,46 @@ def test_value_churn_by_hand(tmp_path):
     assert frame["revenue_at_stake"].tolist() == pytest.approx([0, 1000, 0])
     assert frame["revenue_now"].tolist() == pytest.approx([0, 10, 0])
     assert frame["slid_share"].tolist() == pytest.approx([0, 0.5, 0])
+    # No cost data: the cells are the volume classes, and H fell to the lowest one.
+    assert frame["to_lowest"].tolist() == [0, 1, 0]
     customers = mv.value_churn_customers(database, filters, date(2024, 2, 1))
     assert customers["customer_id"].tolist() == ["H"]
     assert customers["revenue_drop"].tolist() == pytest.approx([990])
+
+
+def test_value_churn_uses_the_value_margin_grid_by_hand(tmp_path):
+    # Each line is its own order: (customer, day, revenue, gross profit). W = 90, February 2024 only.
+    # January's trailing window (Nov-Jan): K 1000 (profit/order 400), M 500 (200), N 300 (30), P 200 (150).
+    #   Volume: total 2000, 80% = 1600; K (0 above), M (1000 above), N (1500 above) are A, P (1800 above) B.
+    #   Margin: median of 30, 150, 200, 400 = 175; K and M above. Cells: K AA, M AA, N AB, P BB.
+    # February's window (Dec-Feb): K 1000 (25), M 50 (20), N 300 (30), P 200 (150).
+    #   Volume: total 1550, 80% = 1240; K (0 above), N (1000 above) A; P (1300 above), M B.
+    #   Margin: median of 20, 25, 30, 150 = 27.5; N and P above. Cells: K AB, M BB, N AA, P BA.
+    # Slides (lower rank, AA 3 > AB = BA 2 > BB 1): K AA -> AB and M AA -> BB, both active on 02-29;
+    # N and P moved up. By volume alone only M would have slid.
+    database = tiny_database(tmp_path / "grid.duckdb", transactions=[
+        ("K", d("2023-11-10"), 1000, 400), ("K", d("2024-02-10"), 1000, 25),
+        ("M", d("2023-11-20"), 500, 200), ("M", d("2024-02-20"), 50, 20),
+        ("N", d("2024-01-15"), 300, 30), ("P", d("2024-01-20"), 200, 150)])
+    filters = _filters(start="2024-02-01", end="2024-02-29", window=90)
+    row = mv.value_churn(database, filters).iloc[0]
+    assert (row["high_value_before"], row["slid"], row["to_lowest"]) == (3, 2, 1)
+    assert row["slid_share"] == pytest.approx(2 / 3)
+    assert row["revenue_at_stake"] == pytest.approx(1500)
+    assert row["revenue_now"] == pytest.approx(1050)
+    customers = mv.value_churn_customers(database, filters, date(2024, 2, 1))
+    assert customers[["customer_id", "cell_before", "cell_now"]].values.tolist() == [
+        ["K", "AA", "AB"], ["M", "AA", "BB"]]
+    assert customers["revenue_drop"].tolist() == pytest.approx([0, 450])
+
+
+def test_grid_of_window_without_cost_data_is_the_volume_classes():
+    revenue = np.array([0.0, 700.0, 200.0, 100.0])
+    volume_a, known, margin_a = mv.grid_of_window(revenue, np.zeros(4), np.zeros(4), np.array([0, 1, 1, 1.0]))
+    # Total 1000, 80% = 800: customer 1 (0 above) and 2 (700 above) are A; 3 (900 above) and 0 (no revenue) B.
+    assert volume_a.tolist() == [False, True, True, False] and not known.any() and not margin_a.any()
+    assert mv.cell_labels(volume_a, known, margin_a, any_margin=False).tolist() == ["B", "A", "A", "B"]
+    assert mv.cell_rank(volume_a, margin_a).tolist() == [1, 2, 2, 1]
 
 
 def test_revenue_retention_by_hand(tmp_path):
@@ -261,6 +298,19 @@ def test_executive_reading_is_built_from_the_figures():
     assert mv.executive_reading(movements, retention).startswith(
         "No customer was lost in the last month and you won or won back 5; revenue from existing customers "
         "shrank 7%")
+    # Rounding: NRR 1.005 (100.4999... in floating point) prints as 100% and reads "held level"; 102.5% as 102%, "grew 2%";
+    # 97.6% as 98%, "shrank 2%"; a base that bought nothing: NRR 0%, "shrank 100%".
+    for nrr, words in ((1.005, "held level over the 12 months to Dec 2025 (NRR 100%, GRR 90%)"),
+                       (1.025, "grew 2% over the 12 months to Dec 2025 (NRR 102%, GRR 90%)"),
+                       (0.976, "shrank 2% over the 12 months to Dec 2025 (NRR 98%, GRR 90%)"),
+                       (0.0, "shrank 100% over the 12 months to Dec 2025 (NRR 0%, GRR 90%)")):
+        movements, retention = _reading_frames([2], [0], [4], nrr=nrr, grr=0.9)
+        assert mv.executive_reading(movements, retention) == (
+            "For every customer lost in the last month you won or won back 0.50 (2 won, 4 lost); revenue from "
+            f"existing customers {words}.")
+    # No GRR (never happens with an NRR, but the sentence must not print "nan").
+    movements, retention = _reading_frames([3], [0], [3], nrr=1.1)
+    assert mv.executive_reading(movements, retention).endswith("grew 10% over the 12 months to Dec 2025 (NRR 110%).")
     movements, retention = _reading_frames([0, 0], [0, 0], [0, 0])
     assert mv.executive_reading(movements, retention) == (
         "No customer was won or lost in the last 2 months; there is no revenue from a year earlier to compare, "

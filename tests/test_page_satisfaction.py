@@ -97,6 +97,14 @@ def test_churn_gap_and_complaint_figures_read_back(app_test, demo_db):
     assert len(open_list) == int(complaint_rows["is_open"].sum())
     by_rep = _table(at, "sales_rep", "median_days_to_resolve")
     assert by_rep["complaints"].sum() == int(complaint_rows["raised_in_period"].sum())
+    # Complaints per 100 orders: the hand count of complaints over the month table's orders, which add up to the
+    # orders of the period (every month of it is a row).
+    by_month = _table(at, "month", "complaints_per_100_orders")
+    assert len(by_month) == 12
+    orders = int(by_month["orders"].sum())
+    assert orders == int(by_rep["orders"].sum())
+    assert shown["Complaints per 100 orders"] == format_value(
+        100 * int(complaint_rows["raised_in_period"].sum()) / orders, "ratio")
 
 
 def test_settings_change_the_segment_table(app_test, demo_db):
@@ -126,6 +134,20 @@ def test_comment_search_filters_the_list(app_test):
     assert len(comments) > 0
     assert comments["comment"].str.lower().str.contains("invoice").all()
     assert (comments["nps"] <= 6).all()
+
+
+def test_the_comment_list_is_capped_with_a_note_and_every_match_downloads(app_test, demo_db):
+    at = _open(app_test)
+    every = sat.comments(demo_db, make_filters(demo_db))
+    assert len(every) > sat.COMMENT_ROWS_SHOWN                 # the demo company has thousands of comments
+    shown = _table(at, "comment", "complaint")
+    assert len(shown) == sat.COMMENT_ROWS_SHOWN
+    assert shown["feedback_id"].tolist() == every["feedback_id"].head(sat.COMMENT_ROWS_SHOWN).tolist()
+    notes = " ".join(caption.value for caption in at.caption)
+    assert f"{len(every):,} of {len(every):,} comments in the period match" in notes
+    assert f"The newest {sat.COMMENT_ROWS_SHOWN:,} are shown" in notes
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert f"Download the {len(every):,} matching comments (CSV)" in labels
 
 
 def test_a_selection_without_answers_says_so(app_test):

@@ -35,14 +35,19 @@ def test_region_and_rep_tables_match_the_package(app_test, demo_db):
         assert shown[level].tolist() == expected[level].tolist()
         assert shown["revenue"].tolist() == pytest.approx(expected["revenue"].tolist())
         assert shown["active_customers"].tolist() == expected["active_customers"].tolist()
+        # Reactivated is shown, so new + reactivated - lost explains the net growth beside it.
+        assert shown["reactivated"].tolist() == expected["reactivated"].tolist()
         assert shown["change_revenue"].tolist() == pytest.approx(
             (expected["revenue"] - expected["previous_revenue"]).tolist())
         # Shares' changes read in percentage points.
-        assert shown["change_csat"].tolist() == pytest.approx((100 * expected["change_csat"]).tolist(), nan_ok=True)
+        assert shown["change_csat"].tolist() == pytest.approx((100 * expected["change_csat"]).round(1).tolist(),
+                                                              nan_ok=True)
         # Hand check against the overview: the groups partition the customers.
         assert shown["revenue"].sum() == pytest.approx(overview["revenue"])
         assert shown["active_customers"].sum() == overview["active_customers"]
         assert shown["lost"].sum() == overview["lost_customers"]
+        assert shown["new_customers"].sum() == overview["new_customers"]
+        assert shown["reactivated"].sum() == overview["reactivated_customers"]
     assert _table(at, "region", "change_revenue")["revenue"].sum() > 100_000_000
 
 

@@ -302,25 +302,65 @@ def test_real_exports_features_match_pandas(tmp_path, real_data_dir, country):
 
 
 class _LinearModel:
-    """p = 0.1 x spend + 0.3 x (type is Y): contributions can be worked out by hand."""
+    """p = 0.1 x spend trend + 0.05 x log revenue to date + 0.3 x (type is Y): effects worked out by hand.
+
+    Like the fitted models on the demo, revenue to date raises the risk when recent spending is held fixed.
+    """
 
     def predict_proba(self, values):
-        risk_share = 0.1 * values[:, 0] + 0.3 * values[:, 2]
+        risk_share = 0.1 * values[:, 0] + 0.05 * values[:, 1] + 0.3 * values[:, 3]
         return np.column_stack([1 - risk_share, risk_share])
 
 
 def test_contributions_and_reasons_by_hand():
-    matrix = pd.DataFrame({"spend_trend": [2.0, 0.0], "customer_type=X": [0.0, 1.0],
-                           "customer_type=Y": [1.0, 0.0]})
-    reference = pd.Series({"spend_trend": 1.0, "customer_type=X": 1.0, "customer_type=Y": 0.0})
+    matrix = pd.DataFrame({"spend_trend": [-0.5, 0.4], "log_revenue_total": [12.0, 11.0],
+                           "customer_type=X": [0.0, 1.0], "customer_type=Y": [1.0, 0.0]})
+    reference = pd.Series({"spend_trend": 0.0, "log_revenue_total": 10.0, "customer_type=X": 1.0,
+                           "customer_type=Y": 0.0})
     effect = risk.contributions(_LinearModel(), matrix, reference)
-    # Customer 1: spend 2 vs 1 -> +0.1; type Y vs the usual X -> +0.3. Customer 2: spend 0 vs 1 -> -0.1; type X -> 0.
-    assert effect.columns.tolist() == ["spend_trend", "customer_type"]
-    assert effect.to_numpy().tolist() == [pytest.approx([0.1, 0.3]), pytest.approx([-0.1, 0.0])]
-    features = pd.DataFrame({"spend_trend": [0.5, -1.0], "customer_type": ["Y", "X"]})
+    # The spending features move together. Customer 1: 0.1 x (-0.5) + 0.05 x (12 - 10) = +0.05; type Y against
+    # the usual X: +0.3. Customer 2, a big account spending more than before: 0.1 x 0.4 + 0.05 x 1 = +0.09 as a
+    # whole, never "revenue to date" on its own; type X: 0.
+    assert effect.columns.tolist() == ["spending", "customer_type"]
+    assert effect.to_numpy().tolist() == [pytest.approx([0.05, 0.3]), pytest.approx([0.09, 0.0])]
+    features = pd.DataFrame({"spend_trend": [-0.5, 0.4], "log_revenue_recent": [np.log1p(900.0), np.log1p(5000.0)],
+                             "purchase_days_last_year": [3.0, 1.0], "customer_type": ["Y", "X"]})
     reasons = risk.top_reasons(features, effect, window_days=90)
-    # (1 + 0.5) / (1 - 0.5) = 3: the recent rate is three times the earlier one.
-    assert reasons == ["customer type Y; spend rate up 200% in the last 90 days against the year before", ""]
+    # (1 - 0.5) / (1 + 0.5) = 1/3: spending fell by two thirds. A rising trend is never given as a reason.
+    assert reasons == [
+        "customer type Y; spend rate down 67% in the last 90 days against the year before, "
+        "3 purchase days in the last year",
+        "1 purchase day in the last year, revenue 5,000 in the last 90 days"]
+    nothing = risk.top_reasons(features.head(1), pd.DataFrame({"spending": [0.004], "customer_type": [-0.2]}), 90)
+    assert nothing == [risk.NO_REASON]
+
+
+def test_reasons_on_the_demo_never_blame_the_account_size(demo_warning):
+    reasons = demo_warning.at_risk["reasons"]
+    assert not reasons.str.contains("to date").any()
+    assert (reasons.str.len() > 0).all()
+
+
+def test_baseline_verdict_by_hand():
+    # Region West with W = 180 on the demo: the model falls short of recency alone on both measures.
+    model = {"roc_auc": 0.782, "precision_top_decile": 0.609}
+    baseline = {"roc_auc": 0.807, "precision_top_decile": 0.641}
+    verdict = risk.baseline_verdict(model, baseline)
+    assert verdict.startswith("On this selection the model does not beat the days since the last purchase alone")
+    assert "ROC AUC 0.782 against 0.807 for recency alone; precision in the top 10% 60.9% against 64.1%" in verdict
+    # Better ranking overall but no better among the customers the team would call: still said.
+    assert "precision in the top 10% 50.0% against 50.0%" in risk.baseline_verdict(
+        {"roc_auc": 0.82, "precision_top_decile": 0.5}, {"roc_auc": 0.77, "precision_top_decile": 0.5})
+    assert risk.baseline_verdict({"roc_auc": 0.82, "precision_top_decile": 0.5},
+                                 {"roc_auc": 0.77, "precision_top_decile": 0.47}) is None
+    assert risk.baseline_verdict({"roc_auc": None, "precision_top_decile": None}, baseline) is None
+
+
+def test_value_basis_by_hand():
+    basis = risk.value_basis(pd.Series([0.0, 3.0, 0.0]), pd.Series(["University", "University", "all customers"]))
+    assert basis.tolist() == ["one purchase so far: valued at the mean spend of type University",
+                              "own purchase record",
+                              "one purchase so far: valued at the mean spend of all customers"]
 
 
 def test_without_lifetime_values_the_list_ranks_by_last_years_revenue(demo_db, monkeypatch):
@@ -342,3 +382,13 @@ def test_without_lifetime_values_the_list_ranks_by_last_years_revenue(demo_db, m
         [filters.as_of]).fetchall())
     expected = result.at_risk["customer_id"].map(lambda customer: max(float(revenue.get(customer, 0)), 0.0))
     assert result.at_risk["expected_value"].to_numpy() == pytest.approx(expected.to_numpy(), abs=0.01)
+
+
+def test_one_time_buyers_no_longer_crowd_the_top_of_the_list(demo_warning):
+    at_risk = demo_warning.at_risk
+    once = at_risk["value_basis"].str.startswith("one purchase so far")
+    assert once.sum() > 0
+    # Valued at their own type's mean spend, new one-time buyers (about 164,000 each with one spend model on
+    # everybody, 7 of the top 15) fall below the proven accounts at risk.
+    assert not once.head(20).any()
+    assert (at_risk.loc[~once, "value_basis"] == "own purchase record").all()

@@ -31,7 +31,11 @@ def test_nps_csat_and_average_from_counts():
     assert figures["detractor_share"] == pytest.approx(0.3)
     assert figures["csat"] == pytest.approx(0.7)
     assert figures["average_score"] == pytest.approx(3.6)
-    assert figures["complaint_rate"] == pytest.approx(0.2)
+    assert figures["complaints"] == 2
+    # The complaint rate needs orders, which these counts do not hold: it is per 100 orders, not per answer.
+    assert "complaint_rate" not in figures
+    assert sat.complaints_per_100_orders(3, 200) == pytest.approx(1.5)
+    assert sat.complaints_per_100_orders(3, 0) is None
 
 
 def test_no_answers_give_undefined_figures_not_nan():
@@ -70,6 +74,18 @@ def test_differences_within_the_noise():
     # Gap 18 > 9.8 -> beyond the noise.
     assert sat.differs(20.0, 3.0, 2.0, 4.0) is True
     assert sat.differs(None, 3.0, 2.0, 4.0) is None
+
+
+def test_two_proportion_test_by_hand():
+    # 30 of 100 against 15 of 100: pooled share 45/200 = 0.225; standard error
+    # sqrt(0.225 x 0.775 x (1/100 + 1/100)) = sqrt(0.0034875) = 0.059055; 1.96 x 0.059055 = 0.11575 < gap 0.15.
+    assert sat.two_proportion_differs(30, 100, 15, 100) is True
+    # 3 of 10 against 0 of 10: pooled 3/20 = 0.15; sqrt(0.15 x 0.85 x 0.2) = 0.159687; 1.96 x 0.159687 = 0.31299
+    # > gap 0.30: within the noise. (Separate standard errors, sqrt(0.21/10) + 0 = 0.14491 -> 0.28403 < 0.30,
+    # would have called it certain because the second group had no event.)
+    assert sat.two_proportion_differs(3, 10, 0, 10) is False
+    assert sat.two_proportion_differs(0, 5, 0, 5) is False
+    assert sat.two_proportion_differs(1, 0, 0, 5) is None
 
 
 @pytest.mark.parametrize(("score", "band"), [(0, "detractor"), (6, "detractor"), (7, "passive"), (8, "passive"),
@@ -170,8 +186,8 @@ def test_churn_by_band_uses_each_customers_latest_answer(tiny_company):
     gap = sat.churn_gap(table.reset_index())
     assert gap["nps_gap_points"] == pytest.approx(50.0)
     assert gap["csat_gap_points"] == pytest.approx(50.0)
-    # Detractors 1 of 2 lost (standard error sqrt(0.25 / 2) = 0.35355), promoters 0 of 1 (0): the 50-point gap is
-    # under 1.96 x 0.35355 = 0.693, so within the noise.
+    # Detractors 1 of 2 lost, promoters 0 of 1: pooled share 1/3, standard error sqrt(1/3 x 2/3 x (1/2 + 1/1))
+    # = 0.57735; the 50-point gap is under 1.96 x 0.57735 = 1.1316, so within the noise.
     assert gap["nps_gap_beyond_noise"] is False
 
 
@@ -181,6 +197,27 @@ def test_follow_up_lists_unhappy_customers_still_active(tiny_company):
     assert follow_up["customer_id"].tolist() == ["C"]
     row = follow_up.iloc[0]
     assert (row["latest_nps"], row["latest_csat"], row["period_revenue"]) == (5, 2, 2000.0)
+
+
+def test_follow_up_shows_both_latest_scores_and_ranks_by_value():
+    # X: latest NPS 3 (bad) but latest CSAT 4 (fine) -> listed, with CSAT 4 shown, not blank. Y: CSAT 1, no NPS,
+    # more revenue -> first. Z: NPS 2 but no longer active -> left out. W: NPS 9, CSAT 5 -> nothing to follow up.
+    def answer(customer, scale, score, active, revenue, day, comment=None):
+        return {"customer_id": customer, "name": f"Customer {customer}", "customer_type": "School",
+                "region": "North", "sales_rep": "Ann", "period_revenue": revenue, "last_purchase_date": d(day),
+                "scale": scale, "score": score, "active_at_end": active, "response_date": d(day),
+                "comment": comment}
+
+    latest = pd.DataFrame([
+        answer("X", "nps", 3, True, 500.0, "2024-05-01", "slow"), answer("X", "csat", 4, True, 500.0, "2024-04-01"),
+        answer("Y", "csat", 1, True, 900.0, "2024-03-01", "broken"),
+        answer("Z", "nps", 2, False, 5000.0, "2024-02-01"),
+        answer("W", "nps", 9, True, 800.0, "2024-02-01"), answer("W", "csat", 5, True, 800.0, "2024-02-01")])
+    follow_up = sat.follow_up_list(latest)
+    assert follow_up["customer_id"].tolist() == ["Y", "X"]
+    assert follow_up["latest_nps"].tolist()[1] == 3 and follow_up["latest_csat"].tolist()[1] == 4
+    assert pd.isna(follow_up["latest_nps"].iloc[0]) and follow_up["latest_csat"].iloc[0] == 1
+    assert follow_up["comment"].tolist() == ["broken", "slow"]
 
 
 def test_all_answers_count_for_the_scores(tiny_company):
@@ -197,10 +234,41 @@ def test_all_answers_count_for_the_scores(tiny_company):
     # Every month of the period is a row; April has no answer, so its scores are undefined (B's one order
     # that month was not answered: response rate 0 / 1).
     assert trend["answers"].tolist() == [1, 1, 2, 0, 1, 1]                   # Jan .. Jun
+    assert trend["nps_answers"].tolist() == [1, 1, 2, 0, 1, 1]               # every answer carries an NPS
     assert pd.isna(trend.loc[pd.Timestamp("2024-04-01"), "nps"])
     assert trend.loc[pd.Timestamp("2024-04-01"), "response_rate"] == 0.0
     assert trend.loc[pd.Timestamp("2024-03-01"), "nps"] == pytest.approx(-50.0)  # A's 3 and D's 8
     assert trend.loc[pd.Timestamp("2024-03-01"), "response_rate"] == pytest.approx(1.0)  # 2 answers, A + B orders
+
+
+def test_complaints_per_order_time_to_resolve_and_open_age(tiny_company):
+    # Three answers of the tiny company become complaints: B's of 02-01 (resolved 02-05, 4 days), A's of 03-01
+    # (resolved 03-11, 10 days) and C's of 06-25 (never resolved: open, 189 days old on 2024-12-31).
+    con = tiny_company.cursor()
+    con.execute("begin transaction")
+    for customer, answered, resolved in (("B", "2024-02-01", "2024-02-05"), ("A", "2024-03-01", "2024-03-11"),
+                                         ("C", "2024-06-25", None)):
+        con.execute("update feedback set complaint = true, resolved_date = cast(? as date) "
+                    "where customer_id = ? and response_date = cast(? as date)", [resolved, customer, answered])
+    dbmod.bump_data_version(con)
+    con.execute("commit")
+    everything = sat.headline(tiny_company, PERIOD)["all"]["figures"]
+    # 3 complaints over 11 orders in the period (A 3, B 6, C 2) = 27.27 per 100 orders; median of 4 and 10 = 7.
+    assert everything["complaints"] == 3 and everything["orders"] == 11
+    assert everything["complaints_per_100_orders"] == pytest.approx(27.2727, abs=1e-3)
+    assert everything["median_days_to_resolve"] == pytest.approx(7.0)
+    open_list = sat.open_complaints(sat.complaints(tiny_company, PERIOD))
+    assert open_list[["customer_id", "age_days"]].values.tolist() == [["C", 189]]
+    by_month = sat.complaints_by(tiny_company, PERIOD, "month")
+    # Orders: Jan A, B, C = 3; Feb A, B = 2; Mar A, B = 2; Apr B; May B; Jun B, C = 2.
+    assert by_month["orders"].tolist() == [3, 2, 2, 1, 1, 2]
+    assert by_month["complaints"].tolist() == [0, 1, 1, 0, 0, 1]
+    assert by_month["complaints_per_100_orders"].tolist() == pytest.approx([0.0, 50.0, 50.0, 0.0, 0.0, 50.0])
+    by_rep = sat.complaints_by(tiny_company, PERIOD, "sales_rep").set_index("sales_rep")
+    # Ann (A, B): 2 complaints / 9 orders = 22.22 per 100; Bob (C; D bought nothing): 1 / 2 = 50.
+    assert by_rep.loc["Ann", "complaints_per_100_orders"] == pytest.approx(22.2222, abs=1e-3)
+    assert by_rep.loc["Bob", "complaints_per_100_orders"] == pytest.approx(50.0)
+    assert by_rep.loc["Bob", "open_complaints"] == 1 and by_rep.loc["Ann", "open_complaints"] == 0
 
 
 def test_segment_table_flags_small_groups(tiny_company):

@@ -319,6 +319,25 @@ def test_lifecycle_on_the_tiny_database(grid_db):
     assert "No leads" in note
 
 
+def test_lifecycle_lists_each_rungs_customers_with_their_period_figures(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    ladder, _, _ = segments.lifecycle(grid_db, filters)
+    frame = segments.customer_segments(grid_db, filters)
+    advocates = segments.lifecycle_drill_down(ladder, frame, "Advocate")
+    # Highest period revenue first: C1 1,000, C3 300.
+    assert advocates["customer_id"].tolist() == ["C1", "C3"]
+    assert advocates["revenue"].tolist() == [1000.0, 300.0]
+    assert advocates["customer_type"].tolist() == ["University", "University"]
+    assert advocates["purchase_days"].tolist() == [3, 2]
+    assert segments.lifecycle_drill_down(ladder, frame, "Buyer")["customer_id"].tolist() == ["C6", "C2", "C5"]
+    # C4 only cancelled: a registered customer without a purchase, with no figures for the period.
+    prospects = segments.lifecycle_drill_down(ladder, frame, "Prospect")
+    assert prospects["customer_id"].tolist() == ["C4"] and prospects["revenue"].isna().all()
+    assert segments.lifecycle_drill_down(ladder, frame, "Potential").empty
+    with pytest.raises(UserFacingError):
+        segments.lifecycle_drill_down(ladder, frame, "Friend")
+
+
 def test_transition_matrix_and_movements_by_hand():
     before = pd.Series({"a": "AA", "b": "BB", "c": "AB", "e": "AB"})
     after = pd.Series({"a": "AA", "b": "BA", "d": "BB", "e": "BA"})
@@ -342,6 +361,21 @@ def test_migration_between_two_periods(grid_db):
     assert moved["grid"].loc["AB", "AA"] == 1
     assert moved["grid"].loc["new"].sum() == 4
     assert moved["movements"]["upgraded"] == 1 and moved["movements"]["new"] == 4
+    # 2024 without the region filter: revenue 1,000 (C1), 500 (C6), 300 (C2), 300 (C3), 100 (C5) of 2,200;
+    # 80% = 1,760, and above C3 are 1,800: C1, C6, C2 are volume A. Profit per order 200, 100, -60, 0, 50;
+    # median 50: C1 and C6 margin A. So C1 moved AB -> AA, C6 arrived in AA, C2 in AB, C3 and C5 in BB.
+    moves = moved["customers"]
+    assert segments.migration_drill_down(moves, "grid", "AB", "AA")["customer_id"].tolist() == ["C1"]
+    assert segments.migration_drill_down(moves, "grid", "new", "AA")["customer_id"].tolist() == ["C6"]
+    arrived_bb = segments.migration_drill_down(moves, "grid", "new", "BB")
+    assert arrived_bb["customer_id"].tolist() == ["C3", "C5"]
+    assert arrived_bb["revenue_after"].tolist() == [300.0, 100.0] and arrived_bb["revenue_before"].isna().all()
+    assert arrived_bb["name"].tolist() == ["Name C3", "Name C5"] and arrived_bb["region"].tolist() == ["North", "North"]
+    # The list and the matrix agree cell by cell.
+    for source in moved["grid"].index:
+        for target in moved["grid"].columns:
+            assert len(segments.migration_drill_down(moves, "grid", source, target)) == \
+                moved["grid"].loc[source, target]
     with pytest.raises(UserFacingError):
         segments.migration(grid_db, second, first)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from customer_value.cli import emit, open_database
 from customer_value.errors import UserFacingError
 from customer_value.formatting import format_value
-from customer_value.loader.history import DEMO_KIND, check_undoable, list_batches, undo_batch
+from customer_value.loader.history import DEMO_KIND, batch_report, check_undoable, list_batches, undo_batch
 
 
 def _batch_number(text: str) -> int:
@@ -30,6 +31,8 @@ def register(subparsers, common) -> None:
     history.add_argument("--db", type=Path, default=None,
                          help="DuckDB file (default: the demo database, built on first use)")
     history.add_argument("--json", action="store_true", help="print the history as JSON")
+    history.add_argument("--report", type=_batch_number, metavar="BATCH",
+                         help="print the load report stored with this batch (JSON) instead of the history")
     history.set_defaults(handler=handle_batches)
 
     undo = subparsers.add_parser("undo", help="undo one load batch: all its rows leave, nothing else changes")
@@ -45,6 +48,9 @@ def register(subparsers, common) -> None:
 
 def handle_batches(args) -> int:
     database = open_database(args)
+    if args.report is not None:
+        print(json.dumps(batch_report(database, args.report), indent=2, ensure_ascii=False, default=str))
+        return 0
     frame = list_batches(database)
     if frame.empty:
         emit([], args, "No batches loaded yet. Load a file with 'python -m customer_value load FILE --kind KIND'.")

@@ -68,11 +68,15 @@ def _text(result: clv.ClvResult, holdout: clv.HoldoutReport | None, csv_path: Pa
     if not result.trusted:
         lines.append(f"  {result.reason}")
     else:
-        fit, gg = result.bgnbd, result.gamma_gamma
+        fit = result.bgnbd
         lines.append(f"  BG/NBD  r={fit.r:.4f} alpha={fit.alpha:.4f} a={fit.a:.4f} b={fit.b:.4f} "
                      f"log-likelihood {fit.log_likelihood:,.1f} ({fit.iterations} iterations)")
-        lines.append(f"  Gamma-Gamma  p={gg.p:.4f} q={gg.q:.4f} v={gg.v:.4f} on {gg.n_customers:,} repeat buyers"
-                     f" ({gg.excluded_nonpositive:,} excluded: spend zero or less)")
+        for row in result.spend_models:
+            lines.append(f"  Gamma-Gamma ({row['spend_model']})  p={row['p']:.4f} q={row['q']:.4f} v={row['v']:.4f} "
+                         f"on {row['repeat_buyers']:,} repeat buyers ({row['excluded_nonpositive']:,} excluded: "
+                         f"spend zero or less); mean spend per purchase "
+                         f"{format_value(row['mean_spend_per_purchase'], 'money')}, values "
+                         f"{row['customers_valued']:,} customers")
         lines.append(f"  Total CLV over {result.horizon_months} months at {result.monthly_discount_rate:.2%}/month: "
                      f"{format_value(result.totals['clv'], 'money')}; expected purchases next 365 days "
                      f"{format_value(result.totals['expected_purchases_365'], 'count')}")

@@ -54,6 +54,9 @@ def _text(result: risk.EarlyWarning, unusual: risk.UnusualCustomers, top: int, c
                      f"({format_value(result.model_figures['base_rate'], 'share')}):")
         lines.append(_figures_line(result.chosen_model, result.model_figures))
         lines.append(_figures_line("Recency alone", result.baseline_figures))
+        verdict = risk.baseline_verdict(result.model_figures, result.baseline_figures)
+        if verdict is not None:
+            lines.append(f"  Warning: {verdict}")
         lines.append(f"  At risk today, ranked by risk x value ({result.value_source}):")
         for row in result.at_risk.head(top).to_dict(orient="records"):
             lines.append(f"  {row['rank']:>4}. {row['customer_id']:<10} risk {format_value(row['risk'], 'share'):>6}"
@@ -83,6 +86,10 @@ def handle(args) -> int:
         write_csv(result.at_risk, args.csv)
     report = {
         **result.report(),
+        "beats_recency_alone": (risk.baseline_verdict(result.model_figures, result.baseline_figures) is None
+                                if result.trusted else None),
+        "verdict": (risk.baseline_verdict(result.model_figures, result.baseline_figures)
+                    if result.trusted else None),
         "at_risk_top": result.at_risk.head(args.top),
         "unusual_customers": {"trusted": unusual.trusted, "problems": unusual.problems,
                               "compared": unusual.compared, "flagged": len(unusual.table),

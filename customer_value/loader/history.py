@@ -73,6 +73,42 @@ def list_batches(db: Database) -> pd.DataFrame:
     return frame
 
 
+def batch_report(db: Database, batch_id: Any) -> dict[str, Any]:
+    """The load report stored with batch ``batch_id`` when it was loaded (and its undo, if any).
+
+    Returns
+    -------
+    dict
+        The report as :meth:`LoadReport.to_dict` wrote it (figures, reconciliation,
+        mapping, notices and the first rejected rows as ``rejected_examples``), plus
+        ``undo`` once the batch is undone. The demo company's batch has no stored report,
+        so its dict holds only the counts of the history.
+
+    Raises
+    ------
+    UserFacingError
+        When the id is not a whole number or names no batch.
+    """
+    number = _batch_number(batch_id)
+    row = db.cursor().execute(
+        "select kind, source_name, report_json, rows_read, rows_loaded, rows_rejected, rows_duplicate, "
+        "rows_already_loaded from load_batches where batch_id = ?", [number]
+    ).fetchone()
+    if row is None:
+        raise UserFacingError(f"There is no load batch {number}; the load history lists them.")
+    kind, source_name, report_json, *counts = row
+    try:
+        report = json.loads(report_json) if report_json else {}
+    except ValueError:
+        report = {}
+    if not isinstance(report, dict):
+        report = {}
+    fallback = {"batch_id": number, "kind": kind, "file": source_name,
+                **dict(zip(("rows_read", "rows_loaded", "rows_rejected", "duplicate_lines_skipped",
+                            "already_loaded_skipped"), counts, strict=True))}
+    return {**fallback, **report}
+
+
 def _batch_row(con: duckdb.DuckDBPyConnection, batch_id: int) -> tuple | None:
     return con.execute(
         "select kind, source_name, undone_at, report_json from load_batches where batch_id = ?", [batch_id]

@@ -2,9 +2,12 @@
 
 Every format ends in the same temporary table ``loader_staging`` (one text
 column per source column, named ``c0``, ``c1``, ... so that no header text ever
-becomes SQL, plus ``file_row``: the row number a spreadsheet would show, the
-header being row 1). CSV and TSV go through DuckDB's own CSV reader with every
-option given explicitly; Excel is streamed row by row through openpyxl's
+becomes SQL, plus ``file_row``: for CSV and TSV the line of the file where the
+row starts, as a text editor numbers lines (the header being line 1; a row whose
+quoted cells hold line breaks spans several lines and is named by its first);
+for Excel the sheet's row number; for Parquet the row's position from 1). CSV
+and TSV are numbered line by line in one streaming pass, then go through
+DuckDB's own CSV reader with every option given explicitly; Excel is streamed row by row through openpyxl's
 read-only mode into a UTF-8 CSV first; Parquet is read by DuckDB directly.
 Nothing is held in pandas, so a file up to the upload limit stays in bounded
 memory.
@@ -34,6 +37,8 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 CHUNK_BYTES = 1024 * 1024
+# One record (a row, with the lines of its quoted cells) longer than this is a quote never closed.
+MAX_RECORD_BYTES = 10_000_000
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space", ":": "colon"}
 STAGING_TABLE = "loader_staging"
@@ -379,6 +384,11 @@ def _header_from_text(text: str, skip: int, delimiter: str | None, name: str) ->
     try:
         header = next(reader)
     except (csv.Error, StopIteration):
+        if header_line.endswith("\r"):
+            raise UserFacingError(
+                f"{name}: the lines end in a bare carriage return (old Mac line endings) from line {skip + 1} on; "
+                "save the file with Windows or Unix line endings"
+            ) from None
         raise UserFacingError(f"{name}: the column names in row {skip + 1} cannot be read") from None
     columns = _clean_column_names(header)
     if len(columns) == 1:
@@ -412,27 +422,109 @@ def _stage_text(con, path: Path, name: str, head: bytes, options: ReadOptions, t
     skip = (options.header_row or 1) - 1
     columns, delimiter = _read_header(utf8_path, skip, options.delimiter, name)
     if progress:
-        progress(0.1, "reading the file")
-    _read_csv_into_staging(con, utf8_path, name, columns, delimiter, skip)
+        progress(0.1, "numbering the file's lines")
+    numbered_path = temp_dir / "numbered.csv"
+    blank_lines, broken = _number_lines(utf8_path, numbered_path, skip, delimiter, name)
+    if progress:
+        progress(0.2, "reading the file")
+    _read_csv_into_staging(con, numbered_path, name, columns, delimiter)
     staged = StagedFile(source_name=name, path=path, format="csv", encoding=encoding, delimiter=delimiter,
                         sheet=None, sheet_names=[], columns=columns, content_hash=content_hash, rows=0,
-                        notices=notices)
-    _finish_staging(con, staged, first_data_row=skip + 2)
+                        notices=notices, ragged=broken, blank_rows=blank_lines)
+    _finish_staging(con, staged)
     return staged
 
 
-def _read_csv_into_staging(con, utf8_path: Path, name: str, columns: list[str], delimiter: str, skip: int) -> None:
-    column_types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
+def _number_lines(source: Path, target: Path, skip: int, delimiter: str, name: str) -> tuple[int, list[RaggedRow]]:
+    """Copy the file's records to ``target`` with the line each starts on as an extra first cell.
+
+    DuckDB's CSV reader numbers neither the rows it keeps nor (consistently) the rows it
+    rejects by the file's lines once a cell holds a line break or blank lines occur, so the
+    line of every record is taken here, where a record is a line plus the following lines
+    while a quote is open (quotes are doubled to escape them, so an odd count means open).
+    Blank lines are left out and counted. A carriage return outside quotes would stop
+    DuckDB's reader for the whole file; such a record is left out and reported with its line.
+    The cells themselves are copied byte for byte; only line ends become ``\\n``.
+
+    Returns
+    -------
+    (int, list of RaggedRow)
+        The blank lines left out, and the records left out for a stray carriage return.
+    """
+    prefix_delimiter = delimiter.encode("utf-8")
+    blank = 0
+    broken: list[RaggedRow] = []
+    record: list[bytes] = []
+    record_size = 0
+    open_quotes = 0
+    start = 0
+    with source.open("rb") as handle, target.open("wb") as out:
+        for number, line in enumerate(handle, start=1):
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            if number <= skip:
+                continue
+            if not record:
+                if not line.strip():
+                    blank += 1
+                    continue
+                start = number
+            record.append(line)
+            record_size += len(line)
+            open_quotes ^= line.count(b'"') & 1
+            if open_quotes:
+                if record_size > MAX_RECORD_BYTES:
+                    raise UserFacingError(
+                        f"{name}: line {start} opens a quoted cell that is not closed within "
+                        f"{MAX_RECORD_BYTES // 1024 // 1024} MB; a quote (\") is probably missing or extra there"
+                    )
+                continue
+            text = b"".join(record)
+            record, record_size = [], 0
+            text = text[:-2] if text.endswith(b"\r\n") else text[:-1] if text.endswith(b"\n") else text
+            if b"\r" in text and _carriage_return_outside_quotes(text):
+                if start == skip + 1:
+                    raise UserFacingError(
+                        f"{name}: the header (line {start}) contains a carriage return outside quotes; "
+                        "the file probably uses old Mac line endings. Save it with Windows or Unix line endings"
+                    )
+                broken.append(RaggedRow(file_row=start, reason="row contains a line break (carriage return) "
+                                        "outside quotes, so its cells cannot be told apart",
+                                        text=text.decode("utf-8", "replace").replace("\r", "\\r")[:200]))
+                continue
+            out.write(str(start).encode("ascii") + prefix_delimiter + text + b"\n")
+        if record:
+            raise UserFacingError(
+                f"{name}: line {start} opens a quoted cell that is never closed; a quote (\") is probably "
+                "missing or extra there"
+            )
+    return blank, broken
+
+
+def _carriage_return_outside_quotes(text: bytes) -> bool:
+    inside = False
+    for position, byte in enumerate(text):
+        if byte == 0x22:
+            inside = not inside
+        elif byte == 0x0D and not inside and text[position + 1: position + 2] != b"\n":
+            return True
+    return False
+
+
+def _read_csv_into_staging(con, numbered_path: Path, name: str, columns: list[str], delimiter: str) -> None:
+    """Read a file written by ``_number_lines`` (or the Excel step): its first cell is the row's line."""
+    column_types = "{'line': 'VARCHAR', " + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
     # Every dialect option is given, so nothing depends on DuckDB's sniffer guessing
-    # from a sample; rows it cannot split go to the rejects table with their line.
+    # from a sample; rows it cannot split go to the rejects table with their text.
     statement = (
-        "create temp table " + _RAW_TABLE + " as select * from read_csv($path, header = true, skip = $skip, "
-        "delim = $delim, quote = '\"', escape = '\"', auto_detect = false, columns = " + column_types + ", "
+        "create temp table " + _RAW_TABLE + " as select * from read_csv($path, header = true, "
+        "delim = $delim, quote = '\"', escape = '\"', new_line = '\\n', auto_detect = false, "
+        "columns = " + column_types + ", "
         "ignore_errors = true, store_rejects = true, rejects_table = '" + _REJECTS_TABLE + "', "
-        "rejects_scan = '" + _REJECT_SCANS_TABLE + "', max_line_size = 10000000)"
+        "rejects_scan = '" + _REJECT_SCANS_TABLE + "', max_line_size = " + str(MAX_RECORD_BYTES) + ")"
     )
     try:
-        con.execute(statement, {"path": str(utf8_path), "skip": skip, "delim": delimiter})
+        con.execute(statement, {"path": str(numbered_path), "delim": delimiter})
     except duckdb.Error as exc:
         if "invalid state" in str(exc):
             raise UserFacingError(
@@ -447,52 +539,45 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200]
 
 
-def _finish_staging(con, staged: StagedFile, first_data_row: int) -> None:
-    """Number the rows as in the file, drop blank rows, collect ragged rows, refuse files with no data."""
+def _finish_staging(con, staged: StagedFile) -> None:
+    """Number the rows as in the file, drop blank rows, collect ragged rows, refuse files with no data.
+
+    CSV and Excel rows carry their line (their sheet row) in the cell ``line``; Parquet rows
+    are numbered by their position, the first row being 1.
+    """
     name = staged.source_name
     # A short row is reported once per missing column; one entry per row is enough.
     ragged_rows = con.execute(
         "select line, any_value(error_type order by column_idx), any_value(csv_line), "
         "any_value(error_message order by column_idx) from " + _REJECTS_TABLE + " group by line order by line"
     ).fetchall() if _table_exists(con, _REJECTS_TABLE) else []
-    # The reader skips rows it rejects, so a kept row's number in the file is its
-    # position among kept rows plus the rejected rows before it.
     cells = ", ".join(f"c{i}" for i in range(len(staged.columns)))
     not_blank = " or ".join(f"nullif(trim(c{i}), '') is not null" for i in range(len(staged.columns)))
+    has_lines = "line" in [row[0] for row in con.execute("describe " + _RAW_TABLE).fetchall()]
+    file_row = "cast(line as bigint)" if has_lines else "rowid + 1"
     raw_rows = con.execute("select count(*) from " + _RAW_TABLE).fetchone()[0]
-    if ragged_rows:
-        con.execute("create or replace temp table loader_reject_gaps (gap_start bigint, rows_before bigint)")
-        gaps = {}
-        for index, (line, *_rest) in enumerate(ragged_rows):
-            gaps[line - first_data_row - index] = index + 1
-        con.executemany("insert into loader_reject_gaps values (?, ?)", list(gaps.items()))
-        # ASOF join (DuckDB-only): the last gap at or before each kept row.
-        con.execute(
-            "create temp table " + STAGING_TABLE + " as "
-            "select raw.row_index + $first + coalesce(gaps.rows_before, 0) as file_row, " + cells + " "
-            "from (select rowid as row_index, * from " + _RAW_TABLE + ") as raw "
-            "asof left join loader_reject_gaps as gaps on raw.row_index >= gaps.gap_start "
-            "where " + not_blank,
-            {"first": first_data_row},
-        )
-        con.execute("drop table loader_reject_gaps")
-    else:
-        con.execute(
-            "create temp table " + STAGING_TABLE + " as select rowid + $first as file_row, " + cells
-            + " from " + _RAW_TABLE + " where " + not_blank,
-            {"first": first_data_row},
-        )
+    con.execute(
+        "create temp table " + STAGING_TABLE + " as select " + file_row + " as file_row, " + cells
+        + " from " + _RAW_TABLE + " where " + not_blank
+    )
     con.execute("drop table " + _RAW_TABLE)
     staged.rows = con.execute("select count(*) from " + STAGING_TABLE).fetchone()[0]
-    staged.blank_rows = raw_rows - staged.rows
+    staged.blank_rows += raw_rows - staged.rows
     expected = len(staged.columns)
     for line, error_type, text, message in ragged_rows:
+        # The first cell of the rejected text is the line written by _number_lines; the
+        # reader's own line count skips blank lines and the lines inside quoted cells.
+        cells_text = (text or "").lstrip("\r\n")
+        number, separator, rest = cells_text.partition(staged.delimiter or ",")
         found = re.search(r"Found:\s*(\d+)", message or "")
         if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS") and found:
-            reason = f"row has {found.group(1)} fields, the header has {expected}"
+            reason = f"row has {int(found.group(1)) - 1} fields, the header has {expected}"
         else:
             reason = f"row cannot be read ({(error_type or 'unreadable').lower()})"
-        staged.ragged.append(RaggedRow(file_row=int(line), reason=reason, text=(text or "")[:200]))
+        row_number = int(number) if separator and number.isdigit() else int(line)
+        kept_text = rest if separator else text or ""
+        staged.ragged.append(RaggedRow(file_row=row_number, reason=reason, text=kept_text[:200]))
+    staged.ragged.sort(key=lambda ragged: ragged.file_row)
     if staged.blank_rows:
         staged.notices.append(f"{staged.blank_rows} blank row(s) ignored")
     if staged.rows == 0 and not staged.ragged:
@@ -652,7 +737,7 @@ def _stage_excel(con, path: Path, name: str, options: ReadOptions, temp_dir: Pat
         csv_path = temp_dir / "sheet.csv"
         width = 0
         with csv_path.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
+            writer = csv.writer(out, lineterminator="\n")
             for row_number, row in enumerate(workbook[sheet].iter_rows(values_only=True), start=1):
                 if row_number < header_row:
                     continue
@@ -665,23 +750,23 @@ def _stage_excel(con, path: Path, name: str, options: ReadOptions, temp_dir: Pat
                             f"{name}: sheet '{sheet}' row {header_row}, where the column names should be, is blank"
                         )
                     width = len(cells)
-                    writer.writerow(_clean_column_names(cells))
+                    writer.writerow(["line", *_clean_column_names(cells)])
                     continue
                 # Trailing empty cells are formatting, not data; cells beyond the
                 # header that hold something make the row ragged, as in a CSV.
                 while len(cells) > width and not cells[-1].strip():
                     cells.pop()
                 cells += [""] * (width - len(cells))
-                writer.writerow(cells)
+                writer.writerow([row_number, *cells])
         if width == 0:
             raise UserFacingError(f"{name}: sheet '{sheet}' is empty; choose the sheet that holds the data")
     finally:
         workbook.close()
-    columns, _ = _read_header(csv_path, 0, ",", name)
-    _read_csv_into_staging(con, csv_path, name, columns, ",", 0)
+    columns = _read_header(csv_path, 0, ",", name)[0][1:]
+    _read_csv_into_staging(con, csv_path, name, columns, ",")
     staged = StagedFile(source_name=name, path=path, format="excel", encoding=None, delimiter=None, sheet=sheet,
                         sheet_names=sheets, columns=columns, content_hash=content_hash, rows=0)
-    _finish_staging(con, staged, first_data_row=header_row + 1)
+    _finish_staging(con, staged)
     return staged
 
 
@@ -710,5 +795,5 @@ def _stage_parquet(con, path: Path, name: str) -> StagedFile:
         raise UserFacingError(f"{name}: the Parquet file cannot be read ({_first_line(exc)})") from None
     staged = StagedFile(source_name=name, path=path, format="parquet", encoding=None, delimiter=None, sheet=None,
                         sheet_names=[], columns=columns, content_hash=file_hash(path), rows=0)
-    _finish_staging(con, staged, first_data_row=1)
+    _finish_staging(con, staged)
     return staged

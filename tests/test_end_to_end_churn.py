@@ -1,0 +1,106 @@
+"""End to end: the churn and net-growth pages in the real server and headless Chromium, figures against the package."""
+
+from __future__ import annotations
+
+import pytest
+
+from customer_value import movements as mv
+from customer_value.dataset import make_filters
+from customer_value.formatting import format_value
+from tests.conftest import CHROMIUM
+
+pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+
+TIMEOUT = 90_000
+
+
+def _metric_value(page, label: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
+    metric.wait_for(timeout=TIMEOUT)
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def _wait_until_idle(page) -> None:
+    """Until Streamlit's "Running..." indicator is gone: a click while a script runs may be dropped."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=TIMEOUT)
+
+
+def _expected_churn_figures(demo_db, filters) -> dict[str, str]:
+    totals = mv.movement_totals(mv.monthly_movements(demo_db, filters))
+    return {
+        "Active at start": format_value(totals["active_start"], "count"),
+        "New": format_value(totals["new_customers"], "count"),
+        "Reactivated": format_value(totals["reactivated"], "count"),
+        "Lost": format_value(totals["lost"], "count"),
+        "Active at end": format_value(totals["active_end"], "count"),
+        "Churn rate (period)": format_value(totals["churn_rate"], "share"),
+        "Loss-to-gain ratio (period)": format_value(totals["loss_to_gain_ratio"], "ratio"),
+        "Customer quick ratio (period)": format_value(totals["customer_quick_ratio"], "ratio"),
+    }
+
+
+def _check_churn_page(page, demo_db, filters) -> None:
+    page.get_by_role("heading", name="Churn and acquisition").first.wait_for(timeout=TIMEOUT)
+    # The page's last element: the whole script has run once this caption is there.
+    page.get_by_text("First-order value of each monthly cohort").first.wait_for(timeout=TIMEOUT)
+    for label, value in _expected_churn_figures(demo_db, filters).items():
+        # "New" is also part of other labels; the metric's own label is matched exactly.
+        metric = page.locator('[data-testid="stMetric"]').filter(
+            has=page.locator('[data-testid="stMetricLabel"]', has_text=label))
+        shown = [metric.nth(i).locator('[data-testid="stMetricValue"]').inner_text().strip()
+                 for i in range(metric.count())]
+        assert value in shown, (label, value, shown)
+    rule = mv.churn_rule(demo_db, filters)
+    assert page.get_by_text(rule["description"]).count() == 1
+    months = len(mv.monthly_movements(demo_db, filters))
+    page.get_by_text(f"= active at end in all {months} months").first.wait_for(timeout=TIMEOUT)
+    page.wait_for_load_state("networkidle")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_text("nan", exact=True).count() == 0
+
+
+def test_churn_and_net_growth_pages_from_the_sidebar(server, browser, demo_db, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server, wait_until="domcontentloaded")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Churn and acquisition").click()
+    filters = make_filters(demo_db)
+    _check_churn_page(page, demo_db, filters)
+    assert "churn" in page.url
+    page.screenshot(path=str(tmp_path / "churn.png"))
+
+    _wait_until_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Net growth").click()
+    try:
+        page.get_by_role("heading", name="Net growth").first.wait_for(timeout=TIMEOUT)
+    except Exception:
+        print("DEBUG", page.url, page.inner_text("[data-testid=stMain]")[-3000:])
+        raise
+    reading = mv.executive_reading(mv.monthly_movements(demo_db, filters), mv.revenue_retention(demo_db, filters))
+    page.get_by_text(reading).first.wait_for(timeout=TIMEOUT)
+    retention = mv.revenue_retention(demo_db, filters)
+    latest = retention.iloc[-1]
+    assert _metric_value(page, "Net revenue retention") == format_value(float(latest["nrr"]), "share")
+    assert _metric_value(page, "Gross revenue retention") == format_value(float(latest["grr"]), "share")
+    totals = mv.revenue_totals(mv.revenue_movements(demo_db, filters))
+    assert _metric_value(page, "Revenue quick ratio") == format_value(totals["revenue_quick_ratio"], "ratio")
+    page.wait_for_load_state("networkidle")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(tmp_path / "net_growth.png"))
+    page.close()
+
+
+def test_a_shared_link_opens_the_churn_page_with_its_window(server, browser, demo_db):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/?page=churn&w=60", wait_until="domcontentloaded")
+    filters = make_filters(demo_db, window_days=60)
+    _check_churn_page(page, demo_db, filters)
+    assert page.get_by_text("lapse rule, W = 60").count() == 1
+    # The link's window is what the figures above used: the default W = 90 gives other ones.
+    assert mv.movement_totals(mv.monthly_movements(demo_db, make_filters(demo_db)))["lost"] != \
+        mv.movement_totals(mv.monthly_movements(demo_db, filters))["lost"]
+    page.wait_for_function("() => window.location.search.includes('w=60')", timeout=30_000)
+    page.close()
