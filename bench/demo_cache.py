@@ -81,6 +81,8 @@ def export_transactions_csv(db_path: Path, csv_path: Path) -> Path:
         return csv_path
     database = dbmod.connect(db_path)
     temporary = csv_path.with_suffix(".tmp.csv")
+    # DuckDB draws a progress bar on standard output for long statements; that would break --json.
+    database.cursor().execute("set enable_progress_bar = false")
     # The path is ours (bench/work), never user text.
     database.cursor().execute(
         "copy (select order_id, line_no, customer_id, order_date, amount, quantity, gross_profit, product, channel "

@@ -28,6 +28,7 @@ def markdown(report: dict) -> str:
         f"rows, {report['rows']['customer_dim']:,} customers, {report['rows']['customer_days']:,} customer-days), "
         f"seed {report['seed']}",
         f"- Repetitions: {report['repeat']}; benchmark took {report['seconds']:.0f} s",
+        *[f"- Note: {note}" for note in report.get("notes", [])],
         "",
         "| What | Figure | Target | Result |",
         "| --- | --- | --- | --- |",

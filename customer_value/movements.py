@@ -175,10 +175,18 @@ def monthly_movements(db: Database, filters: Filters, scope: Scope | None = None
 
 
 def movement_totals(movements: pd.DataFrame) -> dict[str, float | None]:
-    """The period's customer movements (sums over ``monthly_movements``' months) and their four ratios."""
+    """The period's customer movements (sums over ``monthly_movements``' months) and their four ratios.
+
+    The churn rate is the monthly average, pooled (lost over the months / customers active at the start
+    of each month): lost over a year divided by the customers active on its first day also counts the
+    year's own new customers lost, and can pass 100%. The other ratios compare the period's flows
+    (loss-to-gain, quick ratio) or its start and end (net growth rate = (end - start) / start).
+    """
     if movements.empty:
         counts = dict.fromkeys(("active_start", "new_customers", "reactivated", "lost", "active_end"), 0)
+        month_starts = 0
     else:
+        month_starts = int(movements["active_start"].sum())
         counts = {
             "active_start": int(movements["active_start"].iloc[0]),
             "new_customers": int(movements["new_customers"].sum()),
@@ -189,7 +197,7 @@ def movement_totals(movements: pd.DataFrame) -> dict[str, float | None]:
     start, new, back, lost = counts["active_start"], counts["new_customers"], counts["reactivated"], counts["lost"]
     return {
         **counts,
-        "churn_rate": churn_rate(lost, start),
+        "churn_rate": churn_rate(lost, month_starts),
         "loss_to_gain_ratio": loss_to_gain_ratio(lost, new),
         "net_growth_rate": net_growth_rate(new, back, lost, start),
         "customer_quick_ratio": customer_quick_ratio(new, back, lost),
@@ -475,7 +483,8 @@ def value_churn_customers(db: Database, filters: Filters, month: date, scope: Sc
     -------
     pandas.DataFrame
         ``customer_id``, ``name``, ``customer_type``, ``region``, ``sales_rep``,
-        ``cell_before`` / ``cell_now`` (last month's and this month's grid cell), ``revenue_now``, ``revenue_at_stake`` (trailing 3-month revenue while high value)
+        ``cell_before`` / ``cell_now`` (last month's and this month's grid cell), ``revenue_now``,
+        ``revenue_at_stake`` (trailing 3-month revenue in the cell they left)
         and ``revenue_drop``.
     """
     columns = ["customer_id", "name", "customer_type", "region", "sales_rep", "cell_before", "cell_now",

@@ -273,10 +273,11 @@ def _class_problems(name: str, labels: np.ndarray) -> list[str]:
     lost, kept = int(labels.sum()), int(len(labels) - labels.sum())
     problems = []
     if len(labels) < MIN_CUSTOMERS:
-        problems.append(f"the {name} has {len(labels):,} active customers; at least {MIN_CUSTOMERS:,} are needed")
+        problems.append(f"the {name} {'have' if name.endswith('s') else 'has'} {len(labels):,} active customers; "
+                        f"at least {MIN_CUSTOMERS:,} are needed")
     if lost < MIN_PER_CLASS or kept < MIN_PER_CLASS:
-        problems.append(f"the {name} has {lost:,} lost and {kept:,} kept customers; at least "
-                        f"{MIN_PER_CLASS} of each are needed")
+        problems.append(f"the {name} {'have' if name.endswith('s') else 'has'} {lost:,} lost and {kept:,} kept "
+                        f"customers; at least {MIN_PER_CLASS} of each are needed")
     return problems
 
 

@@ -29,6 +29,14 @@ from ui.widgets import download_csv, empty_state
 
 RATIO_KINDS = {"churn_rate": "share", "loss_to_gain_ratio": "ratio", "net_growth_rate": "share",
                "customer_quick_ratio": "ratio"}
+# How each headline ratio reads the whole period (label suffix, sentence added to its help).
+PERIOD_READING = {
+    "churn_rate": ("monthly average", " The months pooled: lost over the period / customers active at the start "
+                                      "of each month."),
+    "loss_to_gain_ratio": ("period", " Over the whole period."),
+    "net_growth_rate": ("period", " Over the whole period: (active at end - active at start) / active at start."),
+    "customer_quick_ratio": ("period", " Over the whole period."),
+}
 
 context = current()
 st.title("Churn and acquisition")
@@ -65,8 +73,10 @@ columns[4].metric("Active at end", format_value(totals["active_end"], "count"),
                   help="Customers active on the period's last day.")
 columns = st.columns(4)
 for column, ratio_key in zip(columns, CUSTOMER_RATIOS, strict=True):
-    column.metric(CUSTOMER_RATIOS[ratio_key][0] + " (period)", format_value(totals[ratio_key], RATIO_KINDS[ratio_key]),
-                  help=CUSTOMER_RATIOS[ratio_key][2] + " Over the whole period." +
+    suffix, how = PERIOD_READING[ratio_key]
+    column.metric(f"{CUSTOMER_RATIOS[ratio_key][0]} ({suffix})",
+                  format_value(totals[ratio_key], RATIO_KINDS[ratio_key]),
+                  help=CUSTOMER_RATIOS[ratio_key][2] + how +
                   ("" if totals[ratio_key] is not None else " Not defined: nothing to divide by."))
 
 # ---------------------------------------------------------------- monthly movements
@@ -121,6 +131,10 @@ figure.add_trace(go.Scatter(x=movements["month"], y=movements[f"{ratio}_3m"] * s
 if reference is not None:
     figure.add_hline(y=reference * scale, line_dash="dash", line_color="#636363",
                      annotation_text="standing still" if reference == 1 else "no net growth")
+elif totals[ratio] is not None:
+    # Churn has no break-even level of its own: the period's monthly average shows which months stand out.
+    figure.add_hline(y=totals[ratio] * scale, line_dash="dash", line_color="#636363",
+                     annotation_text=f"period average {format_value(totals[ratio], kind)}")
 figure.update_layout(height=340, margin={"t": 20, "b": 20}, legend={"orientation": "h", "y": -0.2},
                      yaxis_title=label + (" (%)" if kind == "share" else ""))
 st.plotly_chart(figure, key="churn_ratio_chart")

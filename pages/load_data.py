@@ -546,7 +546,8 @@ def history_section() -> None:
                  | {"loaded_at": st.column_config.DatetimeColumn("Loaded at", format="YYYY-MM-DD HH:mm")})
     all_labels = {int(row.batch_id): f"Batch {row.batch_id}: {row.source_name} ({row.kind}, {row.status})"
                   for row in history.itertuples(index=False)}
-    with st.expander("Load report of a batch", expanded=False):
+    # A toggle rather than an expander: its state lives on the server, so it stays open across reruns.
+    if st.toggle("Show the load report of a batch", key="report_toggle"):
         shown_batch = st.selectbox("Batch", list(all_labels), format_func=all_labels.get, key="report_choice",
                                    help="The report as it was when the batch was loaded (and its undo, if any).")
         try:

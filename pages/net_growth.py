@@ -131,7 +131,7 @@ figure.add_trace(go.Scatter(x=retention["month"], y=retention["grr"] * 100, name
 figure.add_trace(go.Scatter(x=revenue["month"], y=revenue["revenue_quick_ratio"], name="Revenue quick ratio",
                             mode="lines+markers", line={"color": "#6a51a3"},
                             hovertemplate="%{x|%b %Y}: %{y:.2f}<extra>Revenue quick ratio</extra>"), row=2, col=1)
-figure.add_hline(y=100, line_dash="dash", line_color="#636363", annotation_text="100% = kept all last year's revenue",
+figure.add_hline(y=100, line_dash="dash", line_color="#636363", annotation_text="100% = as much as the year before",
                  row=1, col=1)
 figure.add_hline(y=1, line_dash="dash", line_color="#636363", annotation_text="1 = standing still", row=2, col=1)
 figure.update_yaxes(title_text="%", row=1, col=1)

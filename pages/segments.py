@@ -348,7 +348,8 @@ with tabs[6]:
                                        ("upgraded", "downgraded", "unchanged", "lateral", "new", "left"), strict=True):
                     column.metric(key.capitalize(), format_value(movement[key], "count"))
                 st.caption("Grid cells rank AA > AB = BA > BB; lateral = AB <-> BA; new = bought only in the second "
-                           "period; left = bought only in the first.")
+                           "period; left = bought only in the first. Each period is classified on its own: the 80% "
+                           "line and (unless a threshold is set above) the median margin are that period's.")
                 matrix = moved["grid"] if view == "Value x margin grid" else moved["rfm"]
                 links = segments.sankey_links(matrix)
                 labels = [f"{row} (before)" for row in matrix.index] + [f"{col} (after)" for col in matrix.columns]

@@ -14,7 +14,7 @@ from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
 from tests.conftest import CHROMIUM
 
-pytest.importorskip("playwright.sync_api")
+PlaywrightTimeout = pytest.importorskip("playwright.sync_api").TimeoutError
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 
 WAIT_MS = 90_000
@@ -132,14 +132,23 @@ def test_team_page_tables_and_a_reps_customers(server, browser, demo_db, tmp_pat
     rep_rows = _grid_rows(rep_grid)
     assert [row[0] for row in rep_rows[1:4]] == reps["sales_rep"].head(3).tolist()
     # Click the third rep's row (its selection box, in the grid's first column) as a user would.
-    rep_grid.scroll_into_view_if_needed()
-    canvas = rep_grid.locator("canvas").first
-    box = canvas.bounding_box()
-    header_height = row_height = 35          # Streamlit's default data grid row height, header included
-    page.mouse.click(box["x"] + 15, box["y"] + header_height + 2 * row_height + row_height / 2)
     chosen = reps["sales_rep"].iloc[2]
     customers = team.rep_customers(demo_db, filters, chosen)
-    page.get_by_text(f"{len(customers):,} customers of {chosen} who bought").first.wait_for(timeout=WAIT_MS)
+    caption = page.get_by_text(f"{len(customers):,} customers of {chosen} who bought").first
+    header_height = row_height = 35          # Streamlit's default data grid row height, header included
+    for attempt in range(3):
+        # A busy machine may still be laying the grid out: click again if the first click found no row.
+        rep_grid.scroll_into_view_if_needed()
+        _wait_until_idle(page)
+        box = rep_grid.locator("canvas").first.bounding_box()
+        page.mouse.click(box["x"] + 15, box["y"] + header_height + 2 * row_height + row_height / 2)
+        try:
+            caption.wait_for(timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+    _wait_until_idle(page)
     customer_grid = page.locator('[data-testid="stDataFrame"]').nth(2)
     customer_rows = _grid_rows(customer_grid)
     assert customer_rows[0][:2] == ["Customer", "Name"]

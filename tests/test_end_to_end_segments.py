@@ -46,11 +46,15 @@ def test_the_grid_shows_the_package_figures_and_a_drill_down_lists_the_cells_cus
     # The smallest cell's list: every id on screen is one of its customers, and the CSV holds exactly them.
     smallest = counts.idxmin()
     expected = set(frame.loc[frame["grid_cell"] == smallest, "customer_id"])
-    page.locator('[data-testid="stSelectbox"]', has_text="List the customers of cell").click()
+    # The selectbox is a combo box: typing filters its options, as a user would narrow a long list.
+    page.locator(".st-key-seg_grid_drill input").click()
+    page.keyboard.type(smallest)
     page.locator('[role="option"]', has_text=smallest).first.click()
     page.get_by_text(f"{len(expected):,} customers in {smallest}.").wait_for()
     table = page.locator('[data-testid="stDataFrame"]').last
     table.scroll_into_view_if_needed()
+    # The grid draws its cells a moment after the caption appears.
+    table.locator('[id^="glide-cell-0-"]').first.wait_for()
     shown_ids = table.locator('[id^="glide-cell-0-"]').all_inner_texts()
     assert shown_ids and set(shown_ids) <= expected
     with page.expect_download() as download:

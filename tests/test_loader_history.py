@@ -378,3 +378,33 @@ def test_undoing_every_batch_in_any_order_restores_the_database(files, undo_orde
                        .str.slice(0, 6)) == {"undone"}
         finally:
             dbmod.forget(Path(folder) / "tiny.duckdb")
+
+
+def test_the_stored_report_of_a_batch_is_shown_from_the_history(writable_demo_db, tmp_path, capsys):
+    from customer_value.loader import load_file, suggest_mapping
+    from customer_value.loader.history import batch_report
+
+    # Worked by hand: line 2 loads (2 x 5.00), line 3 is rejected (no date), line 4 is a cancellation.
+    path = tmp_path / "april.csv"
+    path.write_text("InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\nR1,C00001,2024-04-02,2,5.00\n"
+                    "R2,C00001,,1,3.00\nCR3,C00001,2024-04-03,-1,5.00\n", encoding="utf-8")
+    mapping = suggest_mapping(["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity", "UnitPrice"], "transactions")
+    report = load_file(writable_demo_db, path, "transactions", mapping, user="analyst a")
+    stored = batch_report(writable_demo_db, report.batch_id)
+    assert (stored["file"], stored["rows_read"], stored["rows_loaded"], stored["rows_rejected"]) == \
+        ("april.csv", 3, 2, 1)
+    assert stored["mapping"] == {"InvoiceNo": "order_id", "CustomerID": "customer_id", "InvoiceDate": "order_date",
+                                 "Quantity": "quantity", "UnitPrice": "unit_price"}
+    assert stored["reconciliation"]["file_total"] == 8.0 and stored["reconciliation"]["balanced"] is True
+    assert stored["rejected_examples"] == [
+        {"file_row": 3, "column": "InvoiceDate", "value": None, "reason": "required value is empty"}]
+    # After an undo the stored report says who undid it; the demo batch has the history's counts.
+    undo_batch(writable_demo_db, report.batch_id, "analyst b")
+    assert batch_report(writable_demo_db, report.batch_id)["undo"]["undone_by"] == "analyst b"
+    assert batch_report(writable_demo_db, 1)["kind"] == "demo"
+    with pytest.raises(UserFacingError, match="no load batch 99"):
+        batch_report(writable_demo_db, 99)
+
+    assert cli_main(["batches", "--db", str(writable_demo_db.path), "--report", str(report.batch_id)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["mapping"] == stored["mapping"] and printed["undo"]["undone_by"] == "analyst b"

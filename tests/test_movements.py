@@ -95,7 +95,8 @@ def test_period_totals_by_hand(history_db):
     # F active at the start; A, B, C, D, E, G new; B and G back once each; 8 losses; E active at the end.
     assert {key: totals[key] for key in ("active_start", "new_customers", "reactivated", "lost", "active_end")} == {
         "active_start": 1, "new_customers": 6, "reactivated": 2, "lost": 8, "active_end": 1}
-    assert totals["churn_rate"] == pytest.approx(8.0)
+    # Churn rate, monthly average pooled: 8 lost / (1 + 3 + 2 + 2 + 0 + 1) customers at the months' starts.
+    assert totals["churn_rate"] == pytest.approx(8 / 9)
     assert totals["loss_to_gain_ratio"] == pytest.approx(8 / 6)
     assert totals["net_growth_rate"] == pytest.approx(0.0)
     assert totals["customer_quick_ratio"] == pytest.approx(1.0)
@@ -298,8 +299,8 @@ def test_executive_reading_is_built_from_the_figures():
     assert mv.executive_reading(movements, retention).startswith(
         "No customer was lost in the last month and you won or won back 5; revenue from existing customers "
         "shrank 7%")
-    # Rounding: NRR 1.005 (100.4999... in floating point) prints as 100% and reads "held level"; 102.5% as 102%, "grew 2%";
-    # 97.6% as 98%, "shrank 2%"; a base that bought nothing: NRR 0%, "shrank 100%".
+    # Rounding: NRR 1.005 (100.4999... in floating point) prints as 100% and reads "held level"; 1.025
+    # (102.4999...) as 102%, "grew 2%"; 97.6% as 98%, "shrank 2%"; a base that bought nothing: NRR 0%, "shrank 100%".
     for nrr, words in ((1.005, "held level over the 12 months to Dec 2025 (NRR 100%, GRR 90%)"),
                        (1.025, "grew 2% over the 12 months to Dec 2025 (NRR 102%, GRR 90%)"),
                        (0.976, "shrank 2% over the 12 months to Dec 2025 (NRR 98%, GRR 90%)"),

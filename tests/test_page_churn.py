@@ -10,6 +10,7 @@ import pytest
 from customer_value import movements as mv
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
+from customer_value.segments import CELL_RANK, UNKNOWN_MARGIN
 
 TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change"),
                  "churn_ratio_table": ("Churn rate",),
@@ -82,11 +83,19 @@ def test_churn_page_shows_the_package_figures(app_test, demo_db):
     slides = _table(at, "churn_value_table")
     expected_slides = mv.value_churn(demo_db, filters)
     assert slides["slid"].tolist() == expected_slides["slid"].tolist()
+    assert slides["to_lowest"].tolist() == expected_slides["to_lowest"].tolist()
     assert slides["revenue_before"].tolist() == pytest.approx(expected_slides["revenue_at_stake"].tolist())
     sliders = _table(at, "churn_value_customers")
     latest = expected_slides.loc[expected_slides["slid"] > 0, "month"].iloc[-1].date()
-    assert sliders["customer_id"].tolist() == mv.value_churn_customers(demo_db, filters, latest)[
-        "customer_id"].tolist()
+    expected_sliders = mv.value_churn_customers(demo_db, filters, latest)
+    assert sliders["customer_id"].tolist() == expected_sliders["customer_id"].tolist()
+    assert sliders["cell_now"].tolist() == expected_sliders["cell_now"].tolist()
+    # Every listed customer fell in the grid's order (AA > AB = BA > BB; without cost data A > B).
+    def rank(cell: str) -> int:
+        return CELL_RANK[cell.replace(UNKNOWN_MARGIN, "")]
+
+    assert all(rank(before) > rank(now) for before, now in zip(sliders["cell_before"], sliders["cell_now"],
+                                                                 strict=True))
 
     acquired = _table(at, "churn_acquisition_table")
     expected_acquired = mv.acquisition(demo_db, filters, "acquisition_channel")

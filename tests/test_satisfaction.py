@@ -230,6 +230,8 @@ def test_all_answers_count_for_the_scores(tiny_company):
     assert service["average_score"] == pytest.approx(17 / 6)
     # Orders in the period: A 3, B 6, C 2 -> response rate 6 / 11.
     assert service["response_rate"] == pytest.approx(6 / 11)
+    # The previous half-year (2023-07-01..12-31) has no answer: no verdict on the change, rather than a guess.
+    assert sat.headline(tiny_company, PERIOD)["service"]["csat_change_beyond_noise"] is None
     trend = sat.monthly_scores(tiny_company, PERIOD, "service").set_index("month")
     # Every month of the period is a row; April has no answer, so its scores are undefined (B's one order
     # that month was not answered: response rate 0 / 1).
@@ -276,6 +278,9 @@ def test_segment_table_flags_small_groups(tiny_company):
     # North: A and B, 4 answers (NPS 10, 3, 2, 9 -> 0 points); South: C and D, 2 answers -> flagged, unranked.
     assert table.loc["North", "answers"] == 4 and table.loc["North", "nps"] == pytest.approx(0.0)
     assert table.loc["North", "rank"] == 1
+    # CSAT North 2 of 4 (5, 2, 1, 4) against the rest 0 of 2 (2, 3): pooled share 2/6, standard error
+    # sqrt(1/3 x 2/3 x (1/4 + 1/2)) = 0.40825; the 0.5 gap is under 1.96 x 0.40825 = 0.80 -> within the noise.
+    assert table.loc["North", "csat"] == pytest.approx(0.5) and table.loc["North", "csat_vs_rest"] == "within noise"
     assert bool(table.loc["South", "enough_answers"]) is False
     assert pd.isna(table.loc["South", "rank"]) and table.loc["South", "nps_vs_rest"] == "too few answers"
     # Response rate of the after-service questionnaire: North 4 answers / (A 3 + B 6 orders) = 4/9;

@@ -452,11 +452,12 @@ def _number_lines(source: Path, target: Path, skip: int, delimiter: str, name: s
         The blank lines left out, and the records left out for a stray carriage return.
     """
     prefix_delimiter = delimiter.encode("utf-8")
+    delimiter_byte = prefix_delimiter[0] if len(prefix_delimiter) == 1 else None
     blank = 0
     broken: list[RaggedRow] = []
     record: list[bytes] = []
     record_size = 0
-    open_quotes = 0
+    open_quotes = False
     start = 0
     with source.open("rb") as handle, target.open("wb") as out:
         for number, line in enumerate(handle, start=1):
@@ -471,7 +472,8 @@ def _number_lines(source: Path, target: Path, skip: int, delimiter: str, name: s
                 start = number
             record.append(line)
             record_size += len(line)
-            open_quotes ^= line.count(b'"') & 1
+            if b'"' in line:
+                open_quotes = _quote_open_after(line, open_quotes, delimiter_byte)
             if open_quotes:
                 if record_size > MAX_RECORD_BYTES:
                     raise UserFacingError(
@@ -482,7 +484,7 @@ def _number_lines(source: Path, target: Path, skip: int, delimiter: str, name: s
             text = b"".join(record)
             record, record_size = [], 0
             text = text[:-2] if text.endswith(b"\r\n") else text[:-1] if text.endswith(b"\n") else text
-            if b"\r" in text and _carriage_return_outside_quotes(text):
+            if b"\r" in text and _carriage_return_outside_quotes(text, delimiter_byte):
                 if start == skip + 1:
                     raise UserFacingError(
                         f"{name}: the header (line {start}) contains a carriage return outside quotes; "
@@ -501,14 +503,43 @@ def _number_lines(source: Path, target: Path, skip: int, delimiter: str, name: s
     return blank, broken
 
 
-def _carriage_return_outside_quotes(text: bytes) -> bool:
-    inside = False
-    for position, byte in enumerate(text):
-        if byte == 0x22:
-            inside = not inside
-        elif byte == 0x0D and not inside and text[position + 1: position + 2] != b"\n":
-            return True
-    return False
+def _quote_states(text: bytes, inside: bool, delimiter: int | None):
+    """Each byte of ``text`` with whether it lies inside a quoted cell, as DuckDB's reader sees it.
+
+    A quote opens a quoted cell only at the start of a cell; inside one, a doubled quote
+    is a quote and a single one closes it; elsewhere a quote is an ordinary character.
+    """
+    at_cell_start = not inside
+    position = 0
+    while position < len(text):
+        byte = text[position]
+        if inside:
+            if byte == 0x22:
+                if text[position + 1: position + 2] == b'"':
+                    yield position, True
+                    position += 1
+                else:
+                    inside = False
+            yield position, inside
+        else:
+            if byte == 0x22 and at_cell_start:
+                inside = True
+            at_cell_start = byte == delimiter or byte in (0x0A, 0x0D)
+            yield position, inside
+        position += 1
+
+
+def _quote_open_after(line: bytes, inside: bool, delimiter: int | None) -> bool:
+    """Whether a quoted cell is still open at the end of ``line``."""
+    state = inside
+    for _position, state_after in _quote_states(line, inside, delimiter):
+        state = state_after
+    return state
+
+
+def _carriage_return_outside_quotes(text: bytes, delimiter: int | None) -> bool:
+    return any(text[position] == 0x0D and not inside and text[position + 1: position + 2] != b"\n"
+               for position, inside in _quote_states(text, False, delimiter))
 
 
 def _read_csv_into_staging(con, numbered_path: Path, name: str, columns: list[str], delimiter: str) -> None:
@@ -557,9 +588,16 @@ def _finish_staging(con, staged: StagedFile) -> None:
     file_row = "cast(line as bigint)" if has_lines else "rowid + 1"
     raw_rows = con.execute("select count(*) from " + _RAW_TABLE).fetchone()[0]
     con.execute(
-        "create temp table " + STAGING_TABLE + " as select " + file_row + " as file_row, " + cells
-        + " from " + _RAW_TABLE + " where " + not_blank
+        "create temp table " + STAGING_TABLE + " as select " + file_row.replace("cast(", "try_cast(")
+        + " as file_row, " + cells + " from " + _RAW_TABLE + " where " + not_blank
     )
+    unnumbered = con.execute("select count(*) from " + STAGING_TABLE + " where file_row is null").fetchone()[0]
+    if unnumbered:
+        # The reader split the rows differently from the line numbering: its quotes disagree with ours.
+        raise UserFacingError(
+            f"{name}: the quotes (\") in the file do not pair up consistently, so its rows cannot be told apart "
+            "with certainty; check the quotes in cells, or export the file again with text cells quoted"
+        )
     con.execute("drop table " + _RAW_TABLE)
     staged.rows = con.execute("select count(*) from " + STAGING_TABLE).fetchone()[0]
     staged.blank_rows += raw_rows - staged.rows
