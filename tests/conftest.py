@@ -105,7 +105,8 @@ def server(demo_db_path, tmp_path_factory):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-         f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+         f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
+         "--server.fileWatcherType=none"],
         cwd=PROJECT_DIR, env={**os.environ, "CV_DB_PATH": str(copy)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

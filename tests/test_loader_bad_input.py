@@ -322,3 +322,15 @@ def test_a_quote_never_closed_names_the_line_it_opens_on(tmp_path, loaded_db):
 def test_old_mac_line_endings_are_named(tmp_path, loaded_db):
     path = write(tmp_path, "mac.csv", "order_id,customer_id,order_date,amount\rB1,C1,2024-01-05,10\r")
     assert "line endings" in refused(loaded_db, path)
+
+
+def test_a_quote_inside_an_unquoted_cell_is_an_ordinary_character(tmp_path, loaded_db):
+    # Found by the property test: a quote in the middle of a cell (5" screen) opens no quoted cell,
+    # so the next lines are rows of their own and keep their line numbers.
+    path = write(tmp_path, "inch.csv", 'order_id,customer_id,order_date,amount,product\n'
+                 'B1,C1,2024-01-05,10,5" screen\nB2,C1,2024-01-06,20,plain\nB3,C1,2024-01-07,x,plain\n')
+    report = load_file(loaded_db, path, "transactions", {**TRANSACTION_MAPPING, "product": "product"})
+    assert (report.rows_read, report.rows_loaded) == (3, 2)
+    assert report.rejected_rows.iloc[0]["file_row"] == 4
+    assert loaded_db.cursor().execute("select product from transactions where order_id = 'B1'").fetchone() == \
+        ('5" screen',)

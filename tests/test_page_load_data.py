@@ -114,6 +114,24 @@ def test_upload_map_load_report_and_undo(writable_app_test, writable_demo_db):
     history = table_with(at, "batch_id", "status")
     assert history["batch_id"].tolist() == [2, 1]
     assert history.loc[0, "source_name"] == "shop_export.csv" and history.loc[0, "rows_loaded"] == 5
+    mapping_line = next(text.value for text in at.markdown if text.value.startswith("**Mapping used:**"))
+    for pair in ("InvoiceNo → order_id", "Line → line_no", "CustomerID → customer_id", "InvoiceDate → order_date",
+                 "Quantity → quantity", "Amount → amount"):
+        assert pair in mapping_line
+    # The report stored with the batch can be opened from the history and says the same.
+    at.toggle(key="report_toggle").set_value(True)
+    at.run()
+    at.selectbox(key="report_choice").set_value(2)
+    at.run()
+    assert not at.exception, at.exception
+    figures = table_with(at, "Figure", "Value")
+    assert dict(zip(figures["Figure"], figures["Value"], strict=True)) == {
+        "Rows read": "8", "Rows loaded": "5", "Rows rejected": "1", "Duplicate lines skipped": "1",
+        "Already loaded, skipped": "1", "Cancellation / return lines": "1", "Cancelled revenue": "-20.25",
+        "Lines without customer id": "1", "Revenue without customer id": "55.55"}
+    assert texts(at.success).count("File total 1,326.47 = loaded 476.30 + cancelled -20.25") == 2
+    stored_rejects = [frame.value for frame in at.dataframe if "file_row" in frame.value.columns]
+    assert stored_rejects[-1]["file_row"].tolist() == [8]
     # The rest of the app sees the new data at once: the sidebar's data range now ends on T101's day.
     assert "Data from 2021-01-01 to 2026-01-15." in texts(at.sidebar.caption)
     customers = writable_demo_db.cursor().execute(
