@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -53,9 +55,12 @@ def test_the_grid_shows_the_package_figures_and_a_drill_down_lists_the_cells_cus
     page.get_by_text(f"{len(expected):,} customers in {smallest}.").wait_for()
     table = page.locator('[data-testid="stDataFrame"]').last
     table.scroll_into_view_if_needed()
-    # The grid draws its cells a moment after the caption appears.
-    table.locator('[id^="glide-cell-0-"]').first.wait_for()
-    shown_ids = table.locator('[id^="glide-cell-0-"]').all_inner_texts()
+    # The grid redraws its cells a moment after the caption appears: read them until the new list is drawn.
+    shown_ids: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (shown_ids and set(shown_ids) <= expected):
+        page.wait_for_timeout(500)
+        shown_ids = table.locator('[id^="glide-cell-0-"]').all_inner_texts()
     assert shown_ids and set(shown_ids) <= expected
     with page.expect_download() as download:
         page.locator(".st-key-seg_grid_drill_csv button").click()
