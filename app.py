@@ -35,16 +35,18 @@ APP_DIR = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Customer value", page_icon=":material/insights:", layout="wide")
 
-# Pages in menu order: (file, title, icon, url path, permission needed).
+# Pages in menu order: (file, title, icon, url path, permission needed). The url path is the file's
+# name: a fresh server resolves a link's path against pages/ before st.navigation has run, and any
+# other spelling opens the right page under a "Page not found" dialog.
 PAGES = [
     ("pages/overview.py", "Overview", ":material/dashboard:", "overview", "view"),
     ("pages/segments.py", "Segments", ":material/grid_view:", "segments", "view"),
     ("pages/churn.py", "Churn and acquisition", ":material/group_remove:", "churn", "view"),
-    ("pages/net_growth.py", "Net growth", ":material/trending_up:", "net-growth", "view"),
+    ("pages/net_growth.py", "Net growth", ":material/trending_up:", "net_growth", "view"),
     ("pages/satisfaction.py", "Satisfaction", ":material/sentiment_satisfied:", "satisfaction", "view"),
     ("pages/team.py", "Team performance", ":material/badge:", "team", "view"),
-    ("pages/lifetime_value.py", "Lifetime value and risk", ":material/savings:", "lifetime-value", "view"),
-    ("pages/load_data.py", "Load data", ":material/upload_file:", "load-data", "load_data"),
+    ("pages/lifetime_value.py", "Lifetime value and risk", ":material/savings:", "lifetime_value", "view"),
+    ("pages/load_data.py", "Load data", ":material/upload_file:", "load_data", "load_data"),
 ]
 
 FILTER_KEYS = {"period": "f_period", "range": "f_range", "type": "f_type", "region": "f_region",

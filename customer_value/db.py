@@ -221,6 +221,7 @@ class Database:
             cur = self.connection.cursor()
             self._local.cursor = cur
             self._local.scope_key = None
+            self._local.scoped_kind = None
         return cur
 
     def thread_state(self) -> threading.local:

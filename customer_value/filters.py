@@ -155,6 +155,9 @@ def filters_from_query_params(
         return values[0] if values else None
 
     page = first("page")
+    # Links shared before the page paths became the page files' names spelt words with hyphens.
+    if page is not None and pages is not None and page not in pages and page.replace("-", "_") in pages:
+        page = page.replace("-", "_")
     if page is not None and pages is not None and page not in pages:
         notices.append(f"The link names a page '{page}' that does not exist; showing the overview.")
         page = None

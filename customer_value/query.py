@@ -119,16 +119,27 @@ def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope
     reps = tuple(filters.sales_reps) if filters and filters.sales_reps else None
     key = (db.data_version(), types, regions, reps)
     if state.scope_key != key:
-        # Lists are bound as parameters; an empty list means "no restriction".
-        db.cursor().execute(
-            load_sql("scoped_customers"),
-            {
-                "customer_types": list(types or []),
-                "regions": list(regions or []),
-                "sales_reps": list(reps or []),
-                "restrict_regions": regions is not None,
-            },
-        )
+        # With nobody left out, a view over customer_summary costs nothing, where copying
+        # 500,000 customers into a table takes a fifth of a second on every filter change.
+        kind = "view" if regions is None and types is None and reps is None else "table"
+        previous_kind = getattr(state, "scoped_kind", None)
+        if previous_kind is not None and previous_kind != kind:
+            # DuckDB will not replace a view by a table of the same name, nor the reverse.
+            db.cursor().execute("drop " + previous_kind + " if exists scoped_customers")
+        if kind == "view":
+            db.cursor().execute(load_sql("scoped_customers_all"))
+        else:
+            # Lists are bound as parameters; an empty list means "no restriction".
+            db.cursor().execute(
+                load_sql("scoped_customers"),
+                {
+                    "customer_types": list(types or []),
+                    "regions": list(regions or []),
+                    "sales_reps": list(reps or []),
+                    "restrict_regions": regions is not None,
+                },
+            )
+        state.scoped_kind = kind
         state.scope_key = key
         state.materialised = {}
     return key

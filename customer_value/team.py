@@ -1,6 +1,8 @@
 """Team performance (domain brief section 6): region and sales rep tables against the previous period.
 
-Figures per group, from one row per customer (queries/team_customers.sql):
+Figures per group, summed from one row per (region, sales rep) pair
+(queries/team_groups.sql, the same sums as queries/team_customers.sql's one
+row per customer, which the drill-down into one rep lists):
 customers = those who bought in the period; active = active on the period's
 last day; new / reactivated / lost = movements in the period (the activity
 rule, W days); net growth rate = (new + reactivated - lost) / active at the
@@ -12,6 +14,7 @@ rep (the newest customers file wins).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -40,6 +43,17 @@ def team_customers(db: Database, filters: Filters, scope: Scope | None = None) -
     for column in ("new_customer", "reactivations", "losses", "lines_with_profit", "nps_answers", "promoters",
                    "detractors", "csat_answers", "satisfied", "complaints"):
         frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def team_groups(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """One row per (region, sales rep) pair with the period's summed figures (see team_groups.sql)."""
+    frame = run(db, "team_groups", filters=filters, scope=scope)
+    for column in ("revenue", "profit"):
+        frame[column] = frame[column].astype(float)
+    for column in _SUMMED:
+        if column not in ("revenue", "profit"):
+            frame[column] = frame[column].astype("int64")
     return frame
 
 
@@ -79,8 +93,8 @@ def team_table(db: Database, filters: Filters, level: str, scope: Scope | None =
     the change (``change_*``), by revenue descending."""
     if level not in TEAM_LEVELS:
         raise ValueError(f"unknown team level {level!r}; choose one of {', '.join(TEAM_LEVELS)}")
-    current = _by_level(team_customers(db, filters, scope), level)
-    previous = _by_level(team_customers(db, filters.previous(), scope), level)
+    current = _by_level(team_groups(db, filters, scope), level)
+    previous = _by_level(team_groups(db, filters.previous(), scope), level)
     table = current.merge(previous[[level, *FIGURES]].add_prefix("previous_")
                           .rename(columns={f"previous_{level}": level}), on=level, how="outer")
     for figure in COUNTED:
@@ -96,7 +110,12 @@ def team_table(db: Database, filters: Filters, level: str, scope: Scope | None =
 
 def rep_customers(db: Database, filters: Filters, sales_rep: str, scope: Scope | None = None) -> pd.DataFrame:
     """The customers of one sales rep with their period figures, most valuable first."""
-    customers = team_customers(db, filters, scope)
+    # Narrowing the filters to the rep lets the database skip everyone else's rows; the user's
+    # own rep filter and scope still apply (a rep outside them gives an empty list).
+    if filters.sales_reps and sales_rep not in filters.sales_reps:
+        customers = team_customers(db, filters, scope).iloc[0:0]
+    else:
+        customers = team_customers(db, replace(filters, sales_reps=(sales_rep,)), scope)
     mine = customers[customers["sales_rep"] == sales_rep].copy()
     mine["nps"] = [nps_score(p, d, n) for p, d, n in zip(mine["promoters"], mine["detractors"],
                                                            mine["nps_answers"], strict=True)]

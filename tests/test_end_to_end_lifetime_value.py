@@ -49,7 +49,7 @@ def test_lifetime_value_and_its_track_record_on_screen(server, browser, demo_db,
                                observation_end=span.end, time_step="weeks").check
 
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(f"{server}/lifetime-value", wait_until="domcontentloaded")
+    page.goto(f"{server}/lifetime_value", wait_until="domcontentloaded")
     assert _metric_value(page, "Lifetime value, next 12 months") == format_value(result.totals["clv"], "money")
     assert _metric_value(page, "Expected purchases, next 365 days") == format_value(
         result.totals["expected_purchases_365"], "count")
@@ -80,7 +80,7 @@ def test_early_warning_and_what_if_on_screen(server, browser, demo_db):
         (12, "Customers at the end"), "scenario"]
 
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(f"{server}/lifetime-value", wait_until="domcontentloaded")
+    page.goto(f"{server}/lifetime_value", wait_until="domcontentloaded")
     _metric_value(page, "Lifetime value, next 12 months")
     _open_tab(page, "Early warning")
     assert _metric_value(page, "ROC AUC") == format_value(warning.model_figures["roc_auc"], "ratio")
@@ -106,7 +106,7 @@ def test_the_page_says_when_the_model_does_not_beat_recency_alone(server, browse
     assert verdict is not None
 
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(f"{server}/lifetime-value?region=West&w=180", wait_until="domcontentloaded")
+    page.goto(f"{server}/lifetime_value?region=West&w=180", wait_until="domcontentloaded")
     _metric_value(page, "Lifetime value, next 12 months")
     _open_tab(page, "Early warning")
     page.get_by_text("The model does not beat recency alone here.").first.wait_for(timeout=SLOW)

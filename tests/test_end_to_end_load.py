@@ -53,9 +53,7 @@ def _metric_value(page, label: str) -> str:
 
 
 def _upload_and_load(page, server: str, export_file) -> None:
-    # The app keeps the page in the query string (a path such as /load-data also opens the page, but
-    # behind a "Page not found" dialog from Streamlit's front end that blocks every click).
-    page.goto(f"{server}/?page=load-data", wait_until="domcontentloaded")
+    page.goto(f"{server}/load_data", wait_until="domcontentloaded")
     page.get_by_text("1. Choose the file").first.wait_for(timeout=TIMEOUT)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(export_file))
     # The suggested mapping fills the required fields, so the preview appears and Load is enabled.

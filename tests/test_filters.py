@@ -53,6 +53,13 @@ def test_default_view_makes_a_short_link():
     assert filters_to_query_params(default) == {"period": "last_12_months"}
 
 
+def test_a_link_spelling_a_page_with_hyphens_opens_that_page():
+    parsed = filters_from_query_params({"page": ["net-growth"]}, as_of=AS_OF, data_start=START, choices=CHOICES,
+                                       pages=["overview", "net_growth"])
+    assert parsed.page == "net_growth"
+    assert parsed.notices == []
+
+
 def test_invalid_link_values_are_dropped_with_a_notice():
     parsed = filters_from_query_params(
         {"period": ["fortnight"], "region": ["West", "Atlantis"], "w": ["-3"], "page": ["nowhere"],

@@ -16,6 +16,7 @@ from customer_value.metrics import (
     period_figures,
     safe_ratio,
 )
+from customer_value.query import clear_cache
 from tests.builders import d, tiny_database
 
 
@@ -123,3 +124,16 @@ def test_longer_window_removes_the_lapse(small_firm):
     assert figures["reactivated_customers"] == 0
     assert figures["lost_customers"] == 1
     assert figures["active_customers"] == 2
+
+
+def test_one_session_moving_between_all_customers_and_a_filter_sees_each_scope(small_firm):
+    # scoped_customers is a view while nobody is left out and a table otherwise; one cursor goes back and forth.
+    march = Filters(start=d("2024-03-01"), end=d("2024-03-31"), window_days=30, as_of=d("2024-04-30"))
+    west = Filters(start=march.start, end=march.end, window_days=30, as_of=march.as_of, regions=("West",))
+    universities = Filters(start=march.start, end=march.end, window_days=30, as_of=march.as_of,
+                           customer_types=("University",))
+    # March revenue by hand: all 50 + 80 + 200; West: C's 200; universities: A's 50 + C's 200.
+    expected = [(march, 330), (west, 200), (march, 330), (universities, 250), (west, 200), (march, 330)]
+    for filters, revenue in expected:
+        assert period_figures(small_firm, filters, None)["revenue"] == pytest.approx(revenue)
+        clear_cache()  # so each run really rebuilds scoped_customers

@@ -15,7 +15,7 @@ from tests.builders import d, tiny_database
 
 def _open(at, tab: str | None = None):
     # A link naming the page opens it directly, as a shared link would.
-    at.query_params["page"] = "lifetime-value"
+    at.query_params["page"] = "lifetime_value"
     at.run()
     assert not at.exception, [exception.value for exception in at.exception]
     if tab is not None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from customer_value import team
 from customer_value.cli import main
-from customer_value.dataset import make_filters
+from customer_value.dataset import filter_choices, make_filters
 from customer_value.metrics import period_figures
 from tests.builders import d, tiny_database
 from tests.test_satisfaction import PERIOD, real_retail_database, tiny_company  # noqa: F401  (the fixture)
@@ -51,6 +52,29 @@ def test_regions_add_up_to_the_overview(demo_db):
         assert table["reactivated"].sum() == overview["reactivated_customers"]
         assert table["revenue"].sum() == pytest.approx(overview["revenue"])
         assert table["customers"].sum() == overview["buyers"]
+
+
+@pytest.mark.parametrize("change", ["default", "region", "type_and_rep", "window_45", "window_180", "all_time"])
+def test_pair_sums_equal_the_customer_rows_summed(demo_db, change):
+    # team_groups.sql sums in the database what team_customers.sql lists customer by customer; W = 45 is
+    # not one of movement_events' windows, so it takes the pass over purchase days instead of the cube.
+    base = make_filters(demo_db)
+    choices = filter_choices(demo_db)
+    filters = {
+        "default": base,
+        "region": replace(base, regions=(choices["region"][0],)),
+        "type_and_rep": replace(base, customer_types=(choices["type"][1],), sales_reps=tuple(choices["rep"][:4])),
+        "window_45": replace(base, window_days=45),
+        "window_180": replace(base, window_days=180),
+        "all_time": make_filters(demo_db, period="all_time"),
+    }[change]
+    customers = team.team_customers(demo_db, filters)
+    pairs = team.team_groups(demo_db, filters)
+    summed = (customers.assign(profit=customers["profit"].fillna(0.0)).groupby(["region", "sales_rep"])[team._SUMMED]
+              .sum().astype(float).reset_index())
+    from_pairs = pairs.assign(profit=pairs["profit"].fillna(0.0))[["region", "sales_rep", *team._SUMMED]]
+    pd.testing.assert_frame_equal(from_pairs.astype({column: float for column in team._SUMMED}), summed,
+                                  check_exact=False, rtol=1e-9)
 
 
 def test_team_command(demo_db_path, capsys):

@@ -1,0 +1,189 @@
+-- One row per (region, sales_rep) pair among the customers in scope ('(unknown)'
+-- where missing) for [$start, $end]: buyers, revenue, gross profit, customer
+-- movements and survey answers, summed over the pair's customers. The team page
+-- adds these rows up by region or by sales rep; a customer belongs to one pair,
+-- so the sums equal team_customers.sql summed customer by customer (tests/
+-- test_team.py checks it) and the overview's totals, without pulling 500,000
+-- customer rows out of the database on every filter change.
+-- Movements follow the activity rule of spell_events.sql, counted as in
+-- period_movements.sql: from the derived movement_events when $movement_cube is
+-- true, else in one pass over the purchase days from $start - W to $end.
+-- buyers: a customer is counted on their first purchase day in the period, the
+-- one whose previous purchase is before $start (as in period_sales.sql).
+-- Parameters: $start, $end, $window_days (W), $as_of, $movement_cube.
+with scoped_days as (
+    select
+        coalesce(scoped_customers.region, '(unknown)') as region,
+        coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
+        customer_days.day,
+        customer_days.revenue,
+        customer_days.profit,
+        customer_days.lines_with_profit,
+        customer_days.is_purchase,
+        customer_days.prev_purchase_date,
+        customer_days.next_purchase_date,
+        customer_days.churn_date
+    from customer_days
+    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
+    where customer_days.day between cast($start as date) - cast($window_days as integer) and $end
+),
+
+sales as (
+    select
+        region,
+        sales_rep,
+        sum(case
+            when is_purchase and (prev_purchase_date is null or prev_purchase_date < $start) then 1 else 0 end)
+            as bought_in_period,
+        sum(revenue) as revenue,
+        sum(profit) as profit,
+        sum(lines_with_profit) as lines_with_profit,
+        count(*) as day_rows
+    from scoped_days
+    where day >= $start
+    group by region, sales_rep
+),
+
+purchase_days as (
+    select
+        region,
+        sales_rep,
+        day,
+        prev_purchase_date,
+        next_purchase_date,
+        case
+            when churn_date is not null and churn_date <= day + cast($window_days as integer) then churn_date
+            -- DuckDB adds whole days to a date with +; Spark's date_add does the same.
+            else day + cast($window_days as integer)
+        end as lapse_date,
+        next_purchase_date is null
+        or datediff('day', day, next_purchase_date) > $window_days
+        or (churn_date is not null and next_purchase_date >= churn_date) as ends_spell
+    from scoped_days
+    where
+        not $movement_cube
+        and is_purchase
+        and day <= $as_of
+        and (churn_date is null or day < churn_date)
+),
+
+day_movements as (
+    select
+        region,
+        sales_rep,
+        sum(case
+            when day < $start and lapse_date >= $start
+                and (next_purchase_date is null or next_purchase_date >= $start) then 1 else 0 end)
+            as active_start,
+        sum(case when day >= $start and prev_purchase_date is null then 1 else 0 end) as new_customer,
+        sum(case when day >= $start and datediff('day', prev_purchase_date, day) > $window_days then 1 else 0 end)
+            as reactivations,
+        sum(case when ends_spell and lapse_date between $start and $end and lapse_date <= $as_of
+            then 1 else 0 end) as losses,
+        sum(case when lapse_date > $end and (next_purchase_date is null or next_purchase_date > $end)
+            then 1 else 0 end) as active_end
+    from purchase_days
+    group by region, sales_rep
+),
+
+scoped_groups as (
+    select distinct
+        coalesce(customer_type, '(unknown)') as customer_type,
+        coalesce(region, '(unknown)') as region,
+        coalesce(sales_rep, '(unknown)') as sales_rep
+    from scoped_customers
+    where $movement_cube
+),
+
+cube_movements as (
+    select
+        movement_events.region,
+        movement_events.sales_rep,
+        sum(case when movement_events.event_date < $start
+            then movement_events.new_customers + movement_events.reactivated - movement_events.lost else 0 end)
+            as active_start,
+        sum(case when movement_events.event_date >= $start then movement_events.new_customers else 0 end)
+            as new_customer,
+        sum(case when movement_events.event_date >= $start then movement_events.reactivated else 0 end)
+            as reactivations,
+        sum(case when movement_events.event_date >= $start then movement_events.lost else 0 end) as losses
+    from movement_events
+    inner join scoped_groups
+        on scoped_groups.customer_type = movement_events.customer_type
+        and scoped_groups.region = movement_events.region
+        and scoped_groups.sales_rep = movement_events.sales_rep
+    where
+        $movement_cube
+        and movement_events.window_days = $window_days
+        and movement_events.event_date <= $end
+        and movement_events.event_date <= $as_of
+    group by movement_events.region, movement_events.sales_rep
+),
+
+movements as (
+    select region, sales_rep, active_start, new_customer, reactivations, losses, active_end
+    from day_movements
+    union all
+    select region, sales_rep, active_start, new_customer, reactivations, losses,
+        active_start + new_customer + reactivations - losses as active_end
+    from cube_movements
+),
+
+answers as (
+    select
+        coalesce(scoped_customers.region, '(unknown)') as region,
+        coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
+        sum(case when feedback.nps between 0 and 10 then 1 else 0 end) as nps_answers,
+        sum(case when feedback.nps between 9 and 10 then 1 else 0 end) as promoters,
+        sum(case when feedback.nps between 0 and 6 then 1 else 0 end) as detractors,
+        sum(case when feedback.csat between 1 and 5 then 1 else 0 end) as csat_answers,
+        sum(case when feedback.csat between 4 and 5 then 1 else 0 end) as satisfied,
+        sum(case when feedback.complaint then 1 else 0 end) as complaints,
+        count(*) as answer_rows
+    from feedback
+    inner join scoped_customers on scoped_customers.customer_id = feedback.customer_id
+    where feedback.response_date between $start and $end
+    group by 1, 2
+),
+
+team_pairs as (
+    select region, sales_rep from sales
+    union
+    select region, sales_rep from movements
+    union
+    select region, sales_rep from answers
+)
+
+select
+    team_pairs.region,
+    team_pairs.sales_rep,
+    coalesce(sales.bought_in_period, 0) as bought_in_period,
+    coalesce(movements.active_start, 0) as active_start,
+    coalesce(movements.active_end, 0) as active_end,
+    coalesce(movements.new_customer, 0) as new_customer,
+    coalesce(movements.reactivations, 0) as reactivations,
+    coalesce(movements.losses, 0) as losses,
+    coalesce(sales.revenue, 0) as revenue,
+    sales.profit,
+    coalesce(sales.lines_with_profit, 0) as lines_with_profit,
+    coalesce(answers.nps_answers, 0) as nps_answers,
+    coalesce(answers.promoters, 0) as promoters,
+    coalesce(answers.detractors, 0) as detractors,
+    coalesce(answers.csat_answers, 0) as csat_answers,
+    coalesce(answers.satisfied, 0) as satisfied,
+    coalesce(answers.complaints, 0) as complaints
+from team_pairs
+left join sales on sales.region = team_pairs.region and sales.sales_rep = team_pairs.sales_rep
+left join movements on movements.region = team_pairs.region and movements.sales_rep = team_pairs.sales_rep
+left join answers on answers.region = team_pairs.region and answers.sales_rep = team_pairs.sales_rep
+-- A pair whose customers have nothing to report (left long ago, no sale, no answer) is no row,
+-- as no customer of it is a row of team_customers.sql.
+where
+    coalesce(sales.day_rows, 0) > 0
+    or coalesce(answers.answer_rows, 0) > 0
+    or coalesce(movements.active_start, 0) > 0
+    or coalesce(movements.active_end, 0) > 0
+    or coalesce(movements.new_customer, 0) > 0
+    or coalesce(movements.reactivations, 0) > 0
+    or coalesce(movements.losses, 0) > 0
+order by team_pairs.region, team_pairs.sales_rep
