@@ -531,9 +531,10 @@ def _period_totals(db: Database, filters: Filters, scope: Scope | None,
 
 def headline(db: Database, filters: Filters, scope: Scope | None = None) -> dict[str, dict[str, Any]]:
     """Per survey: its Kpis (with the previous period), 95% intervals, and whether NPS/CSAT moved beyond noise."""
-    current = _period_totals(db, filters, scope)
-    # The previous period is only compared in total; its segment breakdowns are never shown.
+    # The previous period is only compared in total; its segment breakdowns are never shown. It goes
+    # first: the period's own building blocks then stay materialised for the page's later queries.
     previous = _period_totals(db, filters.previous(), scope, ("total",))
+    current = _period_totals(db, filters, scope)
     result = {}
     for survey, figures in current.items():
         before = previous.get(survey, score_figures({}))

@@ -1,13 +1,19 @@
 -- One row per customer in scope and scale ('nps' or 'csat') that the customer
 -- answered in [$start, $end] (any survey): their LATEST such answer in the
 -- period (ties on the day broken by feedback id, then row), whether they were
--- active on the answer day, whether they were lost after it (a 'lost' event of
--- spell_events dated after the answer and no later than $end + W; losses are
--- only known up to $as_of), whether they are active on $end, and their period
+-- active on the answer day, whether they were lost after it (the first lapse of
+-- a spell dated after the answer and no later than $end + W; losses are only
+-- known up to $as_of), whether they are active on $end, and their period
 -- revenue (0 when they bought nothing, net, in the period) and value grid cell.
+-- Activity follows the rule of spell_events.sql, read as period_movements.sql
+-- does, from the purchase days of the answering customers only (a fraction of
+-- everyone's): a customer is active on day D when one purchase day p <= D has
+-- D < lapse(p) = least(p + W, churn_date) and no later purchase by D; a loss is
+-- dated lapse(p) of a purchase day that ends its spell. Every purchase day that
+-- can decide these lies in ($start - W, $end].
 -- A score outside its scale (NPS 0-10, CSAT 1-5) is not an answer on that
 -- scale: the loader rejects such rows; this query ignores any that got in.
--- requires: spell_events, satisfaction_customer_value
+-- requires: satisfaction_customer_value
 -- Parameters: $start, $end, $window_days (W), $as_of.
 with scored_answers as (
     select feedback.customer_id, 'nps' as scale, feedback.nps as score, feedback.response_date,
@@ -37,6 +43,36 @@ latest_answers as (
     select * from ranked_answers where recency_rank = 1
 ),
 
+answering_purchase_days as (
+    select
+        customer_days.customer_id,
+        customer_days.day,
+        customer_days.next_purchase_date,
+        case
+            when customer_days.churn_date is not null
+                and customer_days.churn_date <= customer_days.day + cast($window_days as integer)
+                then customer_days.churn_date
+            -- DuckDB adds whole days to a date with +; Spark's date_add does the same.
+            else customer_days.day + cast($window_days as integer)
+        end as lapse_date,
+        customer_days.next_purchase_date is null
+        or datediff('day', customer_days.day, customer_days.next_purchase_date) > $window_days
+        or (customer_days.churn_date is not null and customer_days.next_purchase_date >= customer_days.churn_date)
+            as ends_spell
+    from customer_days
+    where
+        customer_days.is_purchase
+        and customer_days.day > cast($start as date) - cast($window_days as integer)
+        and customer_days.day <= $end
+        and customer_days.day <= $as_of
+        and (customer_days.churn_date is null or customer_days.day < customer_days.churn_date)
+        and customer_days.customer_key in (
+            select scoped_customers.customer_key
+            from scoped_customers
+            inner join latest_answers on latest_answers.customer_id = scoped_customers.customer_id
+        )
+),
+
 with_activity as (
     select
         latest_answers.customer_id,
@@ -45,17 +81,24 @@ with_activity as (
         latest_answers.response_date,
         latest_answers.survey,
         latest_answers.comment,
-        -- Active on a day = spells started minus spells ended on or before it (see spell_events).
-        coalesce(sum(case when spell_events.event_date <= latest_answers.response_date
-            then case when spell_events.event = 'lost' then -1 else 1 end end), 0) > 0 as active_at_answer,
-        coalesce(sum(case when spell_events.event_date <= $end
-            then case when spell_events.event = 'lost' then -1 else 1 end end), 0) > 0 as active_at_end,
-        min(case when spell_events.event = 'lost'
-            and spell_events.event_date > latest_answers.response_date
-            and spell_events.event_date <= cast($end as date) + cast($window_days as integer)
-            then spell_events.event_date end) as lost_date
+        coalesce(bool_or(answering_purchase_days.day <= latest_answers.response_date
+            and answering_purchase_days.lapse_date > latest_answers.response_date
+            and (answering_purchase_days.next_purchase_date is null
+                or answering_purchase_days.next_purchase_date > latest_answers.response_date)), false)
+            as active_at_answer,
+        coalesce(bool_or(answering_purchase_days.day <= $end
+            and answering_purchase_days.lapse_date > $end
+            and (answering_purchase_days.next_purchase_date is null
+                or answering_purchase_days.next_purchase_date > $end)), false) as active_at_end,
+        min(case
+            when answering_purchase_days.ends_spell
+                and answering_purchase_days.lapse_date > latest_answers.response_date
+                and answering_purchase_days.lapse_date <= cast($end as date) + cast($window_days as integer)
+                and answering_purchase_days.lapse_date <= $as_of
+                then answering_purchase_days.lapse_date
+        end) as lost_date
     from latest_answers
-    left join spell_events on spell_events.customer_id = latest_answers.customer_id
+    left join answering_purchase_days on answering_purchase_days.customer_id = latest_answers.customer_id
     group by latest_answers.customer_id, latest_answers.scale, latest_answers.score,
         latest_answers.response_date, latest_answers.survey, latest_answers.comment
 )

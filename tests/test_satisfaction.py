@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -13,10 +14,11 @@ from customer_value import db as dbmod
 from customer_value import satisfaction as sat
 from customer_value import team
 from customer_value.cli import main
-from customer_value.dataset import make_filters
+from customer_value.dataset import filter_choices, make_filters
 from customer_value.derive import rebuild_derived
 from customer_value.filters import Filters
 from customer_value.metrics import period_figures
+from customer_value.query import run
 from tests.builders import d, tiny_database
 
 
@@ -303,6 +305,40 @@ def test_demo_totals_agree_with_the_overview(demo_db):
     # The demo company's unhappy customers leave more often.
     gap = sat.churn_gap(sat.band_churn(demo_db, filters))
     assert gap["detractor_churn_rate"] > gap["promoter_churn_rate"]
+
+
+@pytest.mark.parametrize("change", ["default", "window_45", "one_region", "last_full_year"])
+def test_activity_after_each_answer_follows_the_spells(demo_db, change):
+    # The latest-answers query reads only the answering customers' purchase days; the customer movements
+    # of spell_events.sql (the activity rule every page shares) must tell the same story for each answer.
+    base = make_filters(demo_db)
+    filters = {"default": base, "window_45": replace(base, window_days=45),
+               "one_region": replace(base, regions=(filter_choices(demo_db)["region"][0],)),
+               "last_full_year": make_filters(demo_db, period="last_full_year")}[change]
+    latest = sat.latest_answers(demo_db, filters)
+    events = run(demo_db, "spell_events", filters=filters)
+    events["step"] = events["event"].map({"new": 1, "reactivated": 1, "lost": -1})
+    merged = latest[["customer_id", "scale", "response_date"]].merge(events, on="customer_id", how="left")
+    answer_day = pd.to_datetime(merged["response_date"])
+    event_day = pd.to_datetime(merged["event_date"])
+    last_day = pd.Timestamp(filters.end)
+    follow_until = last_day + pd.Timedelta(days=filters.window_days)
+    merged["before_answer"] = merged["step"].where(event_day <= answer_day, 0)
+    merged["before_end"] = merged["step"].where(event_day <= last_day, 0)
+    merged["loss_after"] = event_day.where((merged["event"] == "lost") & (event_day > answer_day)
+                                           & (event_day <= follow_until))
+    expected = merged.groupby(["customer_id", "scale"]).agg(
+        active_at_answer=("before_answer", "sum"), active_at_end=("before_end", "sum"), lost_date=("loss_after", "min"))
+    got = latest.set_index(["customer_id", "scale"]).loc[expected.index]
+    assert len(latest) > 500
+    assert (got["active_at_answer"].astype(bool) == (expected["active_at_answer"] > 0)).all()
+    assert (got["active_at_end"].astype(bool) == (expected["active_at_end"] > 0)).all()
+    never = pd.Timestamp(0)
+    assert (pd.to_datetime(got["lost_date"]).fillna(never) == expected["lost_date"].fillna(never)).all()
+    # Both answers of every kind occur, so the comparison above is not vacuous.
+    assert got["active_at_answer"].astype(bool).any() and not got["active_at_answer"].astype(bool).all()
+    assert got["lost_after_answer"].astype(bool).any() and not got["lost_after_answer"].astype(bool).all()
+    assert (got["lost_after_answer"].astype(bool) == expected["lost_date"].notna()).all()
 
 
 def test_open_complaints_have_an_age(demo_db):
