@@ -433,7 +433,8 @@ def _value_churn_data(db: Database, filters: Filters, scope: Scope | None) -> tu
     months = list(range(month_number(whole.start), month_number(whole.end) + 1))
     counts, slides = value_slides(rows, months)
     if not slides.empty:
-        active = run(db, "month_end_activity_of", filters=whole, scope=scope,
+        # Not cached on its own (the slides are, below), which also spares hashing a long list of keys.
+        active = run(db, "month_end_activity_of", filters=whole, scope=scope, use_cache=False,
                      params={"customer_keys": sorted(int(value) for value in slides["customer_key"].unique())})
         active["month"] = pd.to_datetime(active["month"])
         slides = slides.merge(active.astype({"customer_key": "int64"}), on=["customer_key", "month"])

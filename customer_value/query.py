@@ -251,18 +251,18 @@ def run(
     if "movement_cube" in parameters_of(sql) and "movement_cube" not in all_params:
         all_params["movement_cube"] = _movement_cube(db, filters)
     bound = _bind(sql, all_params, name)
-    # The cache key covers the parameters of the building blocks too: a change of
-    # W alters spell_events, and so every query built on it.
-    dependency_params = {
-        key: all_params[key]
-        for dependency in _all_requirements(name)
-        for key in parameters_of(load_sql(dependency))
-        if key in all_params
-    }
-    scope_key = (_scope_regions(filters, scope), filters.customer_types if filters else None,
-                 filters.sales_reps if filters else None)
-    cache_key = (db.path, db.data_version(), name, _freeze({**dependency_params, **bound}), _freeze(scope_key))
     if use_cache:
+        # The cache key covers the parameters of the building blocks too: a change of
+        # W alters spell_events, and so every query built on it.
+        dependency_params = {
+            key: all_params[key]
+            for dependency in _all_requirements(name)
+            for key in parameters_of(load_sql(dependency))
+            if key in all_params
+        }
+        scope_key = (_scope_regions(filters, scope), filters.customer_types if filters else None,
+                     filters.sales_reps if filters else None)
+        cache_key = (db.path, db.data_version(), name, _freeze({**dependency_params, **bound}), _freeze(scope_key))
         cached = RESULT_CACHE.get(cache_key)
         if cached is not None:
             return cached.copy()
