@@ -25,7 +25,7 @@ from customer_value.movements import (
     value_churn_customers,
 )
 from ui.context import current
-from ui.widgets import download_csv, empty_state
+from ui.widgets import download_csv, empty_state, page_title
 
 RATIO_KINDS = {"churn_rate": "share", "loss_to_gain_ratio": "ratio", "net_growth_rate": "share",
                "customer_quick_ratio": "ratio"}
@@ -39,12 +39,7 @@ PERIOD_READING = {
 }
 
 context = current()
-st.title("Churn and acquisition")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Churn and acquisition")
 
 filters = context.filters
 movements = monthly_movements(context.db, filters, context.scope)

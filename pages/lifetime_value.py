@@ -13,19 +13,14 @@ from customer_value.dataset import data_range
 from customer_value.errors import UserFacingError
 from customer_value.formatting import format_value
 from ui.context import current
-from ui.widgets import download_csv, empty_state
+from ui.widgets import download_csv, empty_state, page_title
 
 MONEY = "%,.0f"
 # Below the axis title, so that the two never overlap.
 LEGEND_BELOW = {"orientation": "h", "y": -0.28, "yanchor": "top"}
 
 context = current()
-st.title("Lifetime value and risk")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Lifetime value and risk")
 
 filters = context.filters
 span = data_range(context.db)

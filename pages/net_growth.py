@@ -22,7 +22,7 @@ from customer_value.movements import (
     revenue_totals,
 )
 from ui.context import current
-from ui.widgets import download_csv, empty_state
+from ui.widgets import download_csv, empty_state, page_title
 
 GAINS = ("new_revenue", "expansion_revenue", "reactivation_revenue")
 COLOURS = {"new_revenue": "#2ca02c", "expansion_revenue": "#74c476", "reactivation_revenue": "#c7e9c0",
@@ -34,12 +34,7 @@ def _formatted(values, kind: str) -> list[str]:
 
 
 context = current()
-st.title("Net growth")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Net growth")
 
 filters = context.filters
 revenue = revenue_movements(context.db, filters, context.scope)

@@ -8,19 +8,13 @@ from plotly.subplots import make_subplots
 
 from customer_value.metrics import monthly_trend, overview_kpis
 from ui.context import current
-from ui.widgets import empty_state, kpi_row
+from ui.widgets import comparison_caption, empty_state, kpi_row, page_title
 
 context = current()
-st.title("Overview")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Overview")
 
 filters = context.filters
-previous = filters.previous()
-st.caption(f"{filters.describe()}. Changes compare with {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}.")
+comparison_caption(filters)
 
 kpis = overview_kpis(context.db, filters, context.scope)
 by_key = {kpi.key: kpi for kpi in kpis}

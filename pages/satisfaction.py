@@ -8,19 +8,14 @@ import streamlit as st
 from customer_value import satisfaction as sat
 from customer_value.formatting import NOT_DEFINED, format_value
 from ui.context import current
-from ui.widgets import download_csv, empty_state, kpi_row
+from ui.widgets import comparison_caption, download_csv, empty_state, kpi_row, page_title
 
 context = current()
-st.title("Satisfaction")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Satisfaction")
 
 filters = context.filters
 previous = filters.previous()
-st.caption(f"{filters.describe()}. Changes compare with {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}.")
+comparison_caption(filters)
 
 summary = sat.headline(context.db, filters, context.scope)
 if summary["all"]["figures"]["answers"] == 0:

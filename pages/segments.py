@@ -14,15 +14,10 @@ from customer_value.errors import UserFacingError
 from customer_value.formatting import NOT_DEFINED, format_value
 from customer_value.query import filters_key
 from ui.context import current
-from ui.widgets import download_csv, empty_state
+from ui.widgets import download_csv, empty_state, page_title
 
 context = current()
-st.title("Segments")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Segments")
 
 filters = context.filters
 db = context.db

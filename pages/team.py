@@ -8,19 +8,14 @@ import streamlit as st
 from customer_value import team
 from customer_value.formatting import NOT_DEFINED
 from ui.context import current
-from ui.widgets import download_csv, empty_state
+from ui.widgets import comparison_caption, download_csv, empty_state, page_title
 
 context = current()
-st.title("Team performance")
-
-if context.filters is None:
-    empty_state("No transactions are loaded yet.",
-                "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo company.")
-    st.stop()
+page_title(context, "Team performance")
 
 filters = context.filters
 previous = filters.previous()
-st.caption(f"{filters.describe()}. Changes compare with {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}.")
+comparison_caption(filters)
 st.caption("Customers = bought in the period; active = active on the period's last day (bought within W days, "
            "contract not ended); new / reactivated / lost as on the overview; net growth = (new + reactivated - "
            "lost) / active at the start; NPS and CSAT over every answer in the period; complaints raised in it. "

@@ -50,3 +50,19 @@ def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV
 
 def empty_state(message: str, hint: str | None = None) -> None:
     st.info(message + (f"\n\n{hint}" if hint else ""))
+
+
+def page_title(context, title: str) -> None:
+    """The page's title; with nothing loaded yet, says how to get data and stops the page there."""
+    st.title(title)
+    if context.filters is None:
+        empty_state("No transactions are loaded yet.",
+                    "Open **Load data** to upload an export, or run `python -m customer_value demo` for the demo "
+                    "company.")
+        st.stop()
+
+
+def comparison_caption(filters) -> None:
+    """The period shown and the previous period its changes compare with."""
+    previous = filters.previous()
+    st.caption(f"{filters.describe()}. Changes compare with {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}.")
