@@ -135,8 +135,9 @@ def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     satisfaction = rng.normal(size=n)
     margin_factor = rng.beta(6, 4, size=n) / 0.6
 
-    # Acquisition grows, peaks in the third year, then matures.
-    signup = start_day + (rng.beta(1.35, 1.05, size=n) * (span - 45)).astype(int)
+    # Acquisition grows, peaks in the third year, then matures; it goes on to the data's last day,
+    # so the latest months show new customers as a real export would.
+    signup = start_day + (rng.beta(1.35, 1.05, size=n) * span).astype(int)
     order = np.argsort(signup, kind="stable")
     # Customer ids in signup order read naturally (C00001 is the oldest customer).
     type_index, base_lines, spend_scale, rate = (

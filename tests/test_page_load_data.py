@@ -21,9 +21,9 @@ NOT_MAPPED = "— not in the file —"
 #   CT100/1                  cancellation (C invoice, qty -1), netted   -20.25
 #   T102/1                   no customer id: loaded as anonymous   55.55
 #   T103/1                   date 'not a date': rejected           10.00
-#   SO0000001/1              the demo's first line: already loaded 560.42
+#   SO0000001/1              the demo's first line: already loaded 185.49
 # rows read 8, loaded 5 (420.75 + 55.55 = 476.30 plus the cancellation), rejected 1, duplicates 1,
-# already loaded 1; file total 1,326.47 = 476.30 - 20.25 + 10.00 + 300.00 + 560.42.
+# already loaded 1; file total 951.54 = 476.30 - 20.25 + 10.00 + 300.00 + 185.49.
 EXPORT = (
     b"InvoiceNo,Line,CustomerID,InvoiceDate,Quantity,Amount\n"
     b"T100,1,NEWCUST1,2025-12-01,2,100.50\n"
@@ -33,7 +33,7 @@ EXPORT = (
     b"CT100,1,NEWCUST1,2025-12-03,-1,-20.25\n"
     b"T102,1,,2025-12-04,1,55.55\n"
     b"T103,1,NEWCUST2,not a date,1,10.00\n"
-    b"SO0000001,1,C00001,2021-01-01,6,560.42\n"
+    b"SO0000001,1,C00001,2021-01-08,7,185.49\n"
 )
 
 
@@ -104,8 +104,8 @@ def test_upload_map_load_report_and_undo(writable_app_test, writable_demo_db):
     assert shown["Lines without customer id"] == "1"
     assert shown["Revenue without customer id"] == "55.55"
     reconciliation = texts(at.success)
-    assert ("File total 1,326.47 = loaded 476.30 + cancelled -20.25 + rejected 10.00 + duplicate lines 300.00 "
-            "+ already loaded 560.42: reconciled to the cent.") in reconciliation
+    assert ("File total 951.54 = loaded 476.30 + cancelled -20.25 + rejected 10.00 + duplicate lines 300.00 "
+            "+ already loaded 185.49: reconciled to the cent.") in reconciliation
     rejected = table_with(at, "file_row", "column", "value", "reason")
     assert rejected["file_row"].tolist() == [8]
     assert rejected["column"].tolist() == ["InvoiceDate"]
@@ -129,11 +129,11 @@ def test_upload_map_load_report_and_undo(writable_app_test, writable_demo_db):
         "Rows read": "8", "Rows loaded": "5", "Rows rejected": "1", "Duplicate lines skipped": "1",
         "Already loaded, skipped": "1", "Cancellation / return lines": "1", "Cancelled revenue": "-20.25",
         "Lines without customer id": "1", "Revenue without customer id": "55.55"}
-    assert texts(at.success).count("File total 1,326.47 = loaded 476.30 + cancelled -20.25") == 2
+    assert texts(at.success).count("File total 951.54 = loaded 476.30 + cancelled -20.25") == 2
     stored_rejects = [frame.value for frame in at.dataframe if "file_row" in frame.value.columns]
     assert stored_rejects[-1]["file_row"].tolist() == [8]
     # The rest of the app sees the new data at once: the sidebar's data range now ends on T101's day.
-    assert "Data from 2021-01-01 to 2026-01-15." in texts(at.sidebar.caption)
+    assert "Data from 2021-01-08 to 2026-01-15." in texts(at.sidebar.caption)
     customers = writable_demo_db.cursor().execute(
         "select count(*) from customer_summary where customer_id in ('NEWCUST1', 'NEWCUST2')").fetchone()[0]
     assert customers == 2
@@ -149,7 +149,7 @@ def test_upload_map_load_report_and_undo(writable_app_test, writable_demo_db):
     history = table_with(at, "batch_id", "status")
     assert history.loc[0, "status"].startswith("undone ")
     assert history.loc[1, "status"] == "in force"
-    assert "Data from 2021-01-01 to 2025-12-31." in texts(at.sidebar.caption)
+    assert "Data from 2021-01-08 to 2025-12-31." in texts(at.sidebar.caption)
     undoable = at.selectbox(key="undo_choice").options
     assert len(undoable) == 1 and undoable[0].startswith("Batch 1: demo company")
     remaining = writable_demo_db.cursor().execute(
