@@ -226,10 +226,33 @@ def test_plain_zip_and_old_excel_are_explained(tmp_path, loaded_db):
     assert ".xls" in refused(loaded_db, write(tmp_path, "old.xls", old))
 
 
-def test_file_over_the_limit(tmp_path, loaded_db, monkeypatch):
-    monkeypatch.setattr("customer_value.loader.reading.MAX_UPLOAD_BYTES", 50)
-    message = refused(loaded_db, write(tmp_path, "big.csv", GOOD * 3))
-    assert "limit" in message and "split it" in message
+def test_file_over_the_limit(tmp_path, loaded_db):
+    # 1.1 MB of orders against a 1 MB limit: refused as a whole, nothing loaded.
+    rows = "".join(f"B{i},C{i % 50},2024-02-{1 + i % 28:02d},{i % 90 + 1}\n" for i in range(50_000))
+    path = write(tmp_path, "big.csv", "order_id,customer_id,order_date,amount\n" + rows)
+    assert 1024 * 1024 < path.stat().st_size < 1.2 * 1024 * 1024
+    before = state(loaded_db)
+    with pytest.raises(UserFacingError) as raised:
+        load_file(loaded_db, path, "transactions", TRANSACTION_MAPPING, max_file_bytes=1024 * 1024)
+    assert state(loaded_db) == before
+    message = str(raised.value)
+    assert message.startswith("big.csv: the file is 1 MB, over the 1 MB limit; split it")
+    assert "--max-file-mb" in message
+
+
+def test_the_command_line_can_raise_the_file_limit(tmp_path, loaded_db, capsys):
+    from customer_value.cli import main as cli_main
+
+    rows = "".join(f"B{i},C{i % 50},2024-02-{1 + i % 28:02d},{i % 90 + 1}\n" for i in range(50_000))
+    path = write(tmp_path, "big.csv", "order_id,customer_id,order_date,amount\n" + rows)
+    database_path = str(loaded_db.path)
+    assert cli_main(["load", str(path), "--kind", "transactions", "--db", database_path, "--max-file-mb", "1"]) == 2
+    assert "over the 1 MB limit" in capsys.readouterr().err
+    assert cli_main(["load", str(path), "--kind", "transactions", "--db", database_path, "--max-file-mb", "2"]) == 0
+    # 50,000 lines of amounts 1..90 cycling: 555 full cycles of 4,095 = 2,272,725, plus 1 + ... + 50 = 1,275.
+    assert '"rows_loaded": 50000' in capsys.readouterr().out
+    total = loaded_db.cursor().execute("select sum(amount) from transactions where order_id like 'B%'").fetchone()[0]
+    assert total == Decimal("2274000")
 
 
 def test_wrong_encoding_named_by_the_user(tmp_path, loaded_db):

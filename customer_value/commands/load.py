@@ -19,7 +19,7 @@ from customer_value.cli import open_database, to_jsonable
 from customer_value.errors import UserFacingError
 from customer_value.formatting import neutralise_formula
 from customer_value.loader import KINDS, ReadOptions, load_file, suggest_mapping
-from customer_value.loader.reading import DATE_ORDERS, read_columns
+from customer_value.loader.reading import DATE_ORDERS, MAX_UPLOAD_BYTES, read_columns
 
 _DELIMITER_WORDS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|", "space": " "}
 
@@ -69,6 +69,9 @@ def register(subparsers, common) -> None:
     parser.add_argument("--exclude-cancellations", action="store_true",
                         help="leave cancellation lines out instead of netting them against revenue")
     parser.add_argument("--rejected-csv", type=Path, help="write every rejected row (row, column, value, reason)")
+    parser.add_argument("--max-file-mb", type=_positive_megabytes, default=MAX_UPLOAD_BYTES // 1024 // 1024,
+                        help="largest file accepted, in MB (default: the browser upload limit, "
+                             f"{MAX_UPLOAD_BYTES // 1024 // 1024}); scheduled loads of large exports may raise it")
     parser.add_argument("--user", default=None, help="recorded as who loaded the batch (default: your login)")
     parser.set_defaults(handler=handle)
 
@@ -99,6 +102,16 @@ def resolve_mapping(base: dict[str, str], overrides: list[tuple[str, str]], colu
     return mapping
 
 
+def _positive_megabytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of megabytes") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the limit must be at least 1 MB")
+    return value
+
+
 def handle(args) -> int:
     database = open_database(args, create=True)
     mapping: dict[str, str] | None = None
@@ -113,7 +126,8 @@ def handle(args) -> int:
         mapping = suggest_mapping(columns, args.kind)
     mapping = resolve_mapping(mapping, args.mappings, columns)
     report = load_file(database, args.file, args.kind, mapping, options,
-                       user=args.user or _login_name(), source_name=args.file.name)
+                       user=args.user or _login_name(), source_name=args.file.name,
+                       max_file_bytes=args.max_file_mb * 1024 * 1024)
     if args.rejected_csv:
         _write_rejected(report.rejected_rows, args.rejected_csv)
     print(json.dumps(to_jsonable(report.to_dict()), indent=2, ensure_ascii=False))

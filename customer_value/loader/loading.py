@@ -27,7 +27,14 @@ from customer_value.errors import UserFacingError
 from customer_value.loader.fields import field as field_definition
 from customer_value.loader.fields import fields_of
 from customer_value.loader.mapping import check_mapping
-from customer_value.loader.reading import STAGING_TABLE, ReadOptions, StagedFile, describe_delimiter, stage_file
+from customer_value.loader.reading import (
+    MAX_UPLOAD_BYTES,
+    STAGING_TABLE,
+    ReadOptions,
+    StagedFile,
+    describe_delimiter,
+    stage_file,
+)
 from customer_value.loader.validation import (
     PARSED_TABLE,
     REASONS,
@@ -122,7 +129,7 @@ class LoadReport:
 
 def load_file(db: dbmod.Database, path: str | Path, kind: str, mapping: dict[str, str],
               options: ReadOptions | None = None, user: str = "local", source_name: str | None = None,
-              progress=None) -> LoadReport:
+              progress=None, max_file_bytes: int = MAX_UPLOAD_BYTES) -> LoadReport:
     """Load one file into the database as one batch.
 
     Parameters
@@ -159,7 +166,7 @@ def load_file(db: dbmod.Database, path: str | Path, kind: str, mapping: dict[str
     con = db.cursor()
     name = source_name or Path(path).name
     step(0.0, "reading the file")
-    staged = stage_file(con, path, options, source_name=name, progress=step)
+    staged = stage_file(con, path, options, source_name=name, progress=step, max_bytes=max_file_bytes)
     try:
         by_field = check_mapping(mapping, staged.columns, kind, name)
         step(0.4, "checking every value")

@@ -178,8 +178,11 @@ def describe_delimiter(delimiter: str | None) -> str | None:
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, path: str | Path, options: ReadOptions,
-               source_name: str | None = None, progress=None) -> StagedFile:
+               source_name: str | None = None, progress=None, max_bytes: int = MAX_UPLOAD_BYTES) -> StagedFile:
     """Read ``path`` into the temporary table ``loader_staging`` on ``con``.
+
+    ``max_bytes`` is the largest file accepted: the browser upload limit by
+    default; the command line may raise it for scheduled loads of large exports.
 
     Raises
     ------
@@ -194,10 +197,11 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: str | Path, options: ReadOp
     size = path.stat().st_size
     if size == 0:
         raise UserFacingError(f"{name}: the file is empty (0 bytes); export it again with its data")
-    if size > MAX_UPLOAD_BYTES:
+    if size > max_bytes:
         raise UserFacingError(
-            f"{name}: the file is {size / 1024 / 1024:.0f} MB, over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB "
-            "limit; split it into smaller exports (e.g. one per month) and load them one after the other"
+            f"{name}: the file is {size / 1024 / 1024:.0f} MB, over the {max_bytes // 1024 // 1024} MB "
+            "limit; split it into smaller exports (e.g. one per month) and load them one after the other, "
+            "or load it with the command line's --max-file-mb"
         )
     with path.open("rb") as handle:
         head = handle.read(8192)
