@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -88,6 +89,19 @@ def empty_database(path: Path) -> dbmod.Database:
 # End-to-end fixtures: the real server in Debian's headless Chromium (never a downloaded browser).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+def metric_value(page, label: str, timeout: int = 90_000, within=None) -> str:
+    """The shown value of the first metric labelled ``label`` (in ``within``, else the page).
+
+    The label must be whole, optionally followed by a bracketed qualifier ("Net revenue retention (12 months
+    to Dec 2025)"), so "Revenue" never reads "Revenue per active customer" while the page is still drawing.
+    """
+    whole_label = re.compile(r"^" + re.escape(label) + r"( \(.*\))?$")
+    metric = (within if within is not None else page).locator('[data-testid="stMetric"]').filter(
+        has=page.get_by_text(whole_label)).first
+    metric.wait_for(timeout=timeout)
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
 def _free_port() -> int:

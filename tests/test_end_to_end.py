@@ -7,16 +7,14 @@ import pytest
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
 from customer_value.metrics import overview_kpis
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, metric_value
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 
 
 def _metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
-    metric.wait_for(timeout=60_000)
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return metric_value(page, label)
 
 
 def test_overview_opens_with_real_figures(server, browser, demo_db, tmp_path):

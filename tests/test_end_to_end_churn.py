@@ -7,7 +7,7 @@ import pytest
 from customer_value import movements as mv
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, metric_value
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -16,9 +16,7 @@ TIMEOUT = 90_000
 
 
 def _metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
-    metric.wait_for(timeout=TIMEOUT)
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return metric_value(page, label, TIMEOUT)
 
 
 def _wait_until_idle(page) -> None:

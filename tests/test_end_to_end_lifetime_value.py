@@ -7,7 +7,7 @@ import pytest
 from customer_value import clv, risk, whatif
 from customer_value.dataset import data_range, make_filters
 from customer_value.formatting import format_value
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, metric_value
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -17,9 +17,7 @@ SLOW = 240_000
 
 
 def _metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
-    metric.wait_for(timeout=SLOW)
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return metric_value(page, label, SLOW)
 
 
 def _open_tab(page, name: str) -> None:

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, metric_value
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -47,9 +47,7 @@ def export_file(tmp_path_factory):
 
 
 def _metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
-    metric.wait_for(timeout=TIMEOUT)
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return metric_value(page, label, TIMEOUT)
 
 
 def _upload_and_load(page, server: str, export_file) -> None:

@@ -12,7 +12,7 @@ from customer_value import satisfaction as sat
 from customer_value import team
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, metric_value
 
 PlaywrightTimeout = pytest.importorskip("playwright.sync_api").TimeoutError
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -41,11 +41,7 @@ def _wait_until_idle(page) -> None:
 
 def _metric_value(page, label: str) -> str:
     """The first metric of the open tab labelled exactly ``label``."""
-    panel = page.get_by_role("tabpanel").filter(visible=True).first
-    metric = panel.locator('[data-testid="stMetric"]').filter(
-        has=page.get_by_text(label, exact=True)).first
-    metric.wait_for(timeout=WAIT_MS)
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return metric_value(page, label, WAIT_MS, within=page.get_by_role("tabpanel").filter(visible=True).first)
 
 
 def _grid_rows(grid) -> list[list[str]]:

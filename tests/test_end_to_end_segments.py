@@ -10,7 +10,7 @@ import pytest
 from customer_value import segments
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, metric_value
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -29,8 +29,7 @@ def _open_segments(server, browser):
 
 
 def _metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return metric_value(page, label)
 
 
 def test_the_grid_shows_the_package_figures_and_a_drill_down_lists_the_cells_customers(server, browser, demo_db):
