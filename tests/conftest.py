@@ -72,6 +72,23 @@ def app_test(demo_db_path, monkeypatch):
     return AppTest.from_file(APP_PATH, default_timeout=120)
 
 
+def open_page(app_test, page_file: str):
+    """Run app.py, switch to ``page_file`` (e.g. "pages/team.py") and check the page raised nothing."""
+    at = app_test.run()
+    at.switch_page(page_file)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def table_with(at, *columns: str):
+    """The first table on the page holding all these columns (AppTest does not expose a table's key)."""
+    for element in at.dataframe:
+        if set(columns) <= set(element.value.columns):
+            return element.value
+    raise AssertionError(f"no table with columns {columns}")
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The folder of real exports (``CV_REAL_DATA``); tests using it skip when it is absent."""

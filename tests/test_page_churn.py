@@ -11,6 +11,7 @@ from customer_value import movements as mv
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
 from customer_value.segments import CELL_RANK, UNKNOWN_MARGIN
+from tests.conftest import open_page, table_with
 
 TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change"),
                  "churn_ratio_table": ("Churn rate",),
@@ -22,20 +23,11 @@ TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change")
 
 
 def _open(app_test):
-    at = app_test.run()
-    at.switch_page("pages/churn.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page(app_test, "pages/churn.py")
 
 
 def _table(at, name):
-    """The table ``name`` (AppTest does not expose a dataframe's key): found by the columns only it has."""
-    columns = set(TABLE_COLUMNS[name])
-    for element in at.dataframe:
-        if columns <= set(element.value.columns):
-            return element.value
-    raise AssertionError(f"no table {name}")
+    return table_with(at, *TABLE_COLUMNS[name])
 
 
 def _shown(values) -> list:

@@ -8,6 +8,7 @@ import pytest
 from customer_value import movements as mv
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
+from tests.conftest import open_page, table_with
 
 TABLE_COLUMNS = {"net_growth_revenue_table": ("expansion_revenue", "revenue_quick_ratio"),
                  "net_growth_retention_table": ("month", "grr", "base_customers"),
@@ -15,20 +16,11 @@ TABLE_COLUMNS = {"net_growth_revenue_table": ("expansion_revenue", "revenue_quic
 
 
 def _open(app_test):
-    at = app_test.run()
-    at.switch_page("pages/net_growth.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page(app_test, "pages/net_growth.py")
 
 
 def _table(at, name):
-    """The table ``name`` (AppTest does not expose a dataframe's key): found by the columns only it has."""
-    columns = set(TABLE_COLUMNS[name])
-    for element in at.dataframe:
-        if columns <= set(element.value.columns):
-            return element.value
-    raise AssertionError(f"no table {name}")
+    return table_with(at, *TABLE_COLUMNS[name])
 
 
 def _share(value) -> str:

@@ -8,22 +8,13 @@ import pytest
 from customer_value import satisfaction as sat
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
+from tests.conftest import open_page, table_with
 
 
 def _open(app_test):
-    at = app_test.run()
-    at.switch_page("pages/satisfaction.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page(app_test, "pages/satisfaction.py")
 
 
-def _table(at, *columns):
-    """The first table on the page holding all these columns (plain tables carry no key in AppTest)."""
-    for element in at.dataframe:
-        if set(columns) <= set(element.value.columns):
-            return element.value
-    raise AssertionError(f"no table with columns {columns}")
 
 
 def _metrics(at) -> dict[str, str]:
@@ -67,19 +58,19 @@ def test_trend_tables_hold_every_month_and_every_answer(app_test, demo_db):
 def test_tables_match_the_package(app_test, demo_db):
     at = _open(app_test)
     filters = make_filters(demo_db)
-    bands = _table(at, "revenue_lost")
+    bands = table_with(at, "revenue_lost")
     pd.testing.assert_frame_equal(bands.reset_index(drop=True), sat.band_churn(demo_db, filters), check_dtype=False)
-    segments = _table(at, "nps_vs_rest")
+    segments = table_with(at, "nps_vs_rest")
     # The default grouping is the value grid cell.
     expected = sat.segment_table(demo_db, filters, "value_cell", "service")
     assert segments["group"].tolist() == expected["group"].tolist()
     assert segments["nps"].tolist() == pytest.approx(expected["nps"].tolist(), nan_ok=True)
     assert segments["answers"].sum() == sat.headline(demo_db, filters)["service"]["figures"]["answers"]
-    follow_up = _table(at, "latest_nps")
+    follow_up = table_with(at, "latest_nps")
     expected_follow_up = sat.follow_up_list(sat.latest_answers(demo_db, filters))
     assert follow_up["customer_id"].tolist() == expected_follow_up["customer_id"].tolist()
     assert len(follow_up) > 0 and follow_up["period_revenue"].is_monotonic_decreasing
-    assert len(_table(at, "term")) > 0
+    assert len(table_with(at, "term")) > 0
 
 
 def test_churn_gap_and_complaint_figures_read_back(app_test, demo_db):
@@ -93,13 +84,13 @@ def test_churn_gap_and_complaint_figures_read_back(app_test, demo_db):
     # Hand count: complaints raised in the period, and complaints open on the data's last day.
     assert shown["Complaints"] == format_value(int(complaint_rows["raised_in_period"].sum()), "count")
     assert shown["Open complaints"] == format_value(int(complaint_rows["is_open"].sum()), "count")
-    open_list = _table(at, "age_days")
+    open_list = table_with(at, "age_days")
     assert len(open_list) == int(complaint_rows["is_open"].sum())
-    by_rep = _table(at, "sales_rep", "median_days_to_resolve")
+    by_rep = table_with(at, "sales_rep", "median_days_to_resolve")
     assert by_rep["complaints"].sum() == int(complaint_rows["raised_in_period"].sum())
     # Complaints per 100 orders: the hand count of complaints over the month table's orders, which add up to the
     # orders of the period (every month of it is a row).
-    by_month = _table(at, "month", "complaints_per_100_orders")
+    by_month = table_with(at, "month", "complaints_per_100_orders")
     assert len(by_month) == 12
     orders = int(by_month["orders"].sum())
     assert orders == int(by_rep["orders"].sum())
@@ -115,7 +106,7 @@ def test_settings_change_the_segment_table(app_test, demo_db):
     at.number_input(key="sat_min_answers").set_value(200)
     at.run()
     assert not at.exception
-    shown = _table(at, "nps_vs_rest")
+    shown = table_with(at, "nps_vs_rest")
     expected = sat.segment_table(demo_db, make_filters(demo_db), "rfm_segment", "annual", min_answers=200)
     assert shown["group"].tolist() == expected["group"].tolist()
     small = shown[shown["answers"] < 200]
@@ -130,7 +121,7 @@ def test_comment_search_filters_the_list(app_test):
     at.multiselect(key="sat_bands").select("detractor")
     at.run()
     assert not at.exception
-    comments = _table(at, "comment", "complaint")
+    comments = table_with(at, "comment", "complaint")
     assert len(comments) > 0
     assert comments["comment"].str.lower().str.contains("invoice").all()
     assert (comments["nps"] <= 6).all()
@@ -140,7 +131,7 @@ def test_the_comment_list_is_capped_with_a_note_and_every_match_downloads(app_te
     at = _open(app_test)
     every = sat.comments(demo_db, make_filters(demo_db))
     assert len(every) > sat.COMMENT_ROWS_SHOWN                 # the demo company has thousands of comments
-    shown = _table(at, "comment", "complaint")
+    shown = table_with(at, "comment", "complaint")
     assert len(shown) == sat.COMMENT_ROWS_SHOWN
     assert shown["feedback_id"].tolist() == every["feedback_id"].head(sat.COMMENT_ROWS_SHOWN).tolist()
     notes = " ".join(caption.value for caption in at.caption)

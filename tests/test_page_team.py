@@ -7,22 +7,13 @@ import pytest
 from customer_value import team
 from customer_value.dataset import make_filters
 from customer_value.metrics import period_figures
+from tests.conftest import open_page, table_with
 
 
 def _open(app_test):
-    at = app_test.run()
-    at.switch_page("pages/team.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page(app_test, "pages/team.py")
 
 
-def _table(at, *columns):
-    """The first table on the page holding all these columns (plain tables carry no key in AppTest)."""
-    for element in at.dataframe:
-        if set(columns) <= set(element.value.columns):
-            return element.value
-    raise AssertionError(f"no table with columns {columns}")
 
 
 def test_region_and_rep_tables_match_the_package(app_test, demo_db):
@@ -30,7 +21,7 @@ def test_region_and_rep_tables_match_the_package(app_test, demo_db):
     filters = make_filters(demo_db)
     overview = period_figures(demo_db, filters)
     for level in ("region", "sales_rep"):
-        shown = _table(at, level, "change_revenue")
+        shown = table_with(at, level, "change_revenue")
         expected = team.team_table(demo_db, filters, level)
         assert shown[level].tolist() == expected[level].tolist()
         assert shown["revenue"].tolist() == pytest.approx(expected["revenue"].tolist())
@@ -48,7 +39,7 @@ def test_region_and_rep_tables_match_the_package(app_test, demo_db):
         assert shown["lost"].sum() == overview["lost_customers"]
         assert shown["new_customers"].sum() == overview["new_customers"]
         assert shown["reactivated"].sum() == overview["reactivated_customers"]
-    assert _table(at, "region", "change_revenue")["revenue"].sum() > 100_000_000
+    assert table_with(at, "region", "change_revenue")["revenue"].sum() > 100_000_000
 
 
 def test_choosing_a_rep_lists_their_customers(app_test, demo_db):
@@ -56,23 +47,23 @@ def test_choosing_a_rep_lists_their_customers(app_test, demo_db):
     at.selectbox(key="team_rep").set_value("Li Jun")
     at.run()
     assert not at.exception
-    shown = _table(at, "customer_id", "status")
+    shown = table_with(at, "customer_id", "status")
     expected = team.rep_customers(demo_db, make_filters(demo_db), "Li Jun")
     assert shown["customer_id"].tolist() == expected["customer_id"].tolist()
     assert len(shown) > 10
-    reps = _table(at, "sales_rep", "change_revenue").set_index("sales_rep")
+    reps = table_with(at, "sales_rep", "change_revenue").set_index("sales_rep")
     assert shown["revenue"].sum() == pytest.approx(reps.loc["Li Jun", "revenue"])
 
 
 def test_selecting_a_rep_row_opens_that_reps_customers(app_test, demo_db):
     at = _open(app_test)
-    reps = _table(at, "sales_rep", "change_revenue")
+    reps = table_with(at, "sales_rep", "change_revenue")
     # What a click on the third row sends back to the script.
     at.session_state["team_reps"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
     chosen = reps["sales_rep"].iloc[2]
     assert at.selectbox(key="team_rep").value == chosen
-    shown = _table(at, "customer_id", "status")
+    shown = table_with(at, "customer_id", "status")
     assert shown["customer_id"].tolist() == team.rep_customers(demo_db, make_filters(demo_db), chosen)[
         "customer_id"].tolist()
