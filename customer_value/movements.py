@@ -843,8 +843,30 @@ def movements_report(db: Database, filters: Filters, scope: Scope | None = None)
         },
         "reading": executive_reading(movements, retention),
         "churn_rule": churn_rule(db, filters, scope, movements),
+        "early_history_caveat": early_history_caveat(
+            date.fromisoformat(db.meta("data_start")) if db.meta("data_start") else None, filters),
         "identity_failures": identity_failures(movements),
         "customer_movements": movements,
         "revenue_movements": revenue,
         "revenue_retention": retention,
     }
+
+
+def early_history_caveat(data_start: date | None, filters: Filters) -> str | None:
+    """A warning when the period reaches into the first W days of the data, else None.
+
+    The data cannot show purchases before its first day, so a customer who
+    bought in its first W days is counted as new even if they had bought
+    before, and nobody can be counted lost or reactivated against the unseen
+    past: early months overstate new customers.
+
+    Examples
+    --------
+    Data from 2021-01-08, W = 90: a period starting 2021-03-01 (52 days in)
+    gets the warning; one starting 2021-04-08 (exactly 90 days in) does not.
+    """
+    if data_start is None or (filters.start - data_start).days >= filters.window_days:
+        return None
+    return (f"The data starts on {data_start:%Y-%m-%d}: a customer who bought in its first {filters.window_days} "
+            "days may have bought before it, yet counts as new here, so the earliest months overstate new "
+            "customers.")

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from customer_value.dataset import data_range
 from customer_value.formatting import format_value
 from customer_value.movements import (
     ACQUISITION_SPLITS,
@@ -18,6 +19,7 @@ from customer_value.movements import (
     cohort_average_curve,
     cohort_matrix,
     cohort_retention,
+    early_history_caveat,
     identity_failures,
     monthly_movements,
     movement_totals,
@@ -53,6 +55,9 @@ if movements[["active_start", "new_customers", "reactivated", "lost"]].to_numpy(
 
 rule = churn_rule(context.db, filters, context.scope, movements)
 st.info(rule["description"], icon=":material/rule:")
+caveat = early_history_caveat(data_range(context.db).start, filters)
+if caveat:
+    st.warning(caveat, icon=":material/history:")
 
 # ---------------------------------------------------------------- headline for the period
 totals = movement_totals(movements)

@@ -494,9 +494,15 @@ def test_cli_prints_the_package_figures(demo_db_path, demo_db, capsys):
     assert [row["churned_revenue"] for row in printed["revenue_movements"]] == pytest.approx(
         revenue["churned_revenue"].tolist())
     assert printed["filters"]["window_days"] == 60
+    assert printed["early_history_caveat"] is None  # the last 12 months lie years after the data's start
     assert main(["movements", "--db", str(demo_db_path)]) == 0
     text = capsys.readouterr().out
     assert "For every customer lost" in text and f"{expected['month'].iloc[-1]:%Y-%m}" in text
+    assert "The data starts on" not in text
+    assert main(["movements", "--db", str(demo_db_path), "--period", "all_time"]) == 0
+    data_start = make_filters(demo_db, period="all_time").start
+    assert f"The data starts on {data_start:%Y-%m-%d}: a customer who bought in its first 90 days" in \
+        capsys.readouterr().out
 
 
 def test_cli_bad_input_gets_one_line(demo_db_path, capsys):
@@ -505,3 +511,19 @@ def test_cli_bad_input_gets_one_line(demo_db_path, capsys):
     assert error.startswith("error: unknown region Atlantis") and "Traceback" not in error
     assert main(["movements", "--db", str(demo_db_path.parent / "missing.duckdb")]) == 2
 
+
+
+def test_a_period_reaching_into_the_datas_first_w_days_is_flagged():
+    data_start = date(2021, 1, 8)
+    # 2021-03-01 is 52 days after 8 January: inside W = 90, so early "new" customers may be old ones.
+    early = Filters(start=date(2021, 3, 1), end=date(2021, 12, 31), window_days=90)
+    caveat = mv.early_history_caveat(data_start, early)
+    assert caveat is not None and caveat.startswith("The data starts on 2021-01-08: a customer who bought in its "
+                                                    "first 90 days")
+    # 2021-04-08 is exactly 90 days in: a full window of history lies before the period.
+    assert mv.early_history_caveat(data_start, Filters(start=date(2021, 4, 8), end=date(2021, 12, 31),
+                                                       window_days=90)) is None
+    # The same day with W = 30 is far enough; without data there is nothing to say.
+    assert mv.early_history_caveat(date(2021, 3, 1), Filters(start=date(2021, 3, 31), end=date(2021, 12, 31),
+                                                            window_days=30)) is None
+    assert mv.early_history_caveat(None, early) is None

@@ -143,3 +143,15 @@ def test_a_selection_with_nobody_says_so(app_test):
     at.run()
     assert not at.exception
     assert any("No customer in this selection" in info.value for info in at.info)
+
+
+def test_all_time_warns_that_the_earliest_months_overstate_new_customers(app_test, demo_db):
+    at = _open(app_test)
+    assert not any("The data starts on" in warning.value for warning in at.warning)  # last 12 months: no caveat
+    at.selectbox(key="f_period").set_value("all_time")
+    at.run()
+    assert not at.exception
+    span_start = make_filters(demo_db, period="all_time").start
+    assert [warning.value for warning in at.warning if "The data starts on" in warning.value] == [
+        f"The data starts on {span_start:%Y-%m-%d}: a customer who bought in its first 90 days may have bought "
+        "before it, yet counts as new here, so the earliest months overstate new customers."]

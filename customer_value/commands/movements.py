@@ -18,6 +18,7 @@ def handle(args) -> int:
     filters = filters_from_args(database, args)
     report = movements_report(database, filters)
     lines = [f"Customer movements, {filters.describe()}", report["reading"], report["churn_rule"]["description"],
+             *([report["early_history_caveat"]] if report["early_history_caveat"] else []),
              f"  {'month':<8} {'start':>7} {'new':>6} {'back':>6} {'lost':>6} {'end':>7}"
              f" {'churn':>7} {'lost/new':>8} {'quick':>6} {'rev quick':>9} {'NRR':>7}"]
     revenue = report["revenue_movements"].set_index("month")
