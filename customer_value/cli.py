@@ -17,6 +17,7 @@ import importlib
 import json
 import pkgutil
 import sys
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +37,21 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date in the form YYYY-MM-DD") from None
+
+
+def positive_whole_number(unit: str = "", too_small: str = "must be at least 1") -> Callable[[str], int]:
+    """An argparse type for counts of 1 or more; ``unit`` and ``too_small`` word its error messages."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number" + (f" of {unit}" if unit else "")) \
+                from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(too_small)
+        return value
+
+    return parse
 
 
 def _window(text: str) -> int:

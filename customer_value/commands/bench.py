@@ -6,21 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from customer_value.cli import emit
+from customer_value.cli import emit, positive_whole_number
 from customer_value.db import PROJECT_DIR
 from customer_value.errors import UserFacingError
 
 PARTS = ("loader", "pages", "apptest", "clv", "risk")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _parts(text: str) -> tuple[str, ...]:
@@ -33,9 +23,10 @@ def _parts(text: str) -> tuple[str, ...]:
 
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser("bench", help="measure speed at N order lines and write BENCHMARKS.md")
-    parser.add_argument("--lines", type=_positive, default=10_000_000, help="order lines of the demo (default 10M)")
-    parser.add_argument("--customers", type=_positive, default=None, help="customers (default: lines / 20)")
-    parser.add_argument("--repeat", type=_positive, default=5, help="repetitions of each measurement (default 5)")
+    count = positive_whole_number()
+    parser.add_argument("--lines", type=count, default=10_000_000, help="order lines of the demo (default 10M)")
+    parser.add_argument("--customers", type=count, default=None, help="customers (default: lines / 20)")
+    parser.add_argument("--repeat", type=count, default=5, help="repetitions of each measurement (default 5)")
     parser.add_argument("--seed", type=int, default=20_240_601)
     parser.add_argument("--only", type=_parts, default=PARTS, help=f"comma-separated parts: {','.join(PARTS)}")
     parser.add_argument("--work-dir", type=Path, default=PROJECT_DIR / "bench" / "work",

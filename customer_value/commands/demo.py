@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-from customer_value.cli import emit
+from customer_value.cli import emit, positive_whole_number
 from customer_value.db import DEFAULT_DB_PATH
 from customer_value.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, DEFAULT_YEARS, DemoSpec, build_demo_database
 from customer_value.errors import UserFacingError
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser("demo", help="build a deterministic demo company database")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB_PATH, help="where to write (must not exist)")
-    parser.add_argument("--customers", type=_positive, default=DEFAULT_CUSTOMERS)
-    parser.add_argument("--years", type=_positive, default=DEFAULT_YEARS)
+    parser.add_argument("--customers", type=positive_whole_number(), default=DEFAULT_CUSTOMERS)
+    parser.add_argument("--years", type=positive_whole_number(), default=DEFAULT_YEARS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--lines", type=_positive, default=None,
+    parser.add_argument("--lines", type=positive_whole_number(), default=None,
                         help="target number of order lines (default: about 37.5 per customer)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=handle)

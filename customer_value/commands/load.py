@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from customer_value.cli import open_database, to_jsonable
+from customer_value.cli import open_database, positive_whole_number, to_jsonable
 from customer_value.errors import UserFacingError
 from customer_value.formatting import neutralise_formula
 from customer_value.loader import KINDS, ReadOptions, load_file, suggest_mapping
@@ -69,7 +69,8 @@ def register(subparsers, common) -> None:
     parser.add_argument("--exclude-cancellations", action="store_true",
                         help="leave cancellation lines out instead of netting them against revenue")
     parser.add_argument("--rejected-csv", type=Path, help="write every rejected row (row, column, value, reason)")
-    parser.add_argument("--max-file-mb", type=_positive_megabytes, default=MAX_UPLOAD_BYTES // 1024 // 1024,
+    parser.add_argument("--max-file-mb", type=positive_whole_number("megabytes", "the limit must be at least 1 MB"),
+                        default=MAX_UPLOAD_BYTES // 1024 // 1024,
                         help="largest file accepted, in MB (default: the browser upload limit, "
                              f"{MAX_UPLOAD_BYTES // 1024 // 1024}); scheduled loads of large exports may raise it")
     parser.add_argument("--user", default=None, help="recorded as who loaded the batch (default: your login)")
@@ -100,16 +101,6 @@ def resolve_mapping(base: dict[str, str], overrides: list[tuple[str, str]], colu
         else:
             mapping.pop(column, None)
     return mapping
-
-
-def _positive_megabytes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of megabytes") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("the limit must be at least 1 MB")
-    return value
 
 
 def handle(args) -> int:

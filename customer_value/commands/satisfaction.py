@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
-from customer_value.cli import emit, filters_from_args, open_database
+from customer_value.cli import emit, filters_from_args, open_database, positive_whole_number
 from customer_value.formatting import format_value
 from customer_value.satisfaction import DEFAULT_MIN_ANSWERS, satisfaction_report
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("the minimum number of answers must be at least 1")
-    return value
 
 
 def _noise(verdict: bool | None) -> str:
@@ -26,7 +14,8 @@ def _noise(verdict: bool | None) -> str:
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser("satisfaction", parents=[common],
                                    help="NPS, CSAT and response figures per survey, and churn by satisfaction band")
-    parser.add_argument("--min-answers", type=_positive, default=DEFAULT_MIN_ANSWERS,
+    answers = positive_whole_number(too_small="the minimum number of answers must be at least 1")
+    parser.add_argument("--min-answers", type=answers, default=DEFAULT_MIN_ANSWERS,
                         help=f"groups with fewer answers are flagged, not ranked (default {DEFAULT_MIN_ANSWERS})")
     parser.set_defaults(handler=handle)
 
