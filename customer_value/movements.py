@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_value.dataset import data_range
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope, add_months
 from customer_value.metrics import (
@@ -832,6 +833,7 @@ def movements_report(db: Database, filters: Filters, scope: Scope | None = None)
     movements = monthly_movements(db, filters, scope)
     retention = revenue_retention(db, filters, scope)
     revenue = revenue_movements(db, filters, scope)
+    span = data_range(db)
     return {
         "filters": {
             "start": month_start(filters.start).isoformat(),
@@ -843,8 +845,7 @@ def movements_report(db: Database, filters: Filters, scope: Scope | None = None)
         },
         "reading": executive_reading(movements, retention),
         "churn_rule": churn_rule(db, filters, scope, movements),
-        "early_history_caveat": early_history_caveat(
-            date.fromisoformat(db.meta("data_start")) if db.meta("data_start") else None, filters),
+        "early_history_caveat": early_history_caveat(span.start if span else None, filters),
         "identity_failures": identity_failures(movements),
         "customer_movements": movements,
         "revenue_movements": revenue,

@@ -121,11 +121,10 @@ def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope
     if state.scope_key != key:
         # With nobody left out, a view over customer_summary costs nothing, where copying
         # 500,000 customers into a table takes a fifth of a second on every filter change.
-        kind = "view" if regions is None and types is None and reps is None else "table"
-        previous_kind = getattr(state, "scoped_kind", None)
-        if previous_kind is not None and previous_kind != kind:
+        kind = "view" if _all_customers(filters, scope) else "table"
+        if state.scoped_kind is not None and state.scoped_kind != kind:
             # DuckDB will not replace a view by a table of the same name, nor the reverse.
-            db.cursor().execute("drop " + previous_kind + " if exists scoped_customers")
+            db.cursor().execute("drop " + state.scoped_kind + " if exists scoped_customers")
         if kind == "view":
             db.cursor().execute(load_sql("scoped_customers_all"))
         else:

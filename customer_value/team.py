@@ -30,6 +30,11 @@ _SUMMED = ["bought_in_period", "active_start", "active_end", "new_customer", "re
            "complaints"]
 FIGURES = ["customers", "active_customers", "revenue", "gross_profit", "gross_margin", "new_customers",
            "reactivated", "lost", "net_growth_rate", "nps", "nps_answers", "csat", "csat_answers", "complaints"]
+# Summed figures that are counts in both team queries; _FLAGS are true/false per customer in
+# team_customers.sql and counts per pair in team_groups.sql.
+_COUNTS = ["new_customer", "reactivations", "losses", "lines_with_profit", "nps_answers", "promoters", "detractors",
+           "csat_answers", "satisfied", "complaints"]
+_FLAGS = ["bought_in_period", "active_start", "active_end"]
 # A group absent from one period had none of these in it; ratios stay undefined instead.
 COUNTED = ["customers", "active_customers", "revenue", "new_customers", "reactivated", "lost", "nps_answers",
            "csat_answers", "complaints"]
@@ -37,23 +42,20 @@ COUNTED = ["customers", "active_customers", "revenue", "new_customers", "reactiv
 
 def team_customers(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
     """One row per customer with anything to report in the period (see team_customers.sql)."""
-    frame = run(db, "team_customers", filters=filters, scope=scope)
-    for column in ("revenue", "profit"):
-        frame[column] = frame[column].astype(float)
-    for column in ("new_customer", "reactivations", "losses", "lines_with_profit", "nps_answers", "promoters",
-                   "detractors", "csat_answers", "satisfied", "complaints"):
-        frame[column] = frame[column].astype("int64")
-    return frame
+    return _typed(run(db, "team_customers", filters=filters, scope=scope), _COUNTS)
 
 
 def team_groups(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
     """One row per (region, sales rep) pair with the period's summed figures (see team_groups.sql)."""
-    frame = run(db, "team_groups", filters=filters, scope=scope)
+    return _typed(run(db, "team_groups", filters=filters, scope=scope), [*_COUNTS, *_FLAGS])
+
+
+def _typed(frame: pd.DataFrame, counts: list[str]) -> pd.DataFrame:
+    """Money as float and ``counts`` as int64 (the database returns decimals and hugeints)."""
     for column in ("revenue", "profit"):
         frame[column] = frame[column].astype(float)
-    for column in _SUMMED:
-        if column not in ("revenue", "profit"):
-            frame[column] = frame[column].astype("int64")
+    for column in counts:
+        frame[column] = frame[column].astype("int64")
     return frame
 
 
@@ -112,10 +114,9 @@ def rep_customers(db: Database, filters: Filters, sales_rep: str, scope: Scope |
     """The customers of one sales rep with their period figures, most valuable first."""
     # Narrowing the filters to the rep lets the database skip everyone else's rows; the user's
     # own rep filter and scope still apply (a rep outside them gives an empty list).
+    customers = team_customers(db, replace(filters, sales_reps=(sales_rep,)), scope)
     if filters.sales_reps and sales_rep not in filters.sales_reps:
-        customers = team_customers(db, filters, scope).iloc[0:0]
-    else:
-        customers = team_customers(db, replace(filters, sales_reps=(sales_rep,)), scope)
+        customers = customers.iloc[0:0]
     mine = customers[customers["sales_rep"] == sales_rep].copy()
     mine["nps"] = [nps_score(p, d, n) for p, d, n in zip(mine["promoters"], mine["detractors"],
                                                            mine["nps_answers"], strict=True)]
