@@ -8,6 +8,8 @@ their query file, so work on speed starts from a measurement rather than a guess
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -41,7 +43,7 @@ class _TimedCursor:
         return getattr(self._cursor, name)
 
 
-def profile(db_path: Path, page: str | None, change: str | None) -> None:
+def profile(db_path: Path, page: str | None, change: str | None, python_functions: int = 0) -> None:
     database = dbmod.connect(db_path)
     names = _query_names()
     timings: dict[str, list[float]] = defaultdict(list)
@@ -65,14 +67,22 @@ def profile(db_path: Path, page: str | None, change: str | None) -> None:
             runner.function(BenchContext(database, changes[label]))
             _reset_results(database)
             timings.clear()
+            profiler = cProfile.Profile() if python_functions else None
             started = time.perf_counter()
+            if profiler:
+                profiler.enable()
             runner.function(BenchContext(database, changes[label]))
+            if profiler:
+                profiler.disable()
             total = time.perf_counter() - started
             sql_total = sum(sum(values) for values in timings.values())
             print(f"\n== {runner.name} [{label}]: {total:.3f} s, SQL {sql_total:.3f} s, "
                   f"other {total - sql_total:.3f} s")
             for name, values in sorted(timings.items(), key=lambda item: -sum(item[1]))[:15]:
                 print(f"  {sum(values):7.3f} s  x{len(values):<3} {name}")
+            if profiler:
+                print(f"  -- the {python_functions} Python functions with the most time, callees included:")
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(python_functions)
 
 
 def main() -> None:
@@ -80,8 +90,10 @@ def main() -> None:
     parser.add_argument("db", type=Path)
     parser.add_argument("--page")
     parser.add_argument("--change")
+    parser.add_argument("--python", type=int, default=0, metavar="N",
+                        help="also list the N Python functions with the most time (cProfile)")
     arguments = parser.parse_args()
-    profile(arguments.db, arguments.page, arguments.change)
+    profile(arguments.db, arguments.page, arguments.change, arguments.python)
 
 
 if __name__ == "__main__":

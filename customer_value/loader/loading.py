@@ -29,7 +29,6 @@ from customer_value.loader.fields import fields_of
 from customer_value.loader.mapping import check_mapping
 from customer_value.loader.reading import (
     MAX_UPLOAD_BYTES,
-    STAGING_TABLE,
     ReadOptions,
     StagedFile,
     describe_delimiter,
@@ -45,6 +44,7 @@ from customer_value.loader.validation import (
 )
 
 OUTCOME_TABLE = "loader_outcome"
+MARKS_TABLE = "loader_marks"
 CENT = Decimal("0.01")
 REJECTED_COLUMNS = ["file_row", "column", "value", "reason"]
 # A file where more rows fail than pass is almost always mapped or read wrongly
@@ -172,7 +172,7 @@ def load_file(db: dbmod.Database, path: str | Path, kind: str, mapping: dict[str
         step(0.4, "checking every value")
         decisions = detect_columns(con, staged, kind, by_field, options)
         build_parsed_table(con, staged, kind, by_field, decisions)
-        con.execute("drop table " + STAGING_TABLE)
+        staged.cleanup(con)  # the file's text is no longer needed: free it before the write
         with db.write_lock:
             con.execute("begin transaction")
             try:
@@ -187,32 +187,56 @@ def load_file(db: dbmod.Database, path: str | Path, kind: str, mapping: dict[str
         ) from None
     finally:
         staged.cleanup(con)
-        for table in (PARSED_TABLE, OUTCOME_TABLE):
-            con.execute("drop table if exists " + table)
+        _drop_classification(con)
     step(1.0, "done")
     return report
 
 
-def _status_sql(kind: str, exclude_cancellations: bool) -> str:
-    excluded = ("when is_cancellation then 'excluded' "
-                if kind == "transactions" and exclude_cancellations else "")
+def _classify_rows(con, kind: str, exclude_cancellations: bool) -> None:
+    """Give every parsed row its status, as the view ``loader_outcome`` (the parsed rows plus ``status``).
+
+    Only the few rows that repeat a key of the file or were loaded before are written
+    out (``loader_marks``); every other row is 'rejected' or 'loaded' by its own values,
+    so ten million rows are not copied to say so.
+    """
     # The target table name comes from the fixed list of kinds, never from input.
-    return (
-        "create or replace temp table " + OUTCOME_TABLE + " as "
-        "with ranked as ("
-        "  select *, row_number() over same_key as key_rank, first_value(content_key) over same_key as first_content,"
+    con.execute(
+        "create or replace temp table " + MARKS_TABLE + " as "
+        "with repeated_keys as ("
+        "  select dedupe_key from " + PARSED_TABLE + " where reject_code is null"
+        "  group by dedupe_key having count(*) > 1"
+        "), ranked as ("
+        "  select file_row, content_key, row_number() over same_key as key_rank,"
+        "         first_value(content_key) over same_key as first_content,"
         "         first_value(file_row) over same_key as first_row"
         "  from " + PARSED_TABLE + " where reject_code is null"
+        "    and dedupe_key in (select dedupe_key from repeated_keys)"
         "  window same_key as (partition by dedupe_key order by file_row)"
+        "), known as ("
+        "  select file_row from " + PARSED_TABLE + " where reject_code is null"
+        "    and row_key in (select row_key from " + kind + ")"
         ") "
-        "select ranked.*, case when key_rank > 1 and content_key = first_content then 'duplicate' "
-        "  when key_rank > 1 then 'conflict' "
-        "  when row_key in (select row_key from " + kind + ") then 'already_loaded' "
-        + excluded + "else 'loaded' end as status "
-        "from ranked "
-        "union all by name "
-        "select *, 'rejected' as status from " + PARSED_TABLE + " where reject_code is not null"
+        "select coalesce(ranked.file_row, known.file_row) as file_row,"
+        "  case when ranked.key_rank > 1 and ranked.content_key = ranked.first_content then 'duplicate'"
+        "       when ranked.key_rank > 1 then 'conflict' else 'already_loaded' end as status,"
+        "  ranked.first_row "
+        "from ranked full outer join known on known.file_row = ranked.file_row "
+        "where ranked.key_rank > 1 or known.file_row is not null"
     )
+    unmarked = ("case when is_cancellation then 'excluded' else 'loaded' end"
+                if kind == "transactions" and exclude_cancellations else "'loaded'")
+    con.execute(
+        "create or replace temp view " + OUTCOME_TABLE + " as "
+        "select parsed.*, case when parsed.reject_code is not null then 'rejected' "
+        "  else coalesce(marks.status, " + unmarked + ") end as status, marks.first_row "
+        "from " + PARSED_TABLE + " as parsed left join " + MARKS_TABLE + " as marks on marks.file_row = parsed.file_row"
+    )
+
+
+def _drop_classification(con) -> None:
+    con.execute("drop view if exists " + OUTCOME_TABLE)
+    for table in (PARSED_TABLE, MARKS_TABLE):
+        con.execute("drop table if exists " + table)
 
 
 def _money(value) -> Decimal:
@@ -223,8 +247,7 @@ def _classify_and_write(con, staged: StagedFile, kind: str, by_field: dict[str, 
                         options: ReadOptions, user: str, step) -> LoadReport:
     name = staged.source_name
     exclude = options.cancellations == "exclude"
-    con.execute(_status_sql(kind, exclude))
-    con.execute("drop table " + PARSED_TABLE)
+    _classify_rows(con, kind, exclude)
     step(0.6, "finding duplicates and rows loaded before")
     is_transactions = kind == "transactions"
     revenue = "line_revenue" if is_transactions else "null::decimal(18, 2)"

@@ -164,8 +164,7 @@ class StagedFile:
         return f"c{self.columns.index(column)}"
 
     def cleanup(self, con: duckdb.DuckDBPyConnection) -> None:
-        for table in (STAGING_TABLE, _RAW_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE):
-            con.execute("drop table if exists " + table)
+        _drop_staging(con)
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
@@ -207,8 +206,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: str | Path, options: ReadOp
         head = handle.read(8192)
     file_format = _sniff_format(path, head, name)
     temp_dir = Path(tempfile.mkdtemp(prefix="cv-loader-"))
-    for table in (STAGING_TABLE, _RAW_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE):
-        con.execute("drop table if exists " + table)
+    _drop_staging(con)
     try:
         if file_format == "parquet":
             staged = _stage_parquet(con, path, name)
@@ -218,11 +216,16 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: str | Path, options: ReadOp
             staged = _stage_text(con, path, name, head, options, temp_dir, progress)
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
-        for table in (STAGING_TABLE, _RAW_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE):
-            con.execute("drop table if exists " + table)
+        _drop_staging(con)
         raise
     staged._temp_dir = temp_dir
     return staged
+
+
+def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("drop view if exists " + STAGING_TABLE)
+    for table in (_RAW_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE):
+        con.execute("drop table if exists " + table)
 
 
 def _sniff_format(path: Path, head: bytes, name: str) -> str:
@@ -261,11 +264,27 @@ def _sniff_format(path: Path, head: bytes, name: str) -> str:
 # CSV / TSV
 
 
-def _hash_and_check_utf8(path: Path) -> tuple[str, bool]:
-    """SHA-256 of the file and whether all of it is valid UTF-8, in one streaming pass."""
+# A line holding nothing but spaces or tabs (Python's bytes.strip() whitespace, less line ends).
+_BLANK_LINE = re.compile(rb"\n[ \t\x0b\x0c]*\n")
+
+
+@dataclass
+class _TextScan:
+    content_hash: str
+    utf8_valid: bool
+    # No quote, carriage return or blank line anywhere: every line is one record, so the
+    # reader's row order gives each row's line without numbering the file in Python.
+    one_record_per_line: bool
+
+
+def _scan_text_file(path: Path) -> _TextScan:
+    """SHA-256 of the file, whether all of it is valid UTF-8, and whether each line is one record; one pass."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     valid = True
+    plain = True
+    # The end of the previous chunk from its last line end, so a blank line split across chunks is seen.
+    carry = b"\n"
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
@@ -274,12 +293,21 @@ def _hash_and_check_utf8(path: Path) -> tuple[str, bool]:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     valid = False
+            if plain:
+                text = carry + chunk
+                if b'"' in chunk or b"\r" in chunk or _BLANK_LINE.search(text):
+                    plain = False
+                carry = text[text.rfind(b"\n"):]
+                if len(carry) > 64 and carry[1:].strip():
+                    carry = b"\nx"  # the open line has a character: it cannot turn out blank
         if valid:
             try:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 valid = False
-    return digest.hexdigest(), valid
+    if plain and len(carry) > 1 and not carry[1:].strip():
+        plain = False  # the last line holds only spaces
+    return _TextScan(digest.hexdigest(), valid, plain)
 
 
 def file_hash(path: Path) -> str:
@@ -409,10 +437,10 @@ def _header_from_text(text: str, skip: int, delimiter: str | None, name: str) ->
 
 def _stage_text(con, path: Path, name: str, head: bytes, options: ReadOptions, temp_dir: Path,
                 progress) -> StagedFile:
-    content_hash, utf8_valid = _hash_and_check_utf8(path)
-    encoding = options.encoding or detect_encoding(path, head, utf8_valid)
+    scan = _scan_text_file(path)
+    encoding = options.encoding or detect_encoding(path, head, scan.utf8_valid)
     notices = []
-    if codecs.lookup(encoding).name == "utf-8" and utf8_valid:
+    if codecs.lookup(encoding).name == "utf-8" and scan.utf8_valid:
         utf8_path = path
     elif codecs.lookup(encoding).name == "utf-8":
         raise UserFacingError(
@@ -425,16 +453,29 @@ def _stage_text(con, path: Path, name: str, head: bytes, options: ReadOptions, t
         _transcode(path, encoding, utf8_path, name)
     skip = (options.header_row or 1) - 1
     columns, delimiter = _read_header(utf8_path, skip, options.delimiter, name)
+    staged = StagedFile(source_name=name, path=path, format="csv", encoding=encoding, delimiter=delimiter,
+                        sheet=None, sheet_names=[], columns=columns, content_hash=scan.content_hash, rows=0,
+                        notices=notices)
+    if scan.one_record_per_line and utf8_path == path and skip == 0:
+        if progress:
+            progress(0.2, "reading the file")
+        _read_csv_into_staging(con, path, name, columns, delimiter, numbered=False)
+        if not _table_exists(con, _REJECTS_TABLE) or not con.execute(
+                "select count(*) from " + _REJECTS_TABLE).fetchone()[0]:
+            # Data starts on line 2 and no line was left out, so row i (from 0) is line i + 2.
+            _finish_staging(con, staged, first_data_line=2)
+            return staged
+        # A row the reader could not split is missing from the table, so positions no longer give
+        # lines: number the lines after all (rare: only files with ragged rows pay for it).
+        for table in (_RAW_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE):
+            con.execute("drop table if exists " + table)
     if progress:
         progress(0.1, "numbering the file's lines")
     numbered_path = temp_dir / "numbered.csv"
-    blank_lines, broken = _number_lines(utf8_path, numbered_path, skip, delimiter, name)
+    staged.blank_rows, staged.ragged = _number_lines(utf8_path, numbered_path, skip, delimiter, name)
     if progress:
         progress(0.2, "reading the file")
     _read_csv_into_staging(con, numbered_path, name, columns, delimiter)
-    staged = StagedFile(source_name=name, path=path, format="csv", encoding=encoding, delimiter=delimiter,
-                        sheet=None, sheet_names=[], columns=columns, content_hash=content_hash, rows=0,
-                        notices=notices, ragged=broken, blank_rows=blank_lines)
     _finish_staging(con, staged)
     return staged
 
@@ -546,9 +587,14 @@ def _carriage_return_outside_quotes(text: bytes, delimiter: int | None) -> bool:
                for position, inside in _quote_states(text, False, delimiter))
 
 
-def _read_csv_into_staging(con, numbered_path: Path, name: str, columns: list[str], delimiter: str) -> None:
-    """Read a file written by ``_number_lines`` (or the Excel step): its first cell is the row's line."""
-    column_types = "{'line': 'VARCHAR', " + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
+def _read_csv_into_staging(con, numbered_path: Path, name: str, columns: list[str], delimiter: str,
+                           numbered: bool = True) -> None:
+    """Read a file written by ``_number_lines`` (or the Excel step), whose first cell is the row's line.
+
+    ``numbered=False`` reads a file as it is (one record per line; see ``_scan_text_file``).
+    """
+    line_cell = "'line': 'VARCHAR', " if numbered else ""
+    column_types = "{" + line_cell + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
     # Every dialect option is given, so nothing depends on DuckDB's sniffer guessing
     # from a sample; rows it cannot split go to the rejects table with their text.
     statement = (
@@ -574,11 +620,11 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200]
 
 
-def _finish_staging(con, staged: StagedFile) -> None:
+def _finish_staging(con, staged: StagedFile, first_data_line: int = 1) -> None:
     """Number the rows as in the file, drop blank rows, collect ragged rows, refuse files with no data.
 
-    CSV and Excel rows carry their line (their sheet row) in the cell ``line``; Parquet rows
-    are numbered by their position, the first row being 1.
+    CSV and Excel rows carry their line (their sheet row) in the cell ``line``; other rows
+    are numbered by their position, the first being ``first_data_line`` (Parquet: 1).
     """
     name = staged.source_name
     # A short row is reported once per missing column; one entry per row is enough.
@@ -589,20 +635,20 @@ def _finish_staging(con, staged: StagedFile) -> None:
     cells = ", ".join(f"c{i}" for i in range(len(staged.columns)))
     not_blank = " or ".join(f"nullif(trim(c{i}), '') is not null" for i in range(len(staged.columns)))
     has_lines = "line" in [row[0] for row in con.execute("describe " + _RAW_TABLE).fetchall()]
-    file_row = "cast(line as bigint)" if has_lines else "rowid + 1"
+    file_row = "cast(line as bigint)" if has_lines else f"rowid + {int(first_data_line)}"
     raw_rows = con.execute("select count(*) from " + _RAW_TABLE).fetchone()[0]
+    # A view, not a copy: at ten million rows a copy of the text cells costs seconds and gigabytes,
+    # and the typed table is built from it once.
     con.execute(
-        "create temp table " + STAGING_TABLE + " as select " + file_row.replace("cast(", "try_cast(")
+        "create temp view " + STAGING_TABLE + " as select " + file_row.replace("cast(", "try_cast(")
         + " as file_row, " + cells + " from " + _RAW_TABLE + " where " + not_blank
     )
-    unnumbered = con.execute("select count(*) from " + STAGING_TABLE + " where file_row is null").fetchone()[0]
-    if unnumbered:
+    if has_lines and con.execute("select count(*) from " + STAGING_TABLE + " where file_row is null").fetchone()[0]:
         # The reader split the rows differently from the line numbering: its quotes disagree with ours.
         raise UserFacingError(
             f"{name}: the quotes (\") in the file do not pair up consistently, so its rows cannot be told apart "
             "with certainty; check the quotes in cells, or export the file again with text cells quoted"
         )
-    con.execute("drop table " + _RAW_TABLE)
     staged.rows = con.execute("select count(*) from " + STAGING_TABLE).fetchone()[0]
     staged.blank_rows += raw_rows - staged.rows
     expected = len(staged.columns)

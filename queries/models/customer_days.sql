@@ -9,20 +9,38 @@
 -- when every customer is in scope.
 -- Parameters: none. Depends on customer_dim. Stored in day order so that a
 -- date range reads only its own row groups.
-with day_totals as (
+with order_totals as (
+    -- Orders first, then days: counting an order once per day this way is exact and
+    -- cheaper than a distinct count over the day's lines.
     select
         customer_id,
         order_date as day,
+        order_id,
         sum(amount) as revenue,
         sum(gross_profit) as profit,
         count(gross_profit) as lines_with_profit,
-        count(distinct case when not is_cancellation then order_id end) as orders,
+        bool_and(is_cancellation) as only_cancellations,
         count(*) as lines,
         sum(case when is_cancellation then amount else 0 end) as cancelled_revenue,
         bool_or(not is_cancellation and amount > 0) as is_purchase
     from transactions
     where customer_id is not null
-    group by customer_id, order_date
+    group by customer_id, order_date, order_id
+),
+
+day_totals as (
+    select
+        customer_id,
+        day,
+        sum(revenue) as revenue,
+        sum(profit) as profit,
+        cast(sum(lines_with_profit) as bigint) as lines_with_profit,  -- a sum of counts is HUGEINT otherwise
+        count(case when not only_cancellations then 1 end) as orders,
+        cast(sum(lines) as bigint) as lines,
+        sum(cancelled_revenue) as cancelled_revenue,
+        bool_or(is_purchase) as is_purchase
+    from order_totals
+    group by customer_id, day
 ),
 
 purchase_neighbours as (
