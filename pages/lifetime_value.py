@@ -45,11 +45,21 @@ def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Dates as text and missing text as blank, so a table never shows None or NaT."""
     shown = frame.copy()
     for column in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[column]) or shown[column].dtype == object:
+        values = shown[column]
+        if not (pd.api.types.is_datetime64_any_dtype(values) or values.dtype == object):
+            continue
+        # Whole columns at once where their kind allows: cell by cell, 500,000 customers took seconds.
+        kind = "datetime" if pd.api.types.is_datetime64_any_dtype(values) else pd.api.types.infer_dtype(
+            values, skipna=True)
+        if kind in ("datetime", "datetime64", "date"):
+            shown[column] = pd.to_datetime(values).dt.strftime("%Y-%m-%d").fillna("").astype(object)
+        elif kind in ("string", "empty"):
+            shown[column] = values.where(values.notna(), "")
+        else:
             shown[column] = [
                 "" if value is None or (not isinstance(value, str) and pd.isna(value))
                 else value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else str(value)
-                for value in shown[column]]
+                for value in values]
     return shown
 
 

@@ -79,7 +79,7 @@ def drill(frame: pd.DataFrame, column: str, options: list, key: str, label: str,
     st.dataframe(shown(customers.head(DRILL_ROWS_SHOWN), list(customers.columns)), hide_index=True,
                  key=f"{key}_table")
     safe_name = re.sub(r"[^\w-]+", "_", str(choice)).strip("_") or "group"
-    download_csv(customers, f"customers_{column}_{safe_name}.csv", key=f"{key}_csv", deferred=True)
+    download_csv(customers, f"customers_{column}_{safe_name}.csv", key=f"{key}_csv")
 
 
 @st.cache_data(show_spinner="Finding clusters...", max_entries=32)
@@ -359,7 +359,7 @@ with tabs[6]:
                       format_func=lambda pair: f"{pair[0]} → {pair[1]}",
                       lister=lambda pair: segments.migration_drill_down(moved["customers"], kind, *pair))
                 download_csv(moved["customers"], "segment_migration.csv", "Download each customer's move",
-                             key="seg_migration_csv", deferred=True)
+                             key="seg_migration_csv")
 
 # ---------------------------------------------------------------- 8. customer lists
 with tabs[7]:
@@ -377,4 +377,4 @@ with tabs[7]:
         values = sorted(frame[grouping].dropna().unique().tolist(), key=str) if grouping in frame else []
         drill(frame, grouping, values, "seg_list_value", groupings[grouping])
         download_csv(segments.revenue_order(frame)[segments.DRILL_COLUMNS], "customers_all_segments.csv",
-                     "Download every customer with their segments", key="seg_list_all_csv", deferred=True)
+                     "Download every customer with their segments", key="seg_list_all_csv")

@@ -1,25 +1,41 @@
 -- One row: sales of the customers in scope over [$start, $end] (inclusive):
 -- revenue (net of returns), gross profit where known, buying customers,
 -- orders, and buyers with two or more orders in the period.
--- Written so that only the repeat-buyer count groups by customer (on the
--- integer key): sums are taken over the day rows directly, and a buyer is
--- counted on their first purchase day in the period, the one whose previous
+-- Written so that nothing groups by customer (at 500,000 customers that group
+-- by was most of the time): sums are taken over the day rows directly; a buyer
+-- is counted on their first purchase day in the period, the one whose previous
 -- purchase (prev_purchase_date, precomputed in customer_days) is before $start.
+-- Repeat buyers (two or more orders in the period) are the buyers with two or
+-- more purchase days (each purchase day holds an order), plus those with one
+-- purchase day (no neighbouring purchase day in the period) that holds two
+-- orders, or one order and another order on a day without a purchase (a
+-- zero-amount order: rare, so that join is small).
 -- Parameters: $start, $end, $all_customers (true when no filter or scope leaves
 -- anyone out: the scoped_customers join is skipped).
 with scoped_days as (
-    select customer_key, revenue, profit, lines_with_profit, lines, orders, is_purchase, prev_purchase_date
+    select
+        customer_key, revenue, profit, lines_with_profit, lines, orders, is_purchase, prev_purchase_date,
+        next_purchase_date
     from customer_days
     where
         day between $start and $end
         and (customer_key in (select customer_key from scoped_customers where not $all_customers) or $all_customers)
 ),
 
-repeat_buyers as (
-    select customer_key
+days_marked as (
+    select
+        *,
+        is_purchase and (prev_purchase_date is null or prev_purchase_date < $start) as is_first_purchase,
+        is_purchase
+        and (prev_purchase_date is null or prev_purchase_date < $start)
+        and (next_purchase_date is null or next_purchase_date > $end) as is_only_purchase
     from scoped_days
-    group by customer_key
-    having bool_or(is_purchase) and sum(orders) >= 2
+),
+
+orders_without_purchase as (
+    select distinct customer_key
+    from scoped_days
+    where not is_purchase and orders > 0
 )
 
 select
@@ -28,8 +44,10 @@ select
     coalesce(sum(lines_with_profit), 0) as lines_with_profit,
     coalesce(sum(lines), 0) as lines,
     coalesce(sum(orders), 0) as orders,
-    coalesce(sum(case
-        when is_purchase and (prev_purchase_date is null or prev_purchase_date < $start) then 1 else 0 end), 0)
-        as buyers,
-    (select count(*) from repeat_buyers) as repeat_buyers
-from scoped_days
+    coalesce(sum(case when is_first_purchase then 1 else 0 end), 0) as buyers,
+    coalesce(sum(case when is_first_purchase and not is_only_purchase then 1 else 0 end), 0)
+    + coalesce(sum(case when is_only_purchase and orders >= 2 then 1 else 0 end), 0)
+    + coalesce(sum(case when is_only_purchase and orders = 1
+                        and customer_key in (select customer_key from orders_without_purchase) then 1 else 0 end), 0)
+        as repeat_buyers
+from days_marked

@@ -107,6 +107,30 @@ def test_february_and_previous_period(small_firm):
     assert kpis["nps"].value is None  # no answers in February: not defined, never NaN
 
 
+def test_repeat_buyers_by_hand(tmp_path):
+    # Every transaction here is its own order. In March:
+    # P buys on two days -> repeat. Q buys twice on one day -> repeat. R buys once and has a
+    # zero-amount order (not a purchase, but an order) on another March day -> repeat.
+    # S buys once in March, once in April -> not repeat. T buys once and returns something
+    # on another March day (a cancelled order is no order) -> not repeat. U only has the
+    # zero-amount order -> no buyer at all.
+    database = tiny_database(tmp_path / "repeat.duckdb", transactions=[
+        ("P", d("2024-03-02"), 10), ("P", d("2024-03-20"), 10),
+        ("Q", d("2024-03-05"), 10), ("Q", d("2024-03-05"), 15),
+        ("R", d("2024-03-07"), 10), ("R", d("2024-03-12"), 0),
+        ("S", d("2024-03-09"), 10), ("S", d("2024-04-02"), 10),
+        ("T", d("2024-03-10"), 10), ("T", d("2024-03-15"), -4, None, True),
+        ("U", d("2024-03-11"), 0),
+    ])
+    try:
+        march = Filters(start=d("2024-03-01"), end=d("2024-03-31"), window_days=30, as_of=d("2024-04-30"))
+        figures = period_figures(database, march)
+        assert figures["buyers"] == 5  # P, Q, R, S, T
+        assert figures["repeat_purchase_rate"] == pytest.approx(3 / 5)  # P, Q, R
+    finally:
+        dbmod.forget(database.path)
+
+
 def test_filters_narrow_every_figure(small_firm):
     march_west = Filters(start=d("2024-03-01"), end=d("2024-03-31"), window_days=30, as_of=d("2024-04-30"),
                          regions=("West",))

