@@ -26,7 +26,8 @@ from customer_value.db import bump_data_version, set_meta
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, load_sql, parameters_of
 
 # Dependency order: each model reads only base tables and models listed before it.
-MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "movement_events"]
+MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "movement_events",
+          "revenue_movement_months"]
 # The only parameters a model may take; none comes from user input.
 MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
 
@@ -41,6 +42,18 @@ CUSTOMER_TABLES = {
     "customer_days": ["transactions", "customer_dim"],
     "customer_month": ["customer_days"],
     "customer_summary": ["customer_dim", "customer_days"],
+}
+# Models whose rows each sum many customers' figures by group (keys), refreshed by subtracting the
+# refreshed customers' old figures and adding their new ones; the tables they read, narrowed.
+ADDITIVE_MODELS = {
+    "movement_events": (("window_days", "event_date", "customer_type", "region", "sales_rep"),
+                        ("new_customers", "reactivated", "lost", "lost_at_contract_end"),
+                        ["customer_dim", "customer_days"]),
+    "revenue_movement_months": (("month", "customer_type", "region", "sales_rep"),
+                                ("revenue_start", "new_revenue", "expansion_revenue", "reactivation_revenue",
+                                 "contraction_revenue", "churned_revenue", "revenue_end", "new_buyers",
+                                 "churned_buyers"),
+                                ["customer_month", "customer_summary"]),
 }
 # Above this share of all customers an incremental refresh is no cheaper than a rebuild.
 INCREMENTAL_MAX_SHARE = 0.2
@@ -94,9 +107,9 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     catalog = con.execute("select current_database()").fetchone()[0]
     con.execute("create or replace temp table refresh_ids as select distinct unnest($ids) as customer_id",
                 {"ids": list(customer_ids)})
-    cube_tables = ["customer_dim", "customer_days"]
-    cube_sql, cube_params = load_sql("models/movement_events"), _model_parameters("movement_events")
-    _shadowed(con, catalog, cube_tables, cube_sql, "refresh_old_events", cube_params)
+    for model, (_, _, tables) in ADDITIVE_MODELS.items():
+        _shadowed(con, catalog, tables, load_sql("models/" + model), "refresh_old_" + model,
+                  _model_parameters(model))
     # customer_dim: recomputed rows keep their key; ids seen for the first time get the next free numbers.
     _shadowed(con, catalog, CUSTOMER_TABLES["customer_dim"], load_sql("models/customer_dim"), "refresh_dim", {})
     con.execute(
@@ -118,24 +131,38 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
                   _model_parameters(model))
         con.execute("delete from " + model + " where customer_id in (select customer_id from refresh_ids)")
         con.execute("insert into " + model + " by name select * from refresh_rows")
-    _shadowed(con, catalog, cube_tables, cube_sql, "refresh_new_events", cube_params)
-    keys = "window_days, event_date, customer_type, region, sales_rep"
-    con.execute(
-        "create or replace table movement_events as "
-        "select " + keys + ", cast(sum(new_customers) as integer) as new_customers, "
-        "cast(sum(reactivated) as integer) as reactivated, cast(sum(lost) as integer) as lost, "
-        "cast(sum(lost_at_contract_end) as integer) as lost_at_contract_end from ("
-        " select " + keys + ", new_customers, reactivated, lost, lost_at_contract_end from movement_events"
-        " union all select " + keys + ", new_customers, reactivated, lost, lost_at_contract_end"
-        " from refresh_new_events"
-        " union all select " + keys + ", -new_customers, -reactivated, -lost, -lost_at_contract_end"
-        " from refresh_old_events"
-        ") group by " + keys + " having sum(new_customers) <> 0 or sum(reactivated) <> 0 or sum(lost) <> 0"
-        " order by window_days, event_date")
-    for temporary in ("refresh_ids", "refresh_old_events", "refresh_dim", "refresh_dim_keyed", "refresh_rows",
-                      "refresh_new_events"):
+    temporaries = ["refresh_ids", "refresh_dim", "refresh_dim_keyed", "refresh_rows"]
+    for model, (keys, measures, tables) in ADDITIVE_MODELS.items():
+        _shadowed(con, catalog, tables, load_sql("models/" + model), "refresh_new_" + model,
+                  _model_parameters(model))
+        _apply_difference(con, model, keys, measures)
+        temporaries += ["refresh_old_" + model, "refresh_new_" + model]
+    for temporary in temporaries:
         con.execute("drop table if exists temp.main." + temporary)
     _set_data_range(con)
+
+
+def _apply_difference(con: duckdb.DuckDBPyConnection, model: str, keys: tuple[str, ...],
+                      measures: tuple[str, ...]) -> None:
+    """Rewrite the additive ``model`` as its rows + refresh_new_<model> - refresh_old_<model>, zero rows dropped.
+
+    Sums keep each measure's type (a sum of INTEGER is HUGEINT in DuckDB; the cast
+    takes it back), so the table is typed as a full rebuild makes it.
+    """
+    key_list = ", ".join(keys)
+    types = dict(con.execute("select column_name, data_type from information_schema.columns "
+                             "where table_schema = 'main' and table_name = $model", {"model": model}).fetchall())
+    # Names and types come from ADDITIVE_MODELS and the catalog, never from user input.
+    summed = ", ".join(f"cast(sum({measure}) as {types[measure]}) as {measure}" for measure in measures)
+    measure_list = ", ".join(measures)
+    negated = ", ".join(f"-{measure}" for measure in measures)
+    nonzero = " or ".join(f"sum({measure}) <> 0" for measure in measures)
+    con.execute(
+        "create or replace table " + model + " as select " + key_list + ", " + summed + " from ("
+        " select " + key_list + ", " + measure_list + " from " + model
+        + " union all select " + key_list + ", " + measure_list + " from refresh_new_" + model
+        + " union all select " + key_list + ", " + negated + " from refresh_old_" + model
+        + ") group by " + key_list + " having " + nonzero + " order by " + key_list)
 
 
 def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | None = None) -> None:

@@ -122,6 +122,14 @@ def test_movements_from_the_cube_equal_the_direct_count(demo_db, name):
         assert int(direct["active_end"].iloc[-1]) > 0
 
 
+def test_revenue_movements_from_the_cube_equal_the_direct_count(demo_db):
+    for filters in filter_variants(demo_db)[::3]:
+        direct = run(demo_db, "revenue_movements", filters=filters, params={"revenue_cube": False}, use_cache=False)
+        cubed = run(demo_db, "revenue_movements", filters=filters, params={"revenue_cube": True}, use_cache=False)
+        pd.testing.assert_frame_equal(direct, cubed, check_dtype=False, obj=filters.describe())
+        assert direct["churned_revenue"].sum() > 0 and direct["new_buyers"].sum() > 0
+
+
 @pytest.mark.parametrize("name", ["period_movements", "period_sales", "monthly_movements", "monthly_sales"])
 def test_skipping_the_scope_join_changes_nothing(demo_db, name):
     # With no filter every customer is in scoped_customers, so joining it must give the same rows.
