@@ -112,16 +112,6 @@ def _movement_cube(db: Database, filters: Filters | None) -> bool:
     return db.meta("data_end") == filters.as_of.isoformat()
 
 
-def _revenue_cube(db: Database, filters: Filters | None) -> bool:
-    """Whether revenue_movement_months answers for these filters (see queries/models/revenue_movement_months.sql)."""
-    if filters is None:
-        return False
-    # The table stores each customer's months up to the month after their last; beyond the
-    # data's last day the direct count would add months the table does not have.
-    data_end = db.meta("data_end")
-    return bool(data_end) and filters.end.isoformat() <= data_end
-
-
 def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:
     state = db.thread_state()
     regions = _scope_regions(filters, scope)
@@ -259,8 +249,6 @@ def run(
     sql = load_sql(name)
     if "movement_cube" in parameters_of(sql) and "movement_cube" not in all_params:
         all_params["movement_cube"] = _movement_cube(db, filters)
-    if "revenue_cube" in parameters_of(sql) and "revenue_cube" not in all_params:
-        all_params["revenue_cube"] = _revenue_cube(db, filters)
     bound = _bind(sql, all_params, name)
     if use_cache:
         # The cache key covers the parameters of the building blocks too: a change of

@@ -1,13 +1,19 @@
 -- Model revenue_movement_months: one row per calendar month and customer
 -- attribute group (customer_type, region, sales_rep, '(unknown)' when missing)
 -- with that month's revenue movements, summed over the group's customers, for
--- every month of the data. The rules are revenue_movements.sql's, customer by
--- customer against the month before (new, expansion, reactivation,
--- contraction, churned; month revenue floored at zero).
+-- every month of the data. A customer's month revenue is floored at zero (a
+-- month whose returns exceed its sales counts as no revenue). Per customer,
+-- with prev = last month, cur = this month:
+--   new           cur > 0, prev = 0 and this is the month of the first purchase ever;
+--   reactivation  cur > 0, prev = 0, bought before;
+--   expansion     cur - prev when both > 0 and cur > prev;
+--   contraction   prev - cur when both > 0 and cur < prev;
+--   churned       prev when prev > 0 and cur = 0.
+-- One pass: each customer month finds last month with lag(); a month without a
+-- row after a month with revenue is added from the earlier row (lead()).
 -- Movements are additive over customers, so any period's months and any filter
--- on the three attributes are sums over this small table; revenue_movements
--- reads it when $revenue_cube is true (query.py). tests/test_derived.py checks
--- that both give the same rows.
+-- on the three attributes are sums over this small table (revenue_movements).
+-- tests/test_derived.py checks it against a count customer by customer.
 -- Parameters: none. Depends on customer_month and customer_summary.
 with customer_revenue as (
     select
