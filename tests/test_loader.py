@@ -198,22 +198,26 @@ def test_quoted_newlines_and_delimiters_inside_cells(tmp_path, database):
         ("Box, large\nwith lid",), ('Say "hi"',)]
 
 
-@pytest.mark.parametrize(("text", "one_record_per_line"), [
-    (b"a,b\n1,2\n3,4\n", True),
-    (b"a,b\n1,2\n3,4", True),                      # no line end after the last row
-    (b"a,b\n1,2\n\n3,4\n", False),                 # blank line
-    (b"a,b\n1,2\n \t \n3,4\n", False),             # line of spaces
-    (b"a,b\n1,2\n3,4\n   ", False),                # last line of spaces
-    (b"a,b\n1,\"2\"\n", False),                     # a quote may hide a line break
-    (b"a,b\r\n1,2\r\n", False),                     # carriage returns
+@pytest.mark.parametrize(("text", "line_end"), [
+    (b"a,b\n1,2\n3,4\n", "\n"),
+    (b"a,b\n1,2\n3,4", "\n"),                      # no line end after the last row
+    (b"a,b\r\n1,2\r\n3,4\r\n", "\r\n"),             # Windows line ends
+    (b"a,b\r\n1,2\r\n3,4", "\r\n"),
+    (b"a,b\n1,2\n\n3,4\n", None),                   # blank line
+    (b"a,b\r\n1,2\r\n\r\n3,4\r\n", None),           # blank line, Windows
+    (b"a,b\n1,2\n \t \n3,4\n", None),               # line of spaces
+    (b"a,b\n1,2\n3,4\n   ", None),                  # last line of spaces
+    (b"a,b\n1,\"2\"\n", None),                       # a quote may hide a line break
+    (b"a,b\r\n1,2\n", None),                        # both kinds of line end
+    (b"a,b\n1,2\r3,4\n", None),                     # a carriage return inside a line
 ])
-def test_file_scan_tells_when_every_line_is_one_record(tmp_path, monkeypatch, text, one_record_per_line):
-    # Chunks of 3 bytes put every blank line across a chunk boundary somewhere.
+def test_file_scan_tells_when_every_line_is_one_record(tmp_path, monkeypatch, text, line_end):
+    # Chunks of 3 bytes put every blank line and "\r\n" across a chunk boundary somewhere.
     monkeypatch.setattr(reading, "CHUNK_BYTES", 3)
     path = tmp_path / "scan.csv"
     path.write_bytes(text)
     scan = reading._scan_text_file(path)
-    assert scan.one_record_per_line is one_record_per_line
+    assert scan.line_end == line_end
     assert scan.utf8_valid
 
 
@@ -221,7 +225,12 @@ def test_rows_keep_their_file_lines_with_and_without_blank_lines(tmp_path, datab
     header = "order_id,customer_id,order_date,amount\n"
     plain = write_file(tmp_path, "plain.csv", header + "A1,C1,2024-01-05,1\nA2,C1,2024-01-06,x\n")
     with_blank = write_file(tmp_path, "blank.csv", header + "\nB1,C1,2024-01-05,1\n\nB2,C1,2024-01-06,x\n")
+    windows = write_file(tmp_path, "windows.csv", (header + "W1,C1,2024-01-05,1\nW2,C1,2024-01-06,x\n").replace(
+        "\n", "\r\n"))
     assert load(database, plain).rejected_rows["file_row"].tolist() == [3]
+    report = load(database, windows)
+    assert report.rejected_rows[["file_row", "value"]].to_dict(orient="records") == [{"file_row": 3, "value": "x"}]
+    assert rows(database, "select order_id, amount from transactions where order_id = 'W1'") == [("W1", 1)]
     report = load(database, with_blank)
     assert report.rejected_rows["file_row"].tolist() == [5]
     assert "2 blank row(s) ignored" in report.notices

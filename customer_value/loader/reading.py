@@ -264,17 +264,18 @@ def _sniff_format(path: Path, head: bytes, name: str) -> str:
 # CSV / TSV
 
 
-# A line holding nothing but spaces or tabs (Python's bytes.strip() whitespace, less line ends).
-_BLANK_LINE = re.compile(rb"\n[ \t\x0b\x0c]*\n")
+# A line holding nothing but spaces or tabs (Python's bytes.strip() whitespace, less the line feed).
+_BLANK_LINE = re.compile(rb"\n[ \t\x0b\x0c\r]*\n")
 
 
 @dataclass
 class _TextScan:
     content_hash: str
     utf8_valid: bool
-    # No quote, carriage return or blank line anywhere: every line is one record, so the
-    # reader's row order gives each row's line without numbering the file in Python.
-    one_record_per_line: bool
+    # No quote or blank line anywhere and one kind of line end ("\n" or "\r\n", else None):
+    # every line is one record, so the reader's row order gives each row's line without
+    # numbering the file in Python.
+    line_end: str | None
 
 
 def _scan_text_file(path: Path) -> _TextScan:
@@ -283,7 +284,9 @@ def _scan_text_file(path: Path) -> _TextScan:
     decoder = codecs.getincrementaldecoder("utf-8")()
     valid = True
     plain = True
-    # The end of the previous chunk from its last line end, so a blank line split across chunks is seen.
+    line_feeds = carriage_returns = windows_line_ends = 0
+    # The end of the previous chunk from its last line end, so a blank line or a "\r\n"
+    # split across chunks is seen.
     carry = b"\n"
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
@@ -295,11 +298,14 @@ def _scan_text_file(path: Path) -> _TextScan:
                     valid = False
             if plain:
                 text = carry + chunk
-                if b'"' in chunk or b"\r" in chunk or _BLANK_LINE.search(text):
+                if b'"' in chunk or _BLANK_LINE.search(text):
                     plain = False
+                line_feeds += chunk.count(b"\n")
+                carriage_returns += chunk.count(b"\r")
+                windows_line_ends += (carry[-1:] + chunk).count(b"\r\n")
                 carry = text[text.rfind(b"\n"):]
                 if len(carry) > 64 and carry[1:].strip():
-                    carry = b"\nx"  # the open line has a character: it cannot turn out blank
+                    carry = b"\nx" + carry[-1:]  # the open line has a character: it cannot turn out blank
         if valid:
             try:
                 decoder.decode(b"", final=True)
@@ -307,7 +313,12 @@ def _scan_text_file(path: Path) -> _TextScan:
                 valid = False
     if plain and len(carry) > 1 and not carry[1:].strip():
         plain = False  # the last line holds only spaces
-    return _TextScan(digest.hexdigest(), valid, plain)
+    line_end = None
+    if plain and carriage_returns == 0:
+        line_end = "\n"
+    elif plain and carriage_returns == windows_line_ends == line_feeds:
+        line_end = "\r\n"  # every line ends in "\r\n" (Windows), and no "\r" stands elsewhere
+    return _TextScan(digest.hexdigest(), valid, line_end)
 
 
 def file_hash(path: Path) -> str:
@@ -456,10 +467,10 @@ def _stage_text(con, path: Path, name: str, head: bytes, options: ReadOptions, t
     staged = StagedFile(source_name=name, path=path, format="csv", encoding=encoding, delimiter=delimiter,
                         sheet=None, sheet_names=[], columns=columns, content_hash=scan.content_hash, rows=0,
                         notices=notices)
-    if scan.one_record_per_line and utf8_path == path and skip == 0:
+    if scan.line_end and utf8_path == path and skip == 0:
         if progress:
             progress(0.2, "reading the file")
-        _read_csv_into_staging(con, path, name, columns, delimiter, numbered=False)
+        _read_csv_into_staging(con, path, name, columns, delimiter, line_end=scan.line_end)
         if not _table_exists(con, _REJECTS_TABLE) or not con.execute(
                 "select count(*) from " + _REJECTS_TABLE).fetchone()[0]:
             # Data starts on line 2 and no line was left out, so row i (from 0) is line i + 2.
@@ -588,24 +599,27 @@ def _carriage_return_outside_quotes(text: bytes, delimiter: int | None) -> bool:
 
 
 def _read_csv_into_staging(con, numbered_path: Path, name: str, columns: list[str], delimiter: str,
-                           numbered: bool = True) -> None:
+                           line_end: str | None = None) -> None:
     """Read a file written by ``_number_lines`` (or the Excel step), whose first cell is the row's line.
 
-    ``numbered=False`` reads a file as it is (one record per line; see ``_scan_text_file``).
+    With ``line_end`` it reads a file as it is: one record per line, each ending in
+    ``line_end`` (see ``_scan_text_file``).
     """
-    line_cell = "'line': 'VARCHAR', " if numbered else ""
+    line_cell = "'line': 'VARCHAR', " if line_end is None else ""
     column_types = "{" + line_cell + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
     # Every dialect option is given, so nothing depends on DuckDB's sniffer guessing
     # from a sample; rows it cannot split go to the rejects table with their text.
     statement = (
         "create temp table " + _RAW_TABLE + " as select * from read_csv($path, header = true, "
-        "delim = $delim, quote = '\"', escape = '\"', new_line = '\\n', auto_detect = false, "
+        "delim = $delim, quote = '\"', escape = '\"', new_line = $line_end, auto_detect = false, "
         "columns = " + column_types + ", "
         "ignore_errors = true, store_rejects = true, rejects_table = '" + _REJECTS_TABLE + "', "
         "rejects_scan = '" + _REJECT_SCANS_TABLE + "', max_line_size = " + str(MAX_RECORD_BYTES) + ")"
     )
     try:
-        con.execute(statement, {"path": str(numbered_path), "delim": delimiter})
+        # DuckDB takes the line end spelled with backslashes: the characters \ and n, not a line feed.
+        spelled = (line_end or "\n").replace("\r", "\\r").replace("\n", "\\n")
+        con.execute(statement, {"path": str(numbered_path), "delim": delimiter, "line_end": spelled})
     except duckdb.Error as exc:
         if "invalid state" in str(exc):
             raise UserFacingError(
