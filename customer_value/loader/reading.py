@@ -478,8 +478,7 @@ def _stage_text(con, path: Path, name: str, head: bytes, options: ReadOptions, t
             return staged
         # A row the reader could not split is missing from the table, so positions no longer give
         # lines: number the lines after all (rare: only files with ragged rows pay for it).
-        for table in (_RAW_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE):
-            con.execute("drop table if exists " + table)
+        _drop_staging(con)
     if progress:
         progress(0.1, "numbering the file's lines")
     numbered_path = temp_dir / "numbered.csv"

@@ -449,24 +449,21 @@ def _key_expressions(kind: str, by_field: dict[str, str]) -> tuple[str, str]:
     """
     content_columns = TABLE_COLUMNS[kind] + (["unit_price"] if kind == "transactions" else [])
     content = "hash(" + ", ".join(f"outputs.{column}" for column in content_columns) + ") as content_key"
+    whole_row = _whole_row("line" if kind == "transactions" else kind, content_columns)
     if kind == "transactions":
-        whole_row = _whole_row("line", TABLE_COLUMNS["transactions"] + ["unit_price"])
         if "line_no" in by_field:
             # The same key as the demo generator writes, so reloading its export is recognised.
             natural = ("case when outputs.line_no is not null then "
                        "md5_number(concat_ws('|', outputs.order_id, outputs.line_no)) else " + whole_row + " end")
         else:
             natural = whole_row
-        return f"{natural} as row_key, {content}", "row_key"
-    if kind == "customers":
+    elif kind == "customers":
         # Every distinct version of a customer is kept (newest batch wins), so the
         # stored key is the whole row; within one file a customer appears once.
-        return (f"{_whole_row(kind, TABLE_COLUMNS[kind])} as row_key, {content}",
-                "md5_number(concat_ws('|', 'customer', customer_id))")
-    if kind == "feedback":
+        return f"{whole_row} as row_key, {content}", "md5_number(concat_ws('|', 'customer', customer_id))"
+    elif kind == "feedback":
         natural = ("case when outputs.feedback_id is not null then "
-                   "md5_number(concat_ws('|', 'feedback', outputs.feedback_id)) else "
-                   + _whole_row(kind, TABLE_COLUMNS[kind]) + " end")
+                   "md5_number(concat_ws('|', 'feedback', outputs.feedback_id)) else " + whole_row + " end")
     else:
         natural = "md5_number(concat_ws('|', 'lead', outputs.lead_id))"
     return f"{natural} as row_key, {content}", "row_key"
