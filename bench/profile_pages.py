@@ -39,8 +39,26 @@ class _TimedCursor:
         self._record(sql, time.perf_counter() - started)
         return result
 
+    def sql(self, query, **kwargs):
+        return _TimedRelation(self._cursor.sql(query, **kwargs), query, self._record)
+
     def __getattr__(self, name):
         return getattr(self._cursor, name)
+
+
+class _TimedRelation:
+    """A relation whose fetch (where DuckDB runs it) is timed as its statement."""
+
+    def __init__(self, relation, sql, record) -> None:
+        self._relation = relation
+        self._sql = sql
+        self._record = record
+
+    def to_arrow_table(self):
+        started = time.perf_counter()
+        result = self._relation.to_arrow_table()
+        self._record(self._sql, time.perf_counter() - started)
+        return result
 
 
 def profile(db_path: Path, page: str | None, change: str | None, python_functions: int = 0) -> None:

@@ -65,10 +65,14 @@ def machine() -> dict:
 
 
 def _reset_results(database) -> None:
-    """Forget every cached result and temp table, as after a filter change on a fresh session."""
-    from customer_value import query
+    """Forget every cached result and temp table, as after a filter change on a fresh session.
 
-    query.clear_cache()
+    Every cache of the process goes, not only query results: a segment classification or a
+    model fit kept from the previous sample of the same change would make a repeat look cheap.
+    """
+    from customer_value.cache import clear_every_cache
+
+    clear_every_cache()
     state = database.thread_state()
     state.scope_key = None
     state.materialised = {}

@@ -19,15 +19,15 @@ and shared by several queries, dbt-style.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import astuple
 from datetime import date
 from functools import cache
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from customer_value.cache import LruCache
 from customer_value.db import PROJECT_DIR, Database
 from customer_value.filters import Filters, Scope
 
@@ -198,37 +198,8 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-class _ResultCache:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-        self.lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple) -> pd.DataFrame | None:
-        with self.lock:
-            frame = self.items.get(key)
-            if frame is not None:
-                self.items.move_to_end(key)
-                self.hits += 1
-            else:
-                self.misses += 1
-            return frame
-
-    def put(self, key: tuple, frame: pd.DataFrame) -> None:
-        with self.lock:
-            self.items[key] = frame
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-RESULT_CACHE = _ResultCache(_CACHE_SIZE)
+# Every query's result, shared by the sessions of this process.
+RESULT_CACHE = LruCache("query results", _CACHE_SIZE)
 
 
 def clear_cache() -> None:
@@ -269,11 +240,33 @@ def run(
         _ensure_scoped_customers(db, filters, scope)
     for dependency in required_queries(sql):
         _materialise(db, dependency, all_params)
-    frame = db.cursor().execute(sql, bound).df()
+    cursor = db.cursor()
+    # DuckDB 2 refuses a relation while an earlier statement's result is still open on the cursor.
+    cursor.complete()
+    frame = arrow_to_frame(cursor.sql(sql, params=bound).to_arrow_table())
     if use_cache:
         RESULT_CACHE.put(cache_key, frame)
         return frame.copy()
     return frame
+
+
+def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A query's Arrow result as the DataFrame DuckDB's ``.df()`` would give, in a fraction of the time.
+
+    ``.df()`` turns every text cell into a Python string that pandas then packs
+    back into Arrow memory: at 500,000 customers that took longer than the query.
+    Through Arrow, text stays in Arrow memory. Two types are converted to keep
+    ``.df()``'s frames exactly: DECIMAL and HUGEINT to float64, DATE to
+    datetime64[us].
+    """
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_decimal(field.type):
+            column = column.cast(pa.float64())
+        elif pa.types.is_date(field.type):
+            column = column.cast(pa.timestamp("us"))
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).to_pandas()
 
 
 def scalar_row(frame: pd.DataFrame) -> dict[str, Any]:

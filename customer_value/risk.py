@@ -27,8 +27,6 @@ big customer is not unusual for being big.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -43,6 +41,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from customer_value.cache import LruCache
 from customer_value.clv import clv_table
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
@@ -536,9 +535,7 @@ def _customer_values(db: Database, filters: Filters, scope: Scope | None,
             pd.Series("revenue in the last 12 months", index=active.index))
 
 
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 16
+_CACHE = LruCache("early-warning models and unusual customers", 16)
 
 
 def _cache_key(kind: str, db: Database, filters: Filters, scope: Scope | None) -> tuple:
@@ -548,16 +545,7 @@ def _cache_key(kind: str, db: Database, filters: Filters, scope: Scope | None) -
 
 
 def _cached(key: tuple, compute):
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = compute()
-    with _CACHE_LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+    return _CACHE.get_or_compute(key, compute)
 
 
 def _single_threaded(function, *args):
@@ -568,8 +556,7 @@ def _single_threaded(function, *args):
 
 
 def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def early_warning(db: Database, filters: Filters, scope: Scope | None = None) -> EarlyWarning:

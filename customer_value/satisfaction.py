@@ -24,21 +24,21 @@ answers would fall each time the annual survey runs, however many complaints.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from customer_value.cache import LruCache
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope
 from customer_value.metrics import Kpi, csat_share, nps_score, safe_ratio
 from customer_value.query import run
+from customer_value.segments import customer_segments
 
 Z_95 = 1.959963984540054
 DEFAULT_MIN_ANSWERS = 10
@@ -53,11 +53,8 @@ SEGMENT_DIMENSIONS: dict[str, str] = {
     "sales_rep": "Sales rep",
 }
 # Dimensions whose customer labels come from customer_value.segments (the segments page's own rules), and the
-# column names its customer_segments() frame may use for them.
-EXTERNAL_SEGMENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "value_cell": ("value_cell", "grid_cell", "cell", "value_grid_cell"),
-    "rfm_segment": ("rfm_segment", "rfm_segment_name", "segment"),
-}
+# column of its customer_segments() frame that holds them.
+SEGMENT_LABEL_COLUMNS: dict[str, str] = {"value_cell": "grid_cell", "rfm_segment": "rfm_segment"}
 # customer_segments() lists the customers who bought in the period; the others answered without buying.
 NO_SEGMENT = "No purchase in period"
 COUNT_COLUMNS = ["answers", "nps_answers", "promoters", "passives", "detractors", "csat_answers", "satisfied",
@@ -403,7 +400,7 @@ def _with_figures(groups: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([counts, figures], axis=1)
 
 
-GROUP_DIMENSIONS = ("total", "month", "customer_type", "region", "sales_rep", "value_cell")
+GROUP_DIMENSIONS = ("total", "month", "customer_type", "region", "sales_rep")
 
 
 def score_groups(db: Database, filters: Filters, scope: Scope | None = None,
@@ -413,42 +410,30 @@ def score_groups(db: Database, filters: Filters, scope: Scope | None = None,
     return _with_figures(groups)
 
 
-_SEGMENT_LABELS: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-_SEGMENT_LABELS_LOCK = threading.Lock()
-_SEGMENT_LABELS_SIZE = 8
+_SEGMENT_LABELS = LruCache("segment labels of answering customers", 8)
 
 
-def external_segments(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame | None:
-    """Each customer's value grid cell and RFM segment as the segments page computes them.
+def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """Each buying customer's value grid cell, RFM segment and period revenue, as the segments page has them.
 
-    Returns ``customer_id`` plus whichever of ``value_cell`` and ``rfm_segment``
-    ``customer_value.segments.customer_segments`` provides; None when that module
-    is not installed, so the page keeps working without it. One page run asks
-    for these labels several times, so they are kept per data version.
+    One classification serves both pages, so a follow-up list and the segments
+    page never disagree on a customer's cell. Returns ``customer_id``,
+    ``value_cell``, ``rfm_segment`` and ``period_revenue`` (net revenue in the
+    period, 0 when returns outweigh purchases) for the customers with a
+    purchase day in the period; everyone else answered without buying
+    (``NO_SEGMENT``). Kept per data version, filters and scope: one page run
+    asks several times.
     """
-    try:
-        from customer_value.segments import customer_segments
-    except ImportError:
-        return None
-    key = (str(db.path), db.data_version(), filters, scope, customer_segments)
-    with _SEGMENT_LABELS_LOCK:
-        if key in _SEGMENT_LABELS:
-            _SEGMENT_LABELS.move_to_end(key)
-            return _SEGMENT_LABELS[key].copy()
-    if "scope" in inspect.signature(customer_segments).parameters:
-        frame = customer_segments(db, filters, scope=scope)
-    else:
-        frame = customer_segments(db, filters)
-    result = pd.DataFrame({"customer_id": frame["customer_id"].astype(str)})
-    for dimension, candidates in EXTERNAL_SEGMENT_COLUMNS.items():
-        column = next((name for name in candidates if name in frame.columns), None)
-        if column is not None:
-            result[dimension] = frame[column].astype("string").to_numpy()
-    result = result.drop_duplicates("customer_id")
-    with _SEGMENT_LABELS_LOCK:
-        _SEGMENT_LABELS[key] = result
-        while len(_SEGMENT_LABELS) > _SEGMENT_LABELS_SIZE:
-            _SEGMENT_LABELS.popitem(last=False)
+    key = (str(db.path), db.data_version(), filters, scope)
+    cached = _SEGMENT_LABELS.get(key)
+    if cached is not None:
+        return cached.copy()
+    frame = customer_segments(db, filters, scope=scope)
+    result = pd.DataFrame({"customer_id": frame["customer_id"].astype(str).to_numpy()})
+    for dimension, column in SEGMENT_LABEL_COLUMNS.items():
+        result[dimension] = frame[column].astype("string").to_numpy()
+    result["period_revenue"] = frame["revenue"].astype(float).clip(lower=0).to_numpy()
+    _SEGMENT_LABELS.put(key, result)
     return result.copy()
 
 
@@ -472,14 +457,6 @@ def group_answer_counts(customer_answers: pd.DataFrame, labels: pd.DataFrame, di
     for column in (*COUNT_COLUMNS, "customers"):
         result[column] = result[column].astype("int64")
     return result
-
-
-def segment_dimensions(db: Database, filters: Filters, scope: Scope | None = None) -> dict[str, str]:
-    """The dimensions a segment table can group by here: RFM segments only when the segments module is there."""
-    labels = external_segments(db, filters, scope)
-    available = set() if labels is None else set(labels.columns) - {"customer_id"}
-    return {key: title for key, title in SEGMENT_DIMENSIONS.items()
-            if key != "rfm_segment" or "rfm_segment" in available}
 
 
 def surveys(groups: pd.DataFrame) -> list[str]:
@@ -595,12 +572,10 @@ def segment_table(db: Database, filters: Filters, dimension: str, survey: str, s
         raise ValueError(f"unknown segment dimension {dimension!r}; choose one of {', '.join(SEGMENT_DIMENSIONS)}")
     groups = score_groups(db, filters, scope)
     total = _total(groups, survey)
-    labels = external_segments(db, filters, scope) if dimension in EXTERNAL_SEGMENT_COLUMNS else None
-    if labels is not None and dimension in labels.columns:
+    labels = segment_labels(db, filters, scope) if dimension in SEGMENT_LABEL_COLUMNS else None
+    if labels is not None:
         counts = run(db, "satisfaction_customer_answers", filters=filters, scope=scope)
         groups = _with_figures(group_answer_counts(counts, labels, dimension))
-    elif dimension == "rfm_segment":
-        raise ValueError("RFM segments need the segments module (customer_value.segments), which is not installed")
     table = groups[(groups["survey"] == survey) & (groups["dimension"] == dimension)].copy()
     table = table.rename(columns={"group_value": "group"}).reset_index(drop=True)
     table["enough_answers"] = table["answers"] >= min_answers
@@ -630,8 +605,8 @@ def _group_orders(db: Database, filters: Filters, scope: Scope | None, dimension
     """Orders in the period of each group's customers: the after-service questionnaires sent (one per job) and
     the denominator of the complaint rate."""
     orders = run(db, "satisfaction_customer_orders", filters=filters, scope=scope)
-    if labels is not None and dimension in labels.columns:
-        orders = orders.drop(columns=[dimension], errors="ignore").merge(
+    if labels is not None:
+        orders = orders.merge(
             labels[["customer_id", dimension]], on="customer_id", how="left")
         orders[dimension] = orders[dimension].astype(object).where(orders[dimension].notna(), NO_SEGMENT)
     by_group = orders.groupby(dimension)["orders"].sum()
@@ -668,15 +643,11 @@ def _versus_rest(row: dict[str, Any], total: dict[str, Any], scale: str) -> str 
 def latest_answers(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
     """Each customer's latest NPS and latest CSAT answer in the period, with activity and loss after it."""
     frame = run(db, "satisfaction_latest_answers", filters=filters, scope=scope)
-    frame["period_revenue"] = frame["period_revenue"].astype(float)
-    labels = external_segments(db, filters, scope)
-    if labels is not None:
-        # The segments page's cells and RFM names, so a follow-up list and that page agree.
-        segment_columns = [column for column in ("value_cell", "rfm_segment") if column in labels.columns]
-        frame = frame.drop(columns=[c for c in segment_columns if c in frame.columns]).merge(
-            labels[["customer_id", *segment_columns]], on="customer_id", how="left")
-        for column in segment_columns:
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), NO_SEGMENT)
+    # The segments page's cells, RFM names and revenue, so a follow-up list and that page agree.
+    frame = frame.merge(segment_labels(db, filters, scope), on="customer_id", how="left")
+    for column in SEGMENT_LABEL_COLUMNS:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), NO_SEGMENT)
+    frame["period_revenue"] = frame["period_revenue"].fillna(0.0).astype(float)
     return frame
 
 
@@ -763,7 +734,7 @@ def satisfaction_report(db: Database, filters: Filters, scope: Scope | None = No
         },
         "segments": {
             survey: {dimension: segment_table(db, filters, dimension, survey, scope, min_answers)
-                     for dimension in segment_dimensions(db, filters, scope)}
+                     for dimension in SEGMENT_DIMENSIONS}
             for survey in summary
         },
         "min_answers": min_answers,

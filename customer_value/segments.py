@@ -24,8 +24,6 @@ RFM scores live in :mod:`customer_value.rfm`, clusters in
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
@@ -36,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from customer_value.cache import LruCache
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
@@ -428,9 +427,7 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-_CLASSIFIED: OrderedDict[tuple, tuple[pd.DataFrame, GridInfo]] = OrderedDict()
-_CLASSIFIED_LOCK = threading.Lock()
-_CLASSIFIED_SIZE = 16
+_CLASSIFIED = LruCache("segment classifications", 16)
 
 
 def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, margin_threshold: float | None = None,
@@ -446,18 +443,9 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
         raise UserFacingError("the margin threshold must be a number")
     key = (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None,
            None if margin_threshold is None else float(margin_threshold), tuple(rules))
-    with _CLASSIFIED_LOCK:
-        cached = _CLASSIFIED.get(key)
-        if cached is not None:
-            _CLASSIFIED.move_to_end(key)
-    if cached is None:
-        raw = _typed(run(db, "segment_customers", filters=filters, scope=scope))
-        cached = classify(raw, filters.end, filters.window_days, margin_threshold=margin_threshold, rules=rules)
-        with _CLASSIFIED_LOCK:
-            _CLASSIFIED[key] = cached
-            while len(_CLASSIFIED) > _CLASSIFIED_SIZE:
-                _CLASSIFIED.popitem(last=False)
-    frame, info = cached
+    frame, info = _CLASSIFIED.get_or_compute(key, lambda: classify(
+        _typed(run(db, "segment_customers", filters=filters, scope=scope)), filters.end, filters.window_days,
+        margin_threshold=margin_threshold, rules=rules))
     return frame.copy(), info
 
 
@@ -702,21 +690,13 @@ def migration(db: Database, first: Filters, second: Filters, scope: Scope | None
     key = ("migration", str(db.path), db.data_version(), first, second,
            scope.regions if scope is not None else None,
            None if margin_threshold is None else float(margin_threshold), tuple(rules))
-    with _CLASSIFIED_LOCK:
-        cached = _MIGRATIONS.get(key)
-    if cached is None:
-        cached = _migration(db, first, second, scope, margin_threshold, rules)
-        with _CLASSIFIED_LOCK:
-            _MIGRATIONS[key] = cached
-            while len(_MIGRATIONS) > _MIGRATIONS_SIZE:
-                _MIGRATIONS.popitem(last=False)
+    cached = _MIGRATIONS.get_or_compute(key, lambda: _migration(db, first, second, scope, margin_threshold, rules))
     # Each caller gets its own copies, as with segment_frame.
     return {name: value.copy() for name, value in cached.items()}
 
 
 # Kept per data version and settings: rebuilding it joins two periods' 500,000 customers (seconds) on every rerun.
-_MIGRATIONS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
-_MIGRATIONS_SIZE = 4
+_MIGRATIONS = LruCache("segment migrations", 4)
 
 
 def _migration(db: Database, first: Filters, second: Filters, scope: Scope | None, margin_threshold: float | None,

@@ -1,9 +1,8 @@
 -- One row per customer in scope with orders in [$start, $end]: the number of
 -- orders (the after-service questionnaire follows each job, so orders stand in
 -- for "customers asked" in its response rate by segment), the customer's
--- attributes ('(unknown)' when missing) and the period's value grid cell of
--- satisfaction_customer_value ('No purchase in period' when net revenue <= 0).
--- requires: satisfaction_customer_value
+-- attributes ('(unknown)' when missing). The segments page's labels (value
+-- grid cell, RFM segment) are joined in customer_value/satisfaction.py.
 -- Parameters: $start, $end.
 with period_orders as (
     select customer_days.customer_id, sum(customer_days.orders) as orders
@@ -18,10 +17,8 @@ select
     period_orders.orders,
     coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
     coalesce(scoped_customers.region, '(unknown)') as region,
-    coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
-    coalesce(satisfaction_customer_value.value_cell, 'No purchase in period') as value_cell
+    coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep
 from period_orders
 inner join scoped_customers on scoped_customers.customer_id = period_orders.customer_id
-left join satisfaction_customer_value on satisfaction_customer_value.customer_id = period_orders.customer_id
 where period_orders.orders > 0
 order by period_orders.customer_id

@@ -2,8 +2,9 @@
 -- [$start, $end]: answer counts, NPS and CSAT counts, complaints.
 -- Groups (dimension, group_value): ('total', 'All'), ('month', first day of the
 -- month), ('customer_type' | 'region' | 'sales_rep', the attribute or
--- '(unknown)'), ('value_cell', the period's value grid cell from
--- satisfaction_customer_value, or 'No purchase in period').
+-- '(unknown)'). Groupings by the segments page's labels (value grid cell, RFM
+-- segment) are summed from satisfaction_customer_answers in
+-- customer_value/satisfaction.py, so that both pages use one definition.
 -- survey is the feedback row's survey in lower case ('service', 'annual', ...),
 -- '(unspecified)' when blank, and 'all' for every survey together (complaint
 -- rates use it).
@@ -12,7 +13,6 @@
 -- Every answer counts, so a customer who answered twice counts twice.
 -- Complaints are open when not resolved by $as_of; time to resolve is over
 -- complaints resolved by $as_of.
--- requires: satisfaction_customer_value
 -- $dimensions lists the dimensions wanted ('total', 'month', ...): a comparison
 -- with the previous period needs only 'total', which is far cheaper.
 -- Parameters: $start, $end, $as_of, $dimensions.
@@ -29,11 +29,9 @@ with answers as (
         cast(date_trunc('month', feedback.response_date) as date) as month,
         coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
         coalesce(scoped_customers.region, '(unknown)') as region,
-        coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
-        coalesce(satisfaction_customer_value.value_cell, 'No purchase in period') as value_cell
+        coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep
     from feedback
     inner join scoped_customers on scoped_customers.customer_id = feedback.customer_id
-    left join satisfaction_customer_value on satisfaction_customer_value.customer_id = feedback.customer_id
     where feedback.response_date between $start and $end
 ),
 
@@ -47,8 +45,6 @@ grouped_answers as (
     select answers.*, 'region' as dimension, region as group_value from answers
     union all
     select answers.*, 'sales_rep' as dimension, sales_rep as group_value from answers
-    union all
-    select answers.*, 'value_cell' as dimension, value_cell as group_value from answers
 ),
 
 wanted_answers as (

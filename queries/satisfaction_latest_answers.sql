@@ -3,8 +3,9 @@
 -- period (ties on the day broken by feedback id, then row), whether they were
 -- active on the answer day, whether they were lost after it (the first lapse of
 -- a spell dated after the answer and no later than $end + W; losses are only
--- known up to $as_of), whether they are active on $end, and their period
--- revenue (0 when they bought nothing, net, in the period) and value grid cell.
+-- known up to $as_of) and whether they are active on $end. Their period
+-- revenue, value grid cell and RFM segment are the segments page's, joined in
+-- customer_value/satisfaction.py.
 -- Activity follows the rule of spell_events.sql, read as period_movements.sql
 -- does, from the purchase days of the answering customers only (a fraction of
 -- everyone's): a customer is active on day D when one purchase day p <= D has
@@ -13,7 +14,6 @@
 -- can decide these lies in ($start - W, $end].
 -- A score outside its scale (NPS 0-10, CSAT 1-5) is not an answer on that
 -- scale: the loader rejects such rows; this query ignores any that got in.
--- requires: satisfaction_customer_value
 -- Parameters: $start, $end, $window_days (W), $as_of.
 with scored_answers as (
     select feedback.customer_id, 'nps' as scale, feedback.nps as score, feedback.response_date,
@@ -118,10 +118,7 @@ select
     with_activity.active_at_end,
     with_activity.lost_date is not null as lost_after_answer,
     with_activity.lost_date,
-    scoped_customers.last_purchase_date,
-    coalesce(satisfaction_customer_value.period_revenue, 0) as period_revenue,
-    coalesce(satisfaction_customer_value.value_cell, 'No purchase in period') as value_cell
+    scoped_customers.last_purchase_date
 from with_activity
 inner join scoped_customers on scoped_customers.customer_id = with_activity.customer_id
-left join satisfaction_customer_value on satisfaction_customer_value.customer_id = with_activity.customer_id
 order by with_activity.customer_id, with_activity.scale

@@ -11,10 +11,18 @@ from customer_value.formatting import format_value
 from tests.conftest import open_page, table_with
 
 
-def _open(app_test):
-    return open_page(app_test, "pages/satisfaction.py")
+def _open(app_test, tab: str | None = None):
+    at = open_page(app_test, "pages/satisfaction.py")
+    if tab is not None:
+        _switch(at, tab)
+    return at
 
 
+def _switch(at, title: str):
+    # Only the open tab computes; choosing a tab is a widget change like a click.
+    at.session_state["sat_tab"] = title
+    at.run()
+    assert not at.exception, [exception.value for exception in at.exception]
 
 
 def _metrics(at) -> dict[str, str]:
@@ -55,31 +63,44 @@ def test_trend_tables_hold_every_month_and_every_answer(app_test, demo_db):
     assert (annual.loc[annual["answers"] > 0, "month"].str[-2:].isin(["11", "12"])).all()
 
 
-def test_tables_match_the_package(app_test, demo_db):
+def test_closed_tabs_compute_nothing(app_test):
     at = _open(app_test)
+    shown = {frozenset(frame.value.columns) for frame in at.dataframe}
+    assert not [columns for columns in shown if "revenue_lost" in columns or "nps_vs_rest" in columns
+                or "age_days" in columns or "term" in columns]
+    labels = [metric.label for metric in at.metric]
+    assert "Detractor churn" not in labels and "Open complaints" not in labels
+
+
+def test_tables_match_the_package(app_test, demo_db):
+    at = _open(app_test, "Satisfaction and churn")
     filters = make_filters(demo_db)
     bands = table_with(at, "revenue_lost")
     pd.testing.assert_frame_equal(bands.reset_index(drop=True), sat.band_churn(demo_db, filters), check_dtype=False)
+    follow_up = table_with(at, "latest_nps")
+    expected_follow_up = sat.follow_up_list(sat.latest_answers(demo_db, filters))
+    assert follow_up["customer_id"].tolist() == expected_follow_up["customer_id"].tolist()
+    assert len(follow_up) > 0 and follow_up["period_revenue"].is_monotonic_decreasing
+    _switch(at, "By segment")
     segments = table_with(at, "nps_vs_rest")
     # The default grouping is the value grid cell.
     expected = sat.segment_table(demo_db, filters, "value_cell", "service")
     assert segments["group"].tolist() == expected["group"].tolist()
     assert segments["nps"].tolist() == pytest.approx(expected["nps"].tolist(), nan_ok=True)
     assert segments["answers"].sum() == sat.headline(demo_db, filters)["service"]["figures"]["answers"]
-    follow_up = table_with(at, "latest_nps")
-    expected_follow_up = sat.follow_up_list(sat.latest_answers(demo_db, filters))
-    assert follow_up["customer_id"].tolist() == expected_follow_up["customer_id"].tolist()
-    assert len(follow_up) > 0 and follow_up["period_revenue"].is_monotonic_decreasing
+    _switch(at, "Comments")
     assert len(table_with(at, "term")) > 0
 
 
 def test_churn_gap_and_complaint_figures_read_back(app_test, demo_db):
-    at = _open(app_test)
+    at = _open(app_test, "Satisfaction and churn")
     filters = make_filters(demo_db)
     shown = _metrics(at)
     gap = sat.churn_gap(sat.band_churn(demo_db, filters))
     assert shown["Detractor churn"] == format_value(gap["detractor_churn_rate"], "share")
     assert shown["Gap, detractors vs promoters"] == format_value(gap["nps_gap_points"], "points") + " pts"
+    _switch(at, "Complaints")
+    shown = _metrics(at)
     complaint_rows = sat.complaints(demo_db, filters)
     # Hand count: complaints raised in the period, and complaints open on the data's last day.
     assert shown["Complaints"] == format_value(int(complaint_rows["raised_in_period"].sum()), "count")
@@ -99,7 +120,7 @@ def test_churn_gap_and_complaint_figures_read_back(app_test, demo_db):
 
 
 def test_settings_change_the_segment_table(app_test, demo_db):
-    at = _open(app_test)
+    at = _open(app_test, "By segment")
     assert "RFM segment" in at.selectbox(key="sat_dimension").options
     at.selectbox(key="sat_dimension").set_value("rfm_segment")
     at.selectbox(key="sat_segment_survey").set_value("annual")
@@ -113,10 +134,17 @@ def test_settings_change_the_segment_table(app_test, demo_db):
     assert len(small) > 0 and (small["nps_vs_rest"] == "too few answers").all() and small["rank"].isna().all()
     ranked = shown[shown["answers"] >= 200]
     assert ranked["rank"].tolist() == sorted(ranked["rank"].tolist())
+    # The settings outlive a visit to another tab, whose run does not draw them.
+    _switch(at, "Scores and trend")
+    _switch(at, "By segment")
+    assert at.selectbox(key="sat_dimension").value == "rfm_segment"
+    assert at.selectbox(key="sat_segment_survey").value == "annual"
+    assert at.number_input(key="sat_min_answers").value == 200
+    assert table_with(at, "nps_vs_rest")["group"].tolist() == expected["group"].tolist()
 
 
 def test_comment_search_filters_the_list(app_test):
-    at = _open(app_test)
+    at = _open(app_test, "Comments")
     at.text_input(key="sat_search").input("invoice")
     at.multiselect(key="sat_bands").select("detractor")
     at.run()
@@ -128,7 +156,7 @@ def test_comment_search_filters_the_list(app_test):
 
 
 def test_the_comment_list_is_capped_with_a_note_and_every_match_downloads(app_test, demo_db):
-    at = _open(app_test)
+    at = _open(app_test, "Comments")
     every = sat.comments(demo_db, make_filters(demo_db))
     assert len(every) > sat.COMMENT_ROWS_SHOWN                 # the demo company has thousands of comments
     shown = table_with(at, "comment", "complaint")

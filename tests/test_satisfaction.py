@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from dataclasses import replace
 
 import pandas as pd
@@ -300,7 +298,7 @@ def test_demo_totals_agree_with_the_overview(demo_db):
     assert everything["nps"] == pytest.approx(overview["nps"])
     assert everything["csat"] == pytest.approx(overview["csat"])
     # A segment dimension partitions the answers.
-    for dimension in sat.segment_dimensions(demo_db, filters):
+    for dimension in sat.SEGMENT_DIMENSIONS:
         assert sat.segment_table(demo_db, filters, dimension, "all")["answers"].sum() == everything["answers"]
     # The demo company's unhappy customers leave more often.
     gap = sat.churn_gap(sat.band_churn(demo_db, filters))
@@ -422,15 +420,12 @@ def test_several_answers_per_customer_latest_in_the_period_wins(tmp_path):
 
 def test_rfm_and_value_cells_come_from_the_segments_module(tiny_company, monkeypatch):
     # A stand-in for customer_value.segments: A and B "Champions", C "At risk", D not segmented.
-    fake = types.ModuleType("customer_value.segments")
-
-    def customer_segments(db, filters):
+    def customer_segments(db, filters, scope=None):
         return pd.DataFrame({"customer_id": ["A", "B", "C"], "rfm_segment": ["Champions", "Champions", "At risk"],
-                             "value_cell": ["BA", "BB", "AA"]})
+                             "grid_cell": ["BA", "BB", "AA"], "revenue": [300.0, -20.0, 50.0]})
 
-    fake.customer_segments = customer_segments
-    monkeypatch.setitem(sys.modules, "customer_value.segments", fake)
-    assert "rfm_segment" in sat.segment_dimensions(tiny_company, PERIOD)
+    monkeypatch.setattr(sat, "customer_segments", customer_segments)
+    sat._SEGMENT_LABELS.clear()
     table = sat.segment_table(tiny_company, PERIOD, "rfm_segment", "service", min_answers=2).set_index("group")
     # Champions: A's 10 and 3, B's 2 and 9 -> 2 promoters, 2 detractors of 4 -> 0 points; CSAT 5, 2, 1, 4 -> 50%.
     assert table.loc["Champions", "answers"] == 4 and table.loc["Champions", "customers"] == 2
@@ -442,16 +437,27 @@ def test_rfm_and_value_cells_come_from_the_segments_module(tiny_company, monkeyp
     assert table["answers"].sum() == 6
     cells = sat.segment_table(tiny_company, PERIOD, "value_cell", "all", min_answers=1).set_index("group")
     assert cells.loc["AA", "answers"] == 1 and cells.loc["BA", "answers"] == 2
+    # Period revenue comes with the labels: A 300, B's net return counts as 0, D bought nothing.
+    latest = sat.latest_answers(tiny_company, PERIOD).drop_duplicates("customer_id").set_index("customer_id")
+    assert latest["period_revenue"].to_dict() == {"A": 300.0, "B": 0.0, "C": 50.0, "D": 0.0}
+    assert latest.loc["D", "value_cell"] == sat.NO_SEGMENT and latest.loc["B", "rfm_segment"] == "Champions"
+    sat._SEGMENT_LABELS.clear()
 
 
-def test_rfm_without_the_segments_module_is_a_clear_error(tiny_company, monkeypatch):
-    monkeypatch.setitem(sys.modules, "customer_value.segments", None)   # import raises ImportError
-    assert "rfm_segment" not in sat.segment_dimensions(tiny_company, PERIOD)
-    with pytest.raises(ValueError, match="segments module"):
-        sat.segment_table(tiny_company, PERIOD, "rfm_segment", "service")
-    # The value grid falls back to the satisfaction page's own Pareto / median-margin cells.
-    cells = sat.segment_table(tiny_company, PERIOD, "value_cell", "all", min_answers=1)
-    assert cells["answers"].sum() == 6
+def test_labels_and_revenue_are_the_segments_pages(demo_db):
+    from customer_value.segments import customer_segments
+
+    filters = make_filters(demo_db)
+    segments = customer_segments(demo_db, filters).set_index("customer_id")
+    latest = sat.latest_answers(demo_db, filters).drop_duplicates("customer_id").set_index("customer_id")
+    buyers = latest[latest["value_cell"] != sat.NO_SEGMENT]
+    assert len(buyers) > 100
+    assert (buyers["value_cell"] == segments.loc[buyers.index, "grid_cell"]).all()
+    assert (buyers["rfm_segment"] == segments.loc[buyers.index, "rfm_segment"]).all()
+    assert buyers["period_revenue"].tolist() == pytest.approx(
+        segments.loc[buyers.index, "revenue"].clip(lower=0).tolist())
+    others = latest[latest["value_cell"] == sat.NO_SEGMENT]
+    assert not others.index.isin(segments.index).any() and (others["period_revenue"] == 0).all()
 
 
 def real_retail_database(real_data_dir, path):

@@ -65,3 +65,18 @@ def comparison_caption(filters) -> None:
     """The period shown and the previous period its changes compare with."""
     previous = filters.previous()
     st.caption(f"{filters.describe()}. Changes compare with {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}.")
+
+
+def keep_widget_values(*keys: str) -> None:
+    """Keep these widgets' values while they are not drawn (their tab is closed).
+
+    Streamlit forgets a widget's value on any run that does not draw it, and a
+    page whose tabs compute only when open draws the widgets of one tab. Set
+    back at the top of the page, the value becomes plain session state, which
+    survives until the widget is drawn again (Streamlit's documented way to
+    keep widget state across pages). A widget kept this way must take its
+    starting value from session state, not from ``value=``.
+    """
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]

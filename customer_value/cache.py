@@ -1,0 +1,83 @@
+"""Process-wide result caches, shared by every session of one server, emptied together.
+
+Every cached result is keyed by (at least) the database path and its data
+version, which each load and undo bumps, so an upload never shows stale figures
+and no cache needs telling about loads. What they do need is one way to be
+emptied all at once: tests that rebuild a database in place, and the benchmark,
+which measures a filter change "with the cache cleared" and must not find a
+segment classification or a model fit left over from the previous sample.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+Value = TypeVar("Value")
+
+_EVERY_CACHE: list[LruCache] = []
+
+
+class LruCache:
+    """A bounded least-recently-used map, safe to share between threads.
+
+    Parameters
+    ----------
+    name : str
+        What it holds, for ``describe``.
+    size : int
+        Entries kept; the least recently used goes first.
+    """
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        _EVERY_CACHE.append(self)
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Value]) -> Value:
+        """The cached value, else ``compute()`` stored under ``key``.
+
+        Two sessions asking at once may both compute; the lock is not held
+        while computing, so one slow fit never blocks every other page.
+        """
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        value = compute()
+        self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def clear_every_cache() -> None:
+    """Empty every cache of this process (query results, classifications, model fits)."""
+    for cache in _EVERY_CACHE:
+        cache.clear()
