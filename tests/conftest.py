@@ -72,6 +72,15 @@ def app_test(demo_db_path, monkeypatch):
     return AppTest.from_file(APP_PATH, default_timeout=120)
 
 
+def open_tab(at, tab_key: str, title: str):
+    """Open the tab ``title`` of the tabs keyed ``tab_key``: only the open tab computes, and choosing one is a
+    widget change like a click."""
+    at.session_state[tab_key] = title
+    at.run()
+    assert not at.exception, [exception.value for exception in at.exception]
+    return at
+
+
 def open_page(app_test, page_file: str):
     """Run app.py, switch to ``page_file`` (e.g. "pages/team.py") and check the page raised nothing."""
     at = app_test.run()

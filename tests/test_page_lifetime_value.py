@@ -11,6 +11,7 @@ from customer_value import clv, risk, whatif
 from customer_value.dataset import data_range, make_filters
 from customer_value.formatting import format_value
 from tests.builders import d, tiny_database
+from tests.conftest import open_tab
 
 
 def _open(at, tab: str | None = None):
@@ -24,10 +25,7 @@ def _open(at, tab: str | None = None):
 
 
 def _switch(at, tab: str):
-    # Only the open tab computes; choosing a tab is a widget change like a click.
-    at.session_state["lv_tab"] = tab
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
+    open_tab(at, "lv_tab", tab)
 
 
 def _metrics(at) -> dict[str, str]:

@@ -8,7 +8,7 @@ import pytest
 from customer_value import satisfaction as sat
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
-from tests.conftest import open_page, table_with
+from tests.conftest import open_page, open_tab, table_with
 
 
 def _open(app_test, tab: str | None = None):
@@ -19,10 +19,7 @@ def _open(app_test, tab: str | None = None):
 
 
 def _switch(at, title: str):
-    # Only the open tab computes; choosing a tab is a widget change like a click.
-    at.session_state["sat_tab"] = title
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
+    open_tab(at, "sat_tab", title)
 
 
 def _metrics(at) -> dict[str, str]:

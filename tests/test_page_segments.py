@@ -11,6 +11,7 @@ from customer_value import rfm, segments
 from customer_value.clusters import cluster_customers
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
+from tests.conftest import open_tab
 
 
 def _open(app_test, tab: str | None = None):
@@ -24,10 +25,7 @@ def _open(app_test, tab: str | None = None):
 
 
 def _switch(at, title: str):
-    # Only the open tab computes; choosing a tab is a widget change like a click.
-    at.session_state["seg_tab"] = title
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
+    open_tab(at, "seg_tab", title)
 
 
 def _tab(at, title):
