@@ -11,7 +11,7 @@ from customer_value import movements as mv
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
 from customer_value.segments import CELL_RANK, UNKNOWN_MARGIN
-from tests.conftest import open_page, table_with
+from tests.conftest import open_page, open_tab, table_with
 
 TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change"),
                  "churn_ratio_table": ("Churn rate",),
@@ -24,6 +24,10 @@ TABLE_COLUMNS = {"churn_movements_table": ("lost_at_contract_end", "net_change")
 
 def _open(app_test):
     return open_page(app_test, "pages/churn.py")
+
+
+def _switch(at, title: str):
+    open_tab(at, "churn_tab", title)
 
 
 def _table(at, name):
@@ -64,7 +68,12 @@ def test_churn_page_shows_the_package_figures(app_test, demo_db):
         format_value(_shown([v])[0], "ratio") for v in expected["loss_to_gain_ratio_3m"]]
     assert not any("nan" in str(value).lower() for value in ratios.to_numpy().ravel())
     assert any("in all 12 months" in caption.value for caption in at.caption)
+    # Closed tabs computed nothing: no cohort, value churn or acquisition table yet.
+    for name in ("churn_cohort_table", "churn_value_table", "churn_acquisition_table"):
+        with pytest.raises(AssertionError):
+            _table(at, name)
 
+    _switch(at, "Cohort retention")
     cohorts = _table(at, "churn_cohort_table")
     expected_cohorts = mv.cohort_retention(demo_db, filters)
     sizes = expected_cohorts.groupby("cohort_month")["cohort_size"].first()
@@ -72,6 +81,7 @@ def test_churn_page_shows_the_package_figures(app_test, demo_db):
     first = expected_cohorts.iloc[1]  # the first cohort, one month after acquisition
     assert cohorts.loc[f"{first['cohort_month']:%Y-%m}", "Month 1"] == format_value(first["share_active"], "share")
 
+    _switch(at, "Value churn")
     slides = _table(at, "churn_value_table")
     expected_slides = mv.value_churn(demo_db, filters)
     assert slides["slid"].tolist() == expected_slides["slid"].tolist()
@@ -89,6 +99,7 @@ def test_churn_page_shows_the_package_figures(app_test, demo_db):
     assert all(rank(before) > rank(now) for before, now in zip(sliders["cell_before"], sliders["cell_now"],
                                                                  strict=True))
 
+    _switch(at, "Acquisition")
     acquired = _table(at, "churn_acquisition_table")
     expected_acquired = mv.acquisition(demo_db, filters, "acquisition_channel")
     assert acquired["new_customers"].sum() == expected_acquired["new_customers"].sum() == \
@@ -108,18 +119,28 @@ def test_the_window_and_the_widgets_drive_every_figure(app_test, demo_db):
     _check_movements(at, filters, demo_db)
     assert any("W = 30" in info.value for info in at.info)
     at.selectbox(key="churn_ratio").set_value("customer_quick_ratio")
+    at.run()
+    _switch(at, "Cohort retention")
     at.radio(key="churn_cohort_measure").set_value("revenue_retained")
+    at.run()
+    _switch(at, "Acquisition")
     at.selectbox(key="churn_acquisition_split").set_value("region")
     at.run()
     assert not at.exception
     acquired = _table(at, "churn_acquisition_table")
     expected = mv.acquisition(demo_db, filters, "region").groupby("group")["new_customers"].sum()
     assert dict(zip(acquired["group"], acquired["new_customers"], strict=True)) == expected.to_dict()
+    # Each tab's setting outlives the visits to the others, whose runs do not draw it.
+    _switch(at, "Cohort retention")
     cohorts = _table(at, "churn_cohort_table")
     expected_cohorts = mv.cohort_retention(demo_db, filters)
     first = expected_cohorts.iloc[1]
     assert cohorts.loc[f"{first['cohort_month']:%Y-%m}", "Month 1"] == format_value(first["revenue_retained"],
                                                                                      "share")
+    _switch(at, "Movements and ratios")
+    assert at.selectbox(key="churn_ratio").value == "customer_quick_ratio"
+    _switch(at, "Acquisition")
+    assert at.selectbox(key="churn_acquisition_split").value == "region"
 
 
 def test_a_custom_period_is_shown_in_whole_months(app_test, demo_db):
