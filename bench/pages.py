@@ -8,6 +8,9 @@ yet (a helper added it after this file was written) is replayed from its own
 source: ``replay_page`` walks the page's statements and runs, in order, every
 call into ``customer_value`` whose arguments it can evaluate, binding widgets
 to their default values; calls it cannot evaluate are counted and reported.
+A page section written as a function ``show_<name>()`` without parameters
+(the body of a tab that computes only when open) is replayed where it is
+defined, so a replayed page's data covers every tab.
 """
 
 from __future__ import annotations
@@ -184,6 +187,10 @@ class ReplayResult:
     skipped: list[str] = field(default_factory=list)
 
 
+# A page function named show_...() without parameters draws one section (a tab's body); replay runs it in place.
+SECTION_PREFIX = "show_"
+
+
 class _Replayer:
     def __init__(self, path: Path, context: BenchContext) -> None:
         self.source = path.read_text(encoding="utf-8")
@@ -298,6 +305,10 @@ class _Replayer:
             for item in items:
                 self.env[node.target.id] = item
                 self.statements(node.body)
+        elif isinstance(node, ast.FunctionDef) and node.name.startswith(SECTION_PREFIX) and not (
+                node.args.args or node.args.kwonlyargs or node.args.vararg or node.args.kwarg):
+            # A page section (one tab's body, shown only when its tab is open): every tab is replayed.
+            self.statements(node.body)
         elif not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom):
             self.try_package_calls(node)
 

@@ -41,3 +41,20 @@ def test_bench_writes_a_well_formed_report(tmp_path, capsys):
     for check in report["checks"]:
         assert check["result"] in ("pass", "FAIL", "n/a")
     assert f"{report['machine']['cores']} cores" in text
+
+
+def test_replay_runs_every_tab_of_a_page_written_in_sections(demo_db, monkeypatch):
+    # The churn page draws each tab in a show_...() section; the replay must reach the sections' package calls,
+    # or a page would look fast because its tabs were never timed.
+    from bench.pages import PAGES_DIR, BenchContext, replay_page
+    from customer_value import movements
+    from customer_value.dataset import make_filters
+
+    called = []
+    for name in ("cohort_retention", "value_churn", "acquisition"):
+        original = getattr(movements, name)
+        monkeypatch.setattr(movements, name, lambda *args, _name=name, _original=original, **kwargs: (
+            called.append(_name), _original(*args, **kwargs))[1])
+    result = replay_page(PAGES_DIR / "churn.py", BenchContext(demo_db, make_filters(demo_db)))
+    assert called == ["cohort_retention", "value_churn", "acquisition"]
+    assert result.calls >= 15
