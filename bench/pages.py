@@ -82,13 +82,9 @@ def team_data(context: BenchContext) -> None:
         team.rep_customers(context.db, context.filters, reps["sales_rep"].iloc[0], context.scope)
 
 
-def satisfaction_first_tab(context: BenchContext) -> None:
-    """What a filter change recomputes while the page shows its first tab (the others compute when opened)."""
-    _satisfaction_scores(context)
-
-
-def _satisfaction_scores(context: BenchContext) -> list[str]:
-    """The first tab's calls (headline, monthly scores); returns the surveys answered."""
+def satisfaction_first_tab(context: BenchContext) -> list[str]:
+    """What a filter change recomputes while the page shows its first tab (the others compute when opened):
+    the headline and the monthly scores. Returns the surveys answered."""
     from customer_value import satisfaction as sat
 
     db, filters, scope = context.db, context.filters, context.scope
@@ -103,7 +99,7 @@ def satisfaction_data(context: BenchContext) -> None:
     from customer_value import satisfaction as sat
 
     db, filters, scope = context.db, context.filters, context.scope
-    survey_names = _satisfaction_scores(context)
+    survey_names = satisfaction_first_tab(context)
     sat.segment_table(db, filters, next(iter(sat.SEGMENT_DIMENSIONS)), survey_names[0] if survey_names else "all",
                       scope, int(sat.DEFAULT_MIN_ANSWERS))
     latest = sat.latest_answers(db, filters, scope)

@@ -103,7 +103,7 @@ def bench_loader(db_path: Path, options: Options) -> dict:
 
 
 def bench_pages(database, options: Options) -> dict:
-    from bench.pages import BenchContext, filter_changes, page_runners
+    from bench.pages import BenchContext, ReplayResult, filter_changes, page_runners
 
     changes = filter_changes(database)
     results: dict[str, dict] = {}
@@ -133,7 +133,7 @@ def bench_pages(database, options: Options) -> dict:
                 per_change.setdefault(label, []).extend(timing.samples)
         overall = Timing(tuple(samples))
         method = runner.method
-        if replayed is not None:
+        if isinstance(replayed, ReplayResult):
             method += f": {replayed.calls} package calls"
             if replayed.skipped:
                 method += f", {len(replayed.skipped)} not replayable ({'; '.join(replayed.skipped[:3])})"

@@ -26,7 +26,7 @@ class LruCache:
     Parameters
     ----------
     name : str
-        What it holds, for ``describe``.
+        What it holds: a label for whoever inspects a process's caches.
     size : int
         Entries kept; the least recently used goes first.
     """
@@ -36,17 +36,13 @@ class LruCache:
         self.size = size
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
         _EVERY_CACHE.append(self)
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                self.hits += 1
                 return self._items[key]
-            self.misses += 1
             return None
 
     def put(self, key: Hashable, value: Any) -> None:
@@ -72,9 +68,6 @@ class LruCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def clear_every_cache() -> None:

@@ -425,16 +425,15 @@ def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -
     asks several times.
     """
     key = (str(db.path), db.data_version(), filters, scope)
-    cached = _SEGMENT_LABELS.get(key)
-    if cached is not None:
-        return cached.copy()
-    frame = customer_segments(db, filters, scope=scope)
-    result = pd.DataFrame({"customer_id": frame["customer_id"].astype(str).to_numpy()})
+    return _SEGMENT_LABELS.get_or_compute(key, lambda: _labels_of(customer_segments(db, filters, scope=scope))).copy()
+
+
+def _labels_of(segments: pd.DataFrame) -> pd.DataFrame:
+    labels = pd.DataFrame({"customer_id": segments["customer_id"].astype(str).to_numpy()})
     for dimension, column in SEGMENT_LABEL_COLUMNS.items():
-        result[dimension] = frame[column].astype("string").to_numpy()
-    result["period_revenue"] = frame["revenue"].astype(float).clip(lower=0).to_numpy()
-    _SEGMENT_LABELS.put(key, result)
-    return result.copy()
+        labels[dimension] = segments[column].astype("string").to_numpy()
+    labels["period_revenue"] = segments["revenue"].astype(float).clip(lower=0).to_numpy()
+    return labels
 
 
 def group_answer_counts(customer_answers: pd.DataFrame, labels: pd.DataFrame, dimension: str) -> pd.DataFrame:

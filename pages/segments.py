@@ -14,7 +14,7 @@ from customer_value.errors import UserFacingError
 from customer_value.formatting import NOT_DEFINED, format_value
 from customer_value.query import filters_key
 from ui.context import current
-from ui.widgets import download_csv, empty_state, page_title
+from ui.widgets import download_csv, empty_state, keep_widget_values, page_title
 
 context = current()
 page_title(context, "Segments")
@@ -121,12 +121,14 @@ columns[3].metric("Margin threshold", format_value(info.margin_threshold, "money
 # Only the open tab computes: at 500,000 customers migration alone reads two periods and takes seconds.
 tabs = st.tabs(["Value x margin grid", "Pareto pyramid", "Contribution", "RFM", "Clusters", "Lifecycle",
                 "Migration", "Customer lists"], key="seg_tab", on_change="rerun")
+# The k chosen on the Clusters tab also drives the Customer lists tab, which does not draw its widget.
+keep_widget_values("seg_k")
+st.session_state.setdefault("seg_k", "automatic")
 
 
 def clusters_for_page():
     """The clusters for the k chosen on the Clusters tab (cached), or the reason there are none."""
-    # Streamlit forgets a widget's value while its tab is closed; the Clusters tab keeps a copy for this one.
-    k_choice = st.session_state.get("seg_k_chosen", "automatic")
+    k_choice = st.session_state["seg_k"]
     try:
         return cached_clusters(str(db.path), db.data_version(), filters_key(filters), scope.regions,
                                threshold_input, None if k_choice == "automatic" else int(k_choice), frame), None
@@ -265,9 +267,8 @@ with tabs[4]:
     if tabs[4].open:
         st.subheader("Clusters (K-Means)")
         k_options = ["automatic", *K_RANGE]
-        st.session_state["seg_k_chosen"] = st.selectbox(
+        st.selectbox(
             "Number of clusters", k_options, key="seg_k",
-            index=k_options.index(st.session_state.get("seg_k_chosen", "automatic")),
             format_func=lambda k: "Chosen by silhouette (2-8)" if k == "automatic" else str(k))
         result, reason = clusters_for_page()
         if result is None:
