@@ -76,7 +76,11 @@ def profile(db_path: Path, page: str | None, change: str | None, python_function
     original = database.cursor
     database.cursor = lambda: _TimedCursor(original(), record)  # type: ignore[method-assign]
     changes = dict(filter_changes(database))
-    labels = [change] if change else list(changes)[:1]
+    # "all" measures every change; any other text picks the changes whose label contains it.
+    labels = ([label for label in changes if change == "all" or change in label] if change
+              else list(changes)[:1])
+    if not labels:
+        raise SystemExit(f"no filter change matches {change!r}; the changes are: {', '.join(changes)}")
     for runner in page_runners():
         if runner.function is None or (page and runner.name != page):
             continue
@@ -107,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db", type=Path)
     parser.add_argument("--page")
-    parser.add_argument("--change")
+    parser.add_argument("--change", help="'all', or text that the change labels contain (default: the first)")
     parser.add_argument("--python", type=int, default=0, metavar="N",
                         help="also list the N Python functions with the most time (cProfile)")
     arguments = parser.parse_args()

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+import pandas as pd
+
 Value = TypeVar("Value")
 
 _EVERY_CACHE: list[LruCache] = []
@@ -68,6 +70,17 @@ class LruCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+def handed_out(frame: pd.DataFrame) -> pd.DataFrame:
+    """A cached frame as given to a caller: a new object over the same data, nothing copied.
+
+    pandas 3 always copies on write, so a caller that adds or changes a column
+    copies just that column and the cached frame stays as it was. A deep copy
+    per caller cost 0.2-0.3 s for the 375,000 buyers of a 10-million-line
+    database (it also consolidates the frame's blocks every time).
+    """
+    return frame.copy(deep=False)
 
 
 def clear_every_cache() -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from customer_value import clv_models
+from customer_value.cache import LruCache, handed_out
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
@@ -50,6 +51,9 @@ SUMMARY_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep"
 PREDICTION_COLUMNS = [f"expected_purchases_{days}" for days in PREDICTION_DAYS] + [
     "probability_alive", "expected_spend", "clv"]
 ALL_CUSTOMERS = "all customers"
+# Fits take seconds at 500,000 customers and the page, the early-warning list and the command line ask for the
+# same ones. Kept in the process (not Streamlit's cache_data, which pickled the 500,000-row table on every hit).
+_FITS = LruCache("lifetime-value fits and hold-out checks", 16)
 
 
 @dataclass(frozen=True)
@@ -348,13 +352,28 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
         ``rfm_segment`` (the period's, or "(no purchase in period)"), and when
         the result is trusted ``expected_purchases_30/90/365`` (days),
         ``probability_alive``, ``expected_spend`` (per future purchase) and
-        ``clv`` (discounted expected spend over the horizon), sorted by CLV.
+        ``clv`` (discounted expected spend over the horizon), sorted by CLV
+        (equal values by customer id). Fits are kept per data version, selection
+        and settings, and the result is shared by every caller: read it, do not
+        change it.
     """
     if not 1 <= horizon_months <= 120:
         raise UserFacingError("the horizon must be 1 to 120 months")
     if not 0 <= monthly_discount_rate < 1:
         raise UserFacingError("the monthly discount rate must be at least 0 and below 1 (0.01 = 1% a month)")
     end = _observation_end(db, filters, observation_end)
+    key = ("clv_table", *_fit_key(db, filters, scope, unit, end), horizon_months, monthly_discount_rate)
+    table, result = _FITS.get_or_compute(key, lambda: _clv_table(db, filters, scope, unit, end, horizon_months,
+                                                                   monthly_discount_rate))
+    return handed_out(table), result
+
+
+def _fit_key(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date) -> tuple:
+    return (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None, unit, end)
+
+
+def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
+               horizon_months: int, monthly_discount_rate: float) -> tuple[pd.DataFrame, ClvResult]:
     summary = summary_frame(db, filters, scope, unit, end)
     summary = _with_segments(summary, db, filters, scope)
     n_customers = len(summary)
@@ -387,7 +406,9 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
     table["clv"] = alive_factor * spend * clv_models.discounted_purchases(
         bgnbd, frequency, recency, age, horizon_months=horizon_months,
         monthly_discount_rate=monthly_discount_rate, unit=unit)
-    table = table.sort_values(["clv", "customer_id"], ascending=[False, True], ignore_index=True)
+    # The summary arrives in customer id order (clv_summary.sql), so a stable sort on value alone leaves equal
+    # values by id; sorting 500,000 ids as a second key cost half a second.
+    table = table.sort_values("clv", ascending=False, kind="stable", ignore_index=True)
     used = set(basis.tolist())
     result.trusted = True
     result.bgnbd = bgnbd
@@ -507,9 +528,17 @@ def holdout_report(db: Database, filters: Filters | None, cut_date: date | None 
     Returns
     -------
     HoldoutReport
+        Kept per data version, selection and settings, and shared by every
+        caller: read it, do not change it.
     """
     _unit_days(unit)
     end = _observation_end(db, filters, observation_end)
+    key = ("holdout_report", *_fit_key(db, filters, scope, unit, end), cut_date, time_step)
+    return _FITS.get_or_compute(key, lambda: _holdout_report(db, filters, cut_date, scope, unit, end, time_step))
+
+
+def _holdout_report(db: Database, filters: Filters | None, cut_date: date | None, scope: Scope | None, unit: str,
+                    end: date, time_step: str) -> HoldoutReport:
     calibration_end = cut_date
     if calibration_end is None:
         everyone = summary_frame(db, filters, scope, unit, end)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_value.cache import handed_out
 from customer_value.dataset import data_range
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope, add_months
@@ -707,14 +708,14 @@ def _retention_rows(db: Database, filters: Filters, scope: Scope | None) -> pd.D
            whole.regions, whole.sales_reps, scope)
     cached = RESULT_CACHE.get(key)
     if cached is not None:
-        return cached.copy()
+        return handed_out(cached)
     # Millions of customer months at scale: fetched once, reduced here, never kept in the query cache.
     rows = run(db, "retention_revenue", filters=whole, scope=scope, use_cache=False)
     segments = run(db, "customer_segments_of_scope", filters=whole, scope=scope, use_cache=False)
     months = list(range(month_number(whole.start), month_number(whole.end) + 1))
     table = retention_table(rows, segments, months)
     RESULT_CACHE.put(key, table)
-    return table.copy()
+    return handed_out(table)
 
 
 def _add_retention_ratios(frame: pd.DataFrame) -> pd.DataFrame:

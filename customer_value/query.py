@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from customer_value.cache import LruCache
+from customer_value.cache import LruCache, handed_out
 from customer_value.db import PROJECT_DIR, Database
 from customer_value.filters import Filters, Scope
 
@@ -235,7 +235,7 @@ def run(
         cache_key = (db.path, db.data_version(), name, _freeze({**dependency_params, **bound}), _freeze(scope_key))
         cached = RESULT_CACHE.get(cache_key)
         if cached is not None:
-            return cached.copy()
+            return handed_out(cached)
     if _reads_scope(name):
         _ensure_scoped_customers(db, filters, scope)
     for dependency in required_queries(sql):
@@ -246,7 +246,7 @@ def run(
     frame = arrow_to_frame(cursor.sql(sql, params=bound).to_arrow_table())
     if use_cache:
         RESULT_CACHE.put(cache_key, frame)
-        return frame.copy()
+        return handed_out(frame)
     return frame
 
 

@@ -27,6 +27,7 @@ big customer is not unusual for being big.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -790,7 +791,7 @@ def change_features(levels: pd.DataFrame, window_days: int) -> pd.DataFrame:
     return changes
 
 
-def describe_change(feature: str, levels: pd.Series, window_days: int) -> str:
+def describe_change(feature: str, levels: Mapping[str, float], window_days: int) -> str:
     """What changed for one customer, in words, from their ``behaviour_levels`` row."""
     recent_window = f"the last {window_days} days"
     if feature == "spend_change":
@@ -868,32 +869,36 @@ def _unusual_customers(db: Database, filters: Filters, scope: Scope | None, shar
     changes = change_features(levels, filters.window_days)
     forest = IsolationForest(n_estimators=300, contamination=share, random_state=SEED)
     forest.fit(changes.to_numpy())
-    score = -forest.score_samples(changes.to_numpy())
-    flagged = forest.predict(changes.to_numpy()) == -1
+    samples = forest.score_samples(changes.to_numpy())
+    score = -samples
+    # What forest.predict() == -1 computes (decision_function < 0), without scoring every customer a second time.
+    flagged = samples - forest.offset_ < 0
     # Robust z-scores say which change stands out for each flagged customer.
     centre = changes.median()
     spread = (changes - centre).abs().median().replace(0, np.nan)
     spread = spread.fillna(changes.std().replace(0, 1.0)).fillna(1.0)
     standardised = ((changes - centre) / spread).abs()
-    rows = []
-    for position in np.flatnonzero(flagged):
-        row = changes.iloc[position]
-        strongest = standardised.iloc[position].sort_values(ascending=False, kind="stable").index[:2]
-        rows.append({
-            "customer_id": history.at[position, "customer_id"],
-            "name": history.at[position, "name"],
-            "customer_type": history.at[position, "customer_type"],
-            "region": history.at[position, "region"],
-            "sales_rep": history.at[position, "sales_rep"],
-            "last_purchase_date": pd.Timestamp(history.at[position, "last_purchase_date"]).date(),
-            "unusualness": float(score[position]),
-            "what_changed": "; ".join(describe_change(feature, levels.iloc[position], filters.window_days)
-                                      for feature in strongest),
-            "revenue_recent": float(history.at[position, "revenue_recent"]),
-            "revenue_earlier_year": float(history.at[position, "revenue_earlier"]),
-            **{feature: float(row[feature]) for feature in CHANGE_FEATURES},
-        })
-    table = pd.DataFrame(rows)
+    positions = np.flatnonzero(flagged)
+    # Column by column over the flagged customers: row by row through pandas took 5 s for 10,000 of them.
+    # The two strongest changes first; equal ones in CHANGE_FEATURES order (a stable sort), missing ones last.
+    strength = np.nan_to_num(standardised.to_numpy(dtype=float)[positions], nan=-np.inf)
+    strongest = np.argsort(-strength, axis=1, kind="stable")[:, :2]
+    chosen = history.iloc[positions]
+    table = pd.DataFrame({
+        "customer_id": chosen["customer_id"].to_numpy(),
+        "name": chosen["name"].to_numpy(),
+        "customer_type": chosen["customer_type"].to_numpy(),
+        "region": chosen["region"].to_numpy(),
+        "sales_rep": chosen["sales_rep"].to_numpy(),
+        "last_purchase_date": pd.to_datetime(chosen["last_purchase_date"]).dt.date.to_numpy(),
+        "unusualness": score[positions].astype(float),
+        "what_changed": ["; ".join(describe_change(changes.columns[column], row, filters.window_days)
+                                   for column in columns)
+                         for columns, row in zip(strongest, levels.iloc[positions].to_dict("records"), strict=True)],
+        "revenue_recent": _float(chosen, "revenue_recent").to_numpy(),
+        "revenue_earlier_year": _float(chosen, "revenue_earlier").to_numpy(),
+        **{feature: changes[feature].to_numpy(dtype=float)[positions] for feature in CHANGE_FEATURES},
+    }) if len(positions) else pd.DataFrame()
     if not table.empty:
         table = table.sort_values(["unusualness", "customer_id"], ascending=[False, True],
                                   kind="stable").reset_index(drop=True)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customer_value.cache import LruCache
+from customer_value.cache import LruCache, handed_out
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope
 from customer_value.metrics import Kpi, csat_share, nps_score, safe_ratio
@@ -425,7 +425,8 @@ def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -
     asks several times.
     """
     key = (str(db.path), db.data_version(), filters, scope)
-    return _SEGMENT_LABELS.get_or_compute(key, lambda: _labels_of(customer_segments(db, filters, scope=scope))).copy()
+    labels = _SEGMENT_LABELS.get_or_compute(key, lambda: _labels_of(customer_segments(db, filters, scope=scope)))
+    return handed_out(labels)
 
 
 def _labels_of(segments: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from customer_value.cache import LruCache
+from customer_value.cache import LruCache, handed_out
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
@@ -395,7 +395,7 @@ def classify(frame: pd.DataFrame, end: date, window_days: int, *, margin_thresho
     rules : sequence of SegmentRule
         RFM segment rules, first match wins.
     """
-    frame = frame.reset_index(drop=True).copy()
+    frame = frame.reset_index(drop=True)
     positions = revenue_positions(frame)
     frame["volume_class"] = volume_classes(frame, positions=positions)
     rank = np.empty(len(frame), dtype="int64")
@@ -437,7 +437,7 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
 
     Several pages (satisfaction, lifetime value) ask for the same classification;
     it is kept per data version, filters, scope and settings, like query results,
-    and each caller gets its own copy.
+    and each caller gets its own frame (changes to it stay the caller's).
     """
     if margin_threshold is not None and not math.isfinite(float(margin_threshold)):
         raise UserFacingError("the margin threshold must be a number")
@@ -446,7 +446,7 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
     frame, info = _CLASSIFIED.get_or_compute(key, lambda: classify(
         _typed(run(db, "segment_customers", filters=filters, scope=scope)), filters.end, filters.window_days,
         margin_threshold=margin_threshold, rules=rules))
-    return frame.copy(), info
+    return handed_out(frame), info
 
 
 def customer_segments(db: Database, filters: Filters, scope: Scope | None = None,
@@ -691,8 +691,8 @@ def migration(db: Database, first: Filters, second: Filters, scope: Scope | None
            scope.regions if scope is not None else None,
            None if margin_threshold is None else float(margin_threshold), tuple(rules))
     cached = _MIGRATIONS.get_or_compute(key, lambda: _migration(db, first, second, scope, margin_threshold, rules))
-    # Each caller gets its own copies, as with segment_frame.
-    return {name: value.copy() for name, value in cached.items()}
+    return {name: handed_out(value) if isinstance(value, pd.DataFrame) else dict(value)
+            for name, value in cached.items()}
 
 
 # Kept per data version and settings: rebuilding it joins two periods' 500,000 customers (seconds) on every rerun.

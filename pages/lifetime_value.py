@@ -13,7 +13,7 @@ from customer_value.dataset import data_range
 from customer_value.errors import UserFacingError
 from customer_value.formatting import format_value
 from ui.context import current
-from ui.widgets import download_csv, empty_state, page_title
+from ui.widgets import TABLE_ROWS_SHOWN, download_csv, empty_state, page_title
 
 MONEY = "%,.0f"
 # Below the axis title, so that the two never overlap.
@@ -25,20 +25,7 @@ page_title(context, "Lifetime value and risk")
 filters = context.filters
 span = data_range(context.db)
 as_of = filters.as_of or span.end
-data_key = (str(context.db.path), context.db.data_version())
 
-
-# The fits take about a second each; keep them per data version, selection and settings.
-@st.cache_data(show_spinner="Fitting the lifetime-value model...", max_entries=16)
-def clv_fit(_db, key, chosen_filters, scope, unit, observation_end, horizon, discount):
-    return clv.clv_table(_db, chosen_filters, scope, unit=unit, observation_end=observation_end,
-                         horizon_months=horizon, monthly_discount_rate=discount)
-
-
-@st.cache_data(show_spinner="Checking the model on a hold-out...", max_entries=16)
-def holdout(_db, key, chosen_filters, scope, cut, unit, observation_end):
-    return clv.holdout_report(_db, chosen_filters, cut, scope, unit=unit, observation_end=observation_end,
-                              time_step="weeks")
 
 
 def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,8 +75,11 @@ with tab_clv:
                                              min_value=span.start, max_value=as_of, key="lv_end")
     if tab_clv.open:
         try:
-            clv_rows, fit = clv_fit(context.db, data_key, filters, context.scope, unit, observation_end, horizon,
-                                    discount)
+            # Fits are kept by the package per data version, selection and settings (clv.clv_table).
+            with st.spinner("Fitting the lifetime-value model..."):
+                clv_rows, fit = clv.clv_table(context.db, filters, context.scope, unit=unit,
+                                              observation_end=observation_end, horizon_months=horizon,
+                                              monthly_discount_rate=discount)
         except UserFacingError as error:
             st.error(str(error))
             clv_rows, fit = None, None
@@ -155,7 +145,11 @@ with tab_clv:
                        "monetary_value", "expected_purchases_30", "expected_purchases_90", "expected_purchases_365",
                        "probability_alive", "expected_spend", "spend_model", "clv"]
             columns = [column for column in columns if column in clv_rows.columns]
-            st.dataframe(text_cells(clv_rows[columns]), hide_index=True, key="lv_customers", column_config={
+            if len(clv_rows) > TABLE_ROWS_SHOWN:
+                st.caption(f"The {TABLE_ROWS_SHOWN:,} customers of highest lifetime value of {len(clv_rows):,}; "
+                           "the CSV has them all.")
+            st.dataframe(text_cells(clv_rows[columns].head(TABLE_ROWS_SHOWN)), hide_index=True, key="lv_customers",
+                         column_config={
                 "customer_id": "Customer", "name": "Name", "customer_type": "Type", "region": "Region",
                 "sales_rep": "Sales rep", "frequency": "Repeat purchases", "recency": f"Recency ({unit})",
                 "T": f"Age ({unit})",
@@ -179,7 +173,9 @@ with tab_check:
                         max_value=as_of, key="lv_cut")
     if tab_check.open:
         try:
-            check_report = holdout(context.db, data_key, filters, context.scope, cut, unit, as_of)
+            with st.spinner("Checking the model on a hold-out..."):
+                check_report = clv.holdout_report(context.db, filters, cut, context.scope, unit=unit,
+                                                  observation_end=as_of, time_step="weeks")
         except UserFacingError as error:
             st.error(str(error))
             check_report = None
@@ -316,7 +312,11 @@ with tab_warning:
             if at_risk.empty:
                 empty_state("No customer is active today in this selection.", "Widen the filters in the sidebar.")
             else:
-                st.dataframe(text_cells(at_risk), hide_index=True, key="ew_at_risk", column_config={
+                if len(at_risk) > TABLE_ROWS_SHOWN:
+                    st.caption(f"The first {TABLE_ROWS_SHOWN:,} of {len(at_risk):,} customers on the list; the CSV "
+                               "has them all.")
+                st.dataframe(text_cells(at_risk.head(TABLE_ROWS_SHOWN)), hide_index=True, key="ew_at_risk",
+                             column_config={
                     "rank": "Rank", "customer_id": "Customer", "name": "Name", "customer_type": "Type",
                     "region": "Region", "sales_rep": "Sales rep", "last_purchase_date": "Last purchase",
                     "risk": st.column_config.NumberColumn("Risk", format="percent"),

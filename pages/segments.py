@@ -14,7 +14,7 @@ from customer_value.errors import UserFacingError
 from customer_value.formatting import NOT_DEFINED, format_value
 from customer_value.query import filters_key
 from ui.context import current
-from ui.widgets import download_csv, empty_state, keep_widget_values, page_title
+from ui.widgets import TABLE_ROWS_SHOWN, download_csv, empty_state, keep_widget_values, page_title
 
 context = current()
 page_title(context, "Segments")
@@ -25,7 +25,6 @@ scope = context.scope
 st.caption(f"{filters.describe()}. Customers = those in the selection who bought in the period "
            "(a period with only cancellations or returns is not a purchase).")
 
-DRILL_ROWS_SHOWN = 1_000
 KINDS = {"revenue": "money", "profit": "money", "customer_share": "share", "revenue_share": "share",
          "profit_share": "share", "churn_rate": "share", "average_nps": "ratio", "nps": "points",
          "conversion": "share", "median_revenue": "money", "profit_per_order": "money",
@@ -71,12 +70,12 @@ def drill(frame: pd.DataFrame, column: str, options: list, key: str, label: str,
     if customers.empty:
         st.caption(f"No customer is listed in {format_func(choice)}.")
         return
-    if len(customers) > DRILL_ROWS_SHOWN:
-        st.caption(f"{len(customers):,} customers in {format_func(choice)}; the {DRILL_ROWS_SHOWN:,} with the "
+    if len(customers) > TABLE_ROWS_SHOWN:
+        st.caption(f"{len(customers):,} customers in {format_func(choice)}; the {TABLE_ROWS_SHOWN:,} with the "
                    "highest revenue are shown, the CSV has them all.")
     else:
         st.caption(f"{len(customers):,} customers in {format_func(choice)}.")
-    st.dataframe(shown(customers.head(DRILL_ROWS_SHOWN), list(customers.columns)), hide_index=True,
+    st.dataframe(shown(customers.head(TABLE_ROWS_SHOWN), list(customers.columns)), hide_index=True,
                  key=f"{key}_table")
     safe_name = re.sub(r"[^\w-]+", "_", str(choice)).strip("_") or "group"
     download_csv(customers, f"customers_{column}_{safe_name}.csv", key=f"{key}_csv")

@@ -12,6 +12,7 @@ from customer_value.dataset import data_range, make_filters
 from customer_value.formatting import format_value
 from tests.builders import d, tiny_database
 from tests.conftest import open_tab
+from ui.widgets import TABLE_ROWS_SHOWN
 
 
 def _open(at, tab: str | None = None):
@@ -49,8 +50,11 @@ def test_page_shows_the_package_figures(app_test, demo_db):
     assert shown["Lifetime value, next 12 months"] == format_value(fit.totals["clv"], "money")
     assert shown["Expected purchases, next 365 days"] == format_value(fit.totals["expected_purchases_365"], "count")
     customers = _table_with(at, "probability_alive")
-    assert customers["customer_id"].tolist() == table["customer_id"].tolist()
-    assert customers["clv"].tolist() == pytest.approx(table["clv"].tolist())
+    # The highest-value customers, in the package's order; the CSV has everyone.
+    assert len(table) > TABLE_ROWS_SHOWN
+    assert customers["customer_id"].tolist() == table["customer_id"].head(TABLE_ROWS_SHOWN).tolist()
+    assert customers["clv"].tolist() == pytest.approx(table["clv"].head(TABLE_ROWS_SHOWN).tolist())
+    assert any(f"of {len(table):,}; the CSV has them all" in caption.value for caption in at.caption)
     assert not customers[["customer_id", "name", "customer_type", "region"]].isin(["None", "nan", "NaT"]).any().any()
     # The closed tabs computed nothing.
     assert "ROC AUC" not in shown and "Customers flagged" not in shown
@@ -68,8 +72,8 @@ def test_page_shows_the_package_figures(app_test, demo_db):
     assert shown["ROC AUC"] == format_value(warning.model_figures["roc_auc"], "ratio")
     assert shown["Precision in the top 10%"] == format_value(warning.model_figures["precision_top_decile"], "share")
     at_risk = _table_with(at, "reasons")
-    assert at_risk["customer_id"].tolist() == warning.at_risk["customer_id"].tolist()
-    assert at_risk["risk"].tolist() == pytest.approx(warning.at_risk["risk"].tolist())
+    assert at_risk["customer_id"].tolist() == warning.at_risk["customer_id"].head(TABLE_ROWS_SHOWN).tolist()
+    assert at_risk["risk"].tolist() == pytest.approx(warning.at_risk["risk"].head(TABLE_ROWS_SHOWN).tolist())
     comparison = _table_with(at, "roc_auc")
     assert comparison["roc_auc"].tolist() == pytest.approx([warning.model_figures["roc_auc"],
                                                             warning.baseline_figures["roc_auc"]])

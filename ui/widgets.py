@@ -8,6 +8,10 @@ import streamlit as st
 from customer_value.formatting import format_change, format_value, neutralise_formula
 from customer_value.metrics import Kpi
 
+# A long list is drawn up to this many rows (in its ranking) and downloaded whole: sending 500,000 rows to the
+# browser took over a second of every page run and no reader scrolls that far.
+TABLE_ROWS_SHOWN = 1_000
+
 
 def kpi_metric(kpi: Kpi, container=None) -> None:
     """One figure with its change against the previous period and its definition as help."""
