@@ -102,13 +102,16 @@ def fit_spend_models(summary: pd.DataFrame) -> SpendModels:
         return clv_models.fit_gamma_gamma(rows["frequency"].to_numpy(dtype=float),
                                           rows["monetary_value"].to_numpy(dtype=float), raise_on_failure=False)
 
-    pooled = fit(summary)
+    # Only the two columns a fit reads: selecting whole rows per type copied 500,000 customers' text each time.
+    spends = summary[["frequency", "monetary_value"]]
+    pooled = fit(spends)
     by_type: dict[str, GammaGammaFit] = {}
     notes: list[str] = []
-    types = sorted(summary["customer_type"].astype(str).unique())
+    type_of = summary["customer_type"].astype(str)
+    types = sorted(type_of.unique())
     if len(types) > 1:
         for customer_type in types:
-            rows = summary[summary["customer_type"].astype(str) == customer_type]
+            rows = spends[type_of == customer_type]
             usable = _usable_spends(rows)
             if usable < MIN_REPEAT_BUYERS:
                 notes.append(f"{customer_type}: only {usable:,} repeat buyers with a positive spend, so it uses the "
@@ -145,12 +148,14 @@ def expected_spend_by_type(models: SpendModels, customer_type: Any, frequency: A
     ModelFitError
         When a customer needs the model on all customers and it did not converge.
     """
-    types = np.asarray(customer_type, dtype=object).astype(str)
+    types = pd.Series(np.asarray(customer_type, dtype=object)).astype(str)
     x = np.asarray(frequency, dtype=float)
     m = np.asarray(monetary_value, dtype=float)
     spend = np.zeros(len(types))
-    basis = np.where(np.isin(types, list(models.by_type)), types, ALL_CUSTOMERS).astype(object)
-    for name in np.unique(basis):
+    # Hashing (pandas) rather than sorting (numpy) half a million type names: 0.9 s became a few hundredths.
+    basis = np.where(types.isin(list(models.by_type)).to_numpy(), types.to_numpy(dtype=object),
+                     ALL_CUSTOMERS).astype(object)
+    for name in sorted(pd.unique(basis)):
         chosen = basis == name
         fit = models.named(name)
         if fit is None:

@@ -93,8 +93,14 @@ def quintile_scores(values: pd.Series, *, higher_is_better: bool = True) -> pd.S
     ordered = values.astype(float).to_numpy()
     if not higher_is_better:
         ordered = -ordered
-    # The lowest rank of each value's tie group ("min" ranking), by binary search in the sorted values.
-    first_rank = np.searchsorted(np.sort(ordered), ordered, side="left") + 1
+    # The lowest rank of each value's tie group ("min" ranking): sort once, mark where each run of equal values
+    # starts, carry that position along the run. (A binary search per value took 70 ms per score at 375,000.)
+    order = np.argsort(ordered, kind="stable")
+    in_order = ordered[order]
+    starts = np.concatenate([[True], in_order[1:] != in_order[:-1]])
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(in_order)), 0))
+    first_rank = np.empty(len(in_order), dtype="int64")
+    first_rank[order] = run_start + 1
     scores = 1 + np.floor(5 * (first_rank - 1) / len(values)).astype("int64")
     return pd.Series(np.clip(scores, 1, 5), index=values.index, dtype="int64")
 

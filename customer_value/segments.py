@@ -188,8 +188,13 @@ def value_grid_cells(frame: pd.DataFrame, margin_threshold: float | None = None,
         return volume.astype(object), info
     threshold_is_median = margin_threshold is None
     threshold = float(per_order[known].median()) if threshold_is_median else float(margin_threshold)
-    margin = pd.Series(np.where(per_order > threshold, "A", "B"), index=frame.index, dtype=object)
-    cells = (volume + margin).where(known, volume + UNKNOWN_MARGIN)
+    # Picked from the four names rather than concatenated per customer (string addition over 375,000 rows).
+    volume_a = (volume == "A").to_numpy()
+    margin_a = (per_order > threshold).to_numpy()
+    cells = pd.Series(np.where(known.to_numpy(),
+                               np.where(volume_a, np.where(margin_a, "AA", "AB"), np.where(margin_a, "BA", "BB")),
+                               np.where(volume_a, "A" + UNKNOWN_MARGIN, "B" + UNKNOWN_MARGIN)),
+                      index=frame.index).astype(object)
     info = GridInfo(True, threshold, threshold_is_median, int((~known).sum()), None)
     return cells, info
 
