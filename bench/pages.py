@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -248,6 +249,29 @@ class _Replayer:
             return True, fallback
         return False, None
 
+    def with_widget_defaults(self, value: ast.expr) -> ast.expr:
+        """``value`` with every widget call inside it replaced by the widget's default.
+
+        Pages convert or scale a widget's value where they read it (``int(column.number_input(...))``,
+        ``number_input(...) / 100``); without this the name stays unbound and every package call using it
+        (the lifetime-value fit) would go untimed.
+        """
+        replayer = self
+
+        class Substitute(ast.NodeTransformer):
+            def visit_Call(self, node: ast.Call) -> ast.AST:
+                try:
+                    is_widget, default = replayer.widget_default(node)
+                except Exception:  # noqa: BLE001 - options we cannot rebuild: leave the call as it is
+                    is_widget, default = False, None
+                if not is_widget:
+                    return self.generic_visit(node)
+                name = f"__widget_{len(replayer.env)}"
+                replayer.env[name] = default
+                return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+
+        return ast.fix_missing_locations(Substitute().visit(copy.deepcopy(value)))
+
     def run_package_calls(self, node: ast.AST) -> None:
         for child in ast.walk(node):
             if self.is_package_call(child):
@@ -325,6 +349,7 @@ class _Replayer:
             if is_widget:
                 self.env[name] = default
                 return
+        value = self.with_widget_defaults(value)
         if self.is_package_call(value):
             with contextlib.suppress(NameError):
                 self.env[name] = self.call(value)

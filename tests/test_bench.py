@@ -58,3 +58,18 @@ def test_replay_runs_every_tab_of_a_page_written_in_sections(demo_db, monkeypatc
     result = replay_page(PAGES_DIR / "churn.py", BenchContext(demo_db, make_filters(demo_db)))
     assert called == ["cohort_retention", "value_churn", "acquisition"]
     assert result.calls >= 15
+
+
+def test_replay_reads_a_widget_value_converted_where_it_is_read(demo_db, monkeypatch):
+    # The lifetime-value page reads int(column.number_input(...)) and number_input(...) / 100; the fit that uses
+    # them must be replayed (and so timed) with the widgets' defaults.
+    from bench.pages import PAGES_DIR, BenchContext, replay_page
+    from customer_value import clv
+    from customer_value.dataset import make_filters
+
+    settings = []
+    original = clv.clv_table
+    monkeypatch.setattr(clv, "clv_table", lambda *args, **kwargs: (
+        settings.append((kwargs["horizon_months"], kwargs["monthly_discount_rate"])), original(*args, **kwargs))[1])
+    replay_page(PAGES_DIR / "lifetime_value.py", BenchContext(demo_db, make_filters(demo_db)))
+    assert settings[0] == (12, 0.01)
