@@ -51,7 +51,7 @@ def run_pages(db_path: Path, pages: list[tuple[str, Path]], repeat: int) -> dict
                 app = AppTest.from_file(str(APP_PATH), default_timeout=600)
                 app.run()
                 clear_every_cache()
-                # Streamlit's own caches too (the lifetime-value fit): a timed run starts from nothing.
+                # Streamlit's own caches too (the segments page's clusters): a timed run starts from nothing.
                 st.cache_data.clear()
                 started = time.perf_counter()
                 app.switch_page(str(path.relative_to(PROJECT_DIR)))

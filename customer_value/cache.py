@@ -13,9 +13,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from customer_value.db import Database
+    from customer_value.filters import Filters, Scope
 
 Value = TypeVar("Value")
 
@@ -70,6 +74,12 @@ class LruCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+def selection_key(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:
+    """What a result computed for a selection depends on: the database, its data version, the filters and the
+    regions the user may see. Settings of the computation go after it in the cache key."""
+    return (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None)
 
 
 def handed_out(frame: pd.DataFrame) -> pd.DataFrame:

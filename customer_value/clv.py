@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from customer_value import clv_models
-from customer_value.cache import LruCache, handed_out
+from customer_value.cache import LruCache, handed_out, selection_key
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
@@ -367,14 +367,10 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
     if not 0 <= monthly_discount_rate < 1:
         raise UserFacingError("the monthly discount rate must be at least 0 and below 1 (0.01 = 1% a month)")
     end = _observation_end(db, filters, observation_end)
-    key = ("clv_table", *_fit_key(db, filters, scope, unit, end), horizon_months, monthly_discount_rate)
+    key = ("clv_table", *selection_key(db, filters, scope), unit, end, horizon_months, monthly_discount_rate)
     table, result = _FITS.get_or_compute(key, lambda: _clv_table(db, filters, scope, unit, end, horizon_months,
                                                                    monthly_discount_rate))
     return handed_out(table), result
-
-
-def _fit_key(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date) -> tuple:
-    return (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None, unit, end)
 
 
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
@@ -538,7 +534,7 @@ def holdout_report(db: Database, filters: Filters | None, cut_date: date | None 
     """
     _unit_days(unit)
     end = _observation_end(db, filters, observation_end)
-    key = ("holdout_report", *_fit_key(db, filters, scope, unit, end), cut_date, time_step)
+    key = ("holdout_report", *selection_key(db, filters, scope), unit, end, cut_date, time_step)
     return _FITS.get_or_compute(key, lambda: _holdout_report(db, filters, cut_date, scope, unit, end, time_step))
 
 

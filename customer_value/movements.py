@@ -706,16 +706,15 @@ def _retention_rows(db: Database, filters: Filters, scope: Scope | None) -> pd.D
     whole = _whole_months(filters)
     key = ("retention_table", db.path, db.data_version(), whole.start, whole.end, whole.customer_types,
            whole.regions, whole.sales_reps, scope)
-    cached = RESULT_CACHE.get(key)
-    if cached is not None:
-        return handed_out(cached)
+    return handed_out(RESULT_CACHE.get_or_compute(key, lambda: _retention_table_of(db, whole, scope)))
+
+
+def _retention_table_of(db: Database, whole: Filters, scope: Scope | None) -> pd.DataFrame:
     # Millions of customer months at scale: fetched once, reduced here, never kept in the query cache.
     rows = run(db, "retention_revenue", filters=whole, scope=scope, use_cache=False)
     segments = run(db, "customer_segments_of_scope", filters=whole, scope=scope, use_cache=False)
     months = list(range(month_number(whole.start), month_number(whole.end) + 1))
-    table = retention_table(rows, segments, months)
-    RESULT_CACHE.put(key, table)
-    return handed_out(table)
+    return retention_table(rows, segments, months)
 
 
 def _add_retention_ratios(frame: pd.DataFrame) -> pd.DataFrame:

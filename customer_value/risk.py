@@ -545,10 +545,6 @@ def _cache_key(kind: str, db: Database, filters: Filters, scope: Scope | None) -
             filters.window_days, filters.as_of, scope.regions if scope is not None else None)
 
 
-def _cached(key: tuple, compute):
-    return _CACHE.get_or_compute(key, compute)
-
-
 def _single_threaded(function, *args):
     # Gradient boosting's OpenMP threads spin while waiting: on a busy server (other sessions, other
     # processes) a fit of a few seconds took a minute. One thread per fit is fast and predictable.
@@ -580,8 +576,8 @@ def early_warning(db: Database, filters: Filters, scope: Scope | None = None) ->
         The result is shared by every caller with the same data and filters:
         read it, copy before changing it.
     """
-    return _cached(_cache_key("early_warning", db, filters, scope),
-                   lambda: _single_threaded(_early_warning, db, filters, scope))
+    return _CACHE.get_or_compute(_cache_key("early_warning", db, filters, scope),
+                                 lambda: _single_threaded(_early_warning, db, filters, scope))
 
 
 def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> EarlyWarning:
@@ -849,7 +845,7 @@ def unusual_customers(db: Database, filters: Filters, scope: Scope | None = None
         year, so that "their usual" means something.
     """
     key = (*_cache_key("unusual", db, filters, scope), share)
-    return _cached(key, lambda: _single_threaded(_unusual_customers, db, filters, scope, share))
+    return _CACHE.get_or_compute(key, lambda: _single_threaded(_unusual_customers, db, filters, scope, share))
 
 
 def _unusual_customers(db: Database, filters: Filters, scope: Scope | None, share: float) -> UnusualCustomers:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customer_value.cache import LruCache, handed_out
+from customer_value.cache import LruCache, handed_out, selection_key
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope
 from customer_value.metrics import Kpi, csat_share, nps_score, safe_ratio
@@ -424,8 +424,8 @@ def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -
     (``NO_SEGMENT``). Kept per data version, filters and scope: one page run
     asks several times.
     """
-    key = (str(db.path), db.data_version(), filters, scope)
-    labels = _SEGMENT_LABELS.get_or_compute(key, lambda: _labels_of(customer_segments(db, filters, scope=scope)))
+    labels = _SEGMENT_LABELS.get_or_compute(selection_key(db, filters, scope),
+                                            lambda: _labels_of(customer_segments(db, filters, scope=scope)))
     return handed_out(labels)
 
 

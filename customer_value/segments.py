@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from customer_value.cache import LruCache, handed_out
+from customer_value.cache import LruCache, handed_out, selection_key
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
@@ -446,8 +446,8 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
     """
     if margin_threshold is not None and not math.isfinite(float(margin_threshold)):
         raise UserFacingError("the margin threshold must be a number")
-    key = (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None,
-           None if margin_threshold is None else float(margin_threshold), tuple(rules))
+    key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
+           tuple(rules))
     frame, info = _CLASSIFIED.get_or_compute(key, lambda: classify(
         _typed(run(db, "segment_customers", filters=filters, scope=scope)), filters.end, filters.window_days,
         margin_threshold=margin_threshold, rules=rules))

@@ -27,7 +27,6 @@ span = data_range(context.db)
 as_of = filters.as_of or span.end
 
 
-
 def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Dates as text and missing text as blank, so a table never shows None or NaT."""
     shown = frame.copy()
