@@ -512,6 +512,42 @@ def test_a_failure_midway_leaves_the_database_as_before(tmp_path, database, monk
                           "(select value from app_meta where key = 'data_version')") == before
 
 
+def memory_limit_setting(db) -> str:
+    return rows(db, "select current_setting('memory_limit')")[0][0]
+
+
+def test_a_load_runs_under_the_load_memory_limit_and_gives_the_usual_one_back(tmp_path, monkeypatch):
+    # 4000 MB usual, 1000 MB while loading: DuckDB reports them in GiB (3.7 and 953.6 MiB).
+    monkeypatch.setenv("CV_LOAD_MEMORY_LIMIT", "1000MB")
+    database = dbmod.connect(tmp_path / "limits.duckdb", memory_limit="4000MB")
+    try:
+        usual = memory_limit_setting(database)
+        seen_while_loading = []
+        path = write_file(tmp_path, "one.csv", "order_id,customer_id,order_date,amount\nA1,C1,2024-01-05,10\n")
+        mapping = suggest_mapping(read_columns(path, ReadOptions()), "transactions")
+        load_file(database, path, "transactions", mapping, None,
+                  progress=lambda fraction, message: seen_while_loading.append(memory_limit_setting(database)))
+        assert usual == "3.7 GiB"
+        assert set(seen_while_loading[1:-1]) == {"953.6 MiB"}
+        assert memory_limit_setting(database) == usual
+
+        # A failed load gives the usual limit back too.
+        bad = write_file(tmp_path, "bad.csv", "order_id,customer_id,order_date,amount\nA1,C1,not a date,10\n")
+        with pytest.raises(UserFacingError):
+            load(database, bad)
+        assert memory_limit_setting(database) == usual
+    finally:
+        dbmod.forget(tmp_path / "limits.duckdb")
+
+
+@pytest.mark.parametrize(("usual", "expected"), [("12000MB", "2560MB"), ("2GB", "2GB"), ("1.5GiB", "1.5GiB"),
+                                                 ("8 GB", "2560MB"), ("lots", "2560MB")])
+def test_the_load_memory_limit_never_raises_the_usual_one(monkeypatch, usual, expected):
+    monkeypatch.delenv("CV_LOAD_MEMORY_LIMIT", raising=False)
+    monkeypatch.setenv("CV_DUCKDB_MEMORY_LIMIT", usual)
+    assert dbmod.default_load_memory_limit() == expected
+
+
 # ---------------------------------------------------------------------------
 # Real exports
 

@@ -165,29 +165,30 @@ def load_file(db: dbmod.Database, path: str | Path, kind: str, mapping: dict[str
     step = progress or (lambda fraction, message: None)
     con = db.cursor()
     name = source_name or Path(path).name
-    step(0.0, "reading the file")
-    staged = stage_file(con, path, options, source_name=name, progress=step, max_bytes=max_file_bytes)
-    try:
-        by_field = check_mapping(mapping, staged.columns, kind, name)
-        step(0.4, "checking every value")
-        decisions = detect_columns(con, staged, kind, by_field, options)
-        build_parsed_table(con, staged, kind, by_field, decisions)
-        staged.cleanup(con)  # the file's text is no longer needed: free it before the write
-        with db.write_lock:
-            con.execute("begin transaction")
-            try:
-                report = _classify_and_write(con, staged, kind, by_field, decisions, options, user, step)
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-    except duckdb.Error as exc:
-        raise UserFacingError(
-            f"{name}: the load failed and nothing was changed ({str(exc).strip().splitlines()[0][:200]})"
-        ) from None
-    finally:
-        staged.cleanup(con)
-        _drop_classification(con)
+    with db.loading_memory():
+        step(0.0, "reading the file")
+        staged = stage_file(con, path, options, source_name=name, progress=step, max_bytes=max_file_bytes)
+        try:
+            by_field = check_mapping(mapping, staged.columns, kind, name)
+            step(0.4, "checking every value")
+            decisions = detect_columns(con, staged, kind, by_field, options)
+            build_parsed_table(con, staged, kind, by_field, decisions)
+            staged.cleanup(con)  # the file's text is no longer needed: free it before the write
+            with db.write_lock:
+                con.execute("begin transaction")
+                try:
+                    report = _classify_and_write(con, staged, kind, by_field, decisions, options, user, step)
+                    con.execute("commit")
+                except BaseException:
+                    con.execute("rollback")
+                    raise
+        except duckdb.Error as exc:
+            raise UserFacingError(
+                f"{name}: the load failed and nothing was changed ({str(exc).strip().splitlines()[0][:200]})"
+            ) from None
+        finally:
+            staged.cleanup(con)
+            _drop_classification(con)
     step(1.0, "done")
     return report
 
