@@ -183,7 +183,8 @@ def undo_batch(db: Database, batch_id: Any, user: str) -> dict[str, Any]:
     """
     number = _batch_number(batch_id)
     user_name = str(user or "").strip() or "unknown"
-    with db.write_lock:
+    # Undoing a big batch rebuilds the derived tables: as heavy as the load, so under the same memory limit.
+    with db.write_lock, db.loading_memory():
         con = db.cursor()
         con.execute("begin transaction")
         try:
