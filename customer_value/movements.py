@@ -646,44 +646,59 @@ def retention_table(rows: pd.DataFrame, segments: pd.DataFrame, months: list[int
         customer: ``month`` (first day) and the five figures.
     """
     columns = ["month", "customer_type", "region", "value_class", *RETENTION_FIGURES]
-    if rows.empty:
+    if rows.empty or not months:
         return pd.DataFrame(columns=columns)
     # customer_key is a dense integer surrogate, so it indexes the per-customer arrays directly.
     customer_index = rows["customer_key"].to_numpy(dtype="int64")
     customers = int(max(customer_index.max(), segments["customer_key"].max() if len(segments) else 0)) + 1
-    keys = np.arange(customers)
     type_code, types = pd.factorize(segments["customer_type"].fillna("(unknown)"))
     region_code, regions = pd.factorize(segments["region"].fillna("(unknown)"))
     group_index = np.zeros(customers, dtype="int64")
     group_index[segments["customer_key"].to_numpy(dtype="int64")] = type_code * len(regions) + region_code
     groups = [(kind, region) for kind in types for region in regions]
-    numbers = rows["month_number"].to_numpy()
-    revenue = rows["revenue"].to_numpy(dtype="float64")
+    # Whole cents are exact in float64, so the windows below can slide (add the month entering, subtract the
+    # month leaving) without the rounding residue that sliding sums of fractional amounts accumulate.
+    cents = np.rint(rows["revenue"].to_numpy(dtype="float64") * 100)
+    # Where each month's rows start, found once (rows come in month order).
+    first_month = min(months) - 23
+    month_starts = np.searchsorted(rows["month_number"].to_numpy(dtype="int64"),
+                                   np.arange(first_month, max(months) + 2, dtype="int64"))
 
-    def window_sum(first: int, last: int) -> np.ndarray:
-        low, high = np.searchsorted(numbers, first, "left"), np.searchsorted(numbers, last, "right")
-        return np.bincount(customer_index[low:high], weights=revenue[low:high], minlength=customers)
+    def add_month(totals: np.ndarray, number: int, sign: int) -> None:
+        low, high = month_starts[number - first_month], month_starts[number - first_month + 1]
+        # One row per customer and month, so no index repeats within a month and += is exact.
+        totals[customer_index[low:high]] += sign * cents[low:high]
 
+    base_all = np.zeros(customers)  # cents of months M-23..M-12
+    current_all = np.zeros(customers)  # cents of months M-11..M
     frames = []
     cells = len(groups) * 2
-    for number in months:
-        base_all = window_sum(number - 23, number - 12)
-        in_base = np.flatnonzero(base_all > _NO_REVENUE)
+    for position, number in enumerate(months):
+        if position == 0 or number != months[position - 1] + 1:
+            base_all[:] = 0.0
+            current_all[:] = 0.0
+            for month in range(number - 23, number - 11):
+                add_month(base_all, month, 1)
+            for month in range(number - 11, number + 1):
+                add_month(current_all, month, 1)
+        else:
+            add_month(base_all, number - 12, 1)
+            add_month(base_all, number - 24, -1)
+            add_month(current_all, number, 1)
+            add_month(current_all, number - 12, -1)
+        in_base = np.flatnonzero(base_all > 0)
         if in_base.size == 0:
             continue
         base = base_all[in_base]
-        current = np.maximum(window_sum(number - 11, number)[in_base], 0.0)
-        order = np.lexsort((keys[in_base], -base))
-        ranked = base[order]
-        is_a = np.empty(in_base.size, dtype=bool)
-        is_a[order] = (np.cumsum(ranked) - ranked) < 0.8 * ranked.sum()
+        current = np.maximum(current_all[in_base], 0.0)
+        is_a = _top_revenue_share(base)
         cell = group_index[in_base] * 2 + (~is_a).astype(int)
         figures = {
             "base_customers": np.bincount(cell, minlength=cells),
-            "retained_customers": np.bincount(cell, weights=(current > _NO_REVENUE), minlength=cells),
-            "base_revenue": np.bincount(cell, weights=base, minlength=cells),
-            "current_revenue": np.bincount(cell, weights=current, minlength=cells),
-            "retained_revenue": np.bincount(cell, weights=np.minimum(current, base), minlength=cells),
+            "retained_customers": np.bincount(cell, weights=(current > 0), minlength=cells),
+            "base_revenue": np.bincount(cell, weights=base, minlength=cells) / 100,
+            "current_revenue": np.bincount(cell, weights=current, minlength=cells) / 100,
+            "retained_revenue": np.bincount(cell, weights=np.minimum(current, base), minlength=cells) / 100,
         }
         present = np.flatnonzero(figures["base_customers"])
         frames.append(pd.DataFrame({
@@ -699,6 +714,30 @@ def retention_table(rows: pd.DataFrame, segments: pd.DataFrame, months: list[int
     table["base_customers"] = table["base_customers"].astype("int64")
     table["retained_customers"] = table["retained_customers"].round().astype("int64")
     return table[columns]
+
+
+def _top_revenue_share(cents: np.ndarray, share_fifths: int = 4) -> np.ndarray:
+    """Which customers are value class A: the top revenues, ties by position, until the rest hold under 20%.
+
+    A customer is A while the revenue of the customers ranked above them is under
+    80% (``share_fifths`` / 5) of the total, so the one who crosses 80% is A.
+    ``cents`` are positive whole cents in customer-key order, so sums and the
+    comparison 5 x above < 4 x total are exact. Equal to ranking every customer
+    by a stable sort, without sorting the indices: only the values are sorted,
+    then the class is the customers above the last A's revenue plus the first of
+    those equal to it.
+    """
+    ranked = np.sort(cents)[::-1]
+    above = np.cumsum(ranked) - ranked
+    # "above" only grows down the ranking (revenues are positive), so the A customers are a prefix of it.
+    count_a = int(np.count_nonzero(5 * above < share_fifths * ranked.sum()))
+    if count_a == 0:
+        return np.zeros(cents.size, dtype=bool)
+    last_a = ranked[count_a - 1]
+    is_a = cents > last_a
+    tied = np.flatnonzero(cents == last_a)
+    is_a[tied[:count_a - int(np.count_nonzero(is_a))]] = True
+    return is_a
 
 
 def _retention_rows(db: Database, filters: Filters, scope: Scope | None) -> pd.DataFrame:

@@ -275,6 +275,39 @@ def test_revenue_retention_by_hand(tmp_path):
     assert np.isnan(empty["nrr"].iloc[0]) and empty["base_customers"].iloc[0] == 0
 
 
+def test_revenue_retention_slides_month_by_month_by_hand(tmp_path):
+    # The windows slide: P's 30 of November 2022 is in October 2024's base year (Nov 2022 - Oct 2023) and
+    # leaves it in November; R's 50 of December 2023 enters the base in December.
+    # Oct: base P 130 + Q 200 = 330, current P 150 + Q 50 = 200, capped P 130 + Q 50 = 180.
+    # Nov: base P 100 + Q 200 = 300, current 200, capped 150. Dec: base 350 (R added), current 200, capped 150.
+    database = tiny_database(tmp_path / "sliding.duckdb", transactions=[
+        ("P", d("2022-11-10"), 30), ("P", d("2023-03-10"), 100), ("P", d("2024-06-10"), 150),
+        ("Q", d("2023-05-10"), 200), ("Q", d("2024-02-10"), 50),
+        ("R", d("2023-12-10"), 50), ("S", d("2024-07-10"), 500)])
+    frame = mv.revenue_retention(database, _filters(start="2024-10-01", end="2024-12-31", window=90))
+    assert [f"{month:%Y-%m}" for month in frame["month"]] == ["2024-10", "2024-11", "2024-12"]
+    assert frame["base_customers"].tolist() == [2, 2, 3]
+    assert frame["base_revenue"].tolist() == pytest.approx([330, 300, 350])
+    assert frame["current_revenue"].tolist() == pytest.approx([200, 200, 200])
+    assert frame["retained_revenue"].tolist() == pytest.approx([180, 150, 150])
+    assert frame["nrr"].tolist() == pytest.approx([200 / 330, 200 / 300, 200 / 350])
+
+
+@pytest.mark.parametrize(("cents", "expected"), [
+    # Total 1000, 80% = 800. Equal revenues: ranked by key, the fifth has 800 above it and is B.
+    ([200, 200, 200, 200, 200], [True, True, True, True, False]),
+    # 400 (key 1) has 0 above, 400 (key 2) 400, 150 has 800 above: B, as is 50.
+    ([50, 400, 400, 150], [False, True, True, False]),
+    # 900 has nothing above it (A, and crosses 80%); 100 has 900 above it: B.
+    ([100, 900], [False, True]),
+    # 700 has nothing above, 200 has 700 (under 800: A), 100 has 900: B.
+    ([200, 100, 700], [True, False, True]),
+    ([500], [True]),
+])
+def test_value_class_a_is_the_top_revenue_until_80_percent_by_hand(cents, expected):
+    assert mv._top_revenue_share(np.array(cents, dtype=float)).tolist() == expected
+
+
 def test_ratio_functions_by_hand():
     assert mv.revenue_quick_ratio(100, 50, 10, 40, 40) == pytest.approx(2.0)
     assert mv.revenue_quick_ratio(100, 0, 0, 0, 0) is None
