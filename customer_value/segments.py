@@ -449,9 +449,46 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
     key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
            tuple(rules))
     frame, info = _CLASSIFIED.get_or_compute(key, lambda: classify(
-        _typed(run(db, "segment_customers", filters=filters, scope=scope)), filters.end, filters.window_days,
+        _typed(buying_customers(db, filters, scope)), filters.end, filters.window_days,
         margin_threshold=margin_threshold, rules=rules))
     return handed_out(frame), info
+
+
+BUYING_CUSTOMER_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "acquisition_channel",
+                           "revenue", "profit", "lines_with_profit", "orders", "purchase_days",
+                           "first_purchase_in_period", "last_purchase_date", "first_purchase_date", "churn_date",
+                           "nps_answers", "nps_sum", "promoters", "detractors"]
+
+
+def buying_customers(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
+    """The period's figures of every buying customer with their name and attributes, in customer id order.
+
+    The figures (``segment_customers.sql``) change with the period; names and
+    attributes (``segment_customer_attributes.sql``, in id order) only with the
+    data and the scope, so they stay cached across periods. Joining them here,
+    by each customer's position in the id-ordered list, replaces a join and a
+    text sort of 375,000 rows in SQL that took longer than the aggregate.
+    """
+    figures = run(db, "segment_customers", filters=filters, scope=scope, use_cache=False)
+    attributes = run(db, "segment_customer_attributes", filters=filters, scope=scope)
+    attribute_keys = attributes["customer_key"].to_numpy(dtype="int64")
+    figure_keys = figures["customer_key"].to_numpy(dtype="int64")
+    size = int(max(attribute_keys.max(initial=0), figure_keys.max(initial=0))) + 1
+    position_of_key = np.full(size, -1, dtype="int64")
+    position_of_key[attribute_keys] = np.arange(len(attribute_keys))
+    positions = position_of_key[figure_keys]
+    if (positions < 0).any():
+        # Cannot happen: both queries read the same scoped customers within one data version.
+        raise RuntimeError("segment_customers returned a customer outside segment_customer_attributes")
+    # Attributes are in id order: keeping the buyers' rows (a filter, far cheaper than a random take of
+    # six text columns) lists them by id, and ordering the figures by position matches them row for row.
+    bought = np.zeros(len(attribute_keys), dtype=bool)
+    bought[positions] = True
+    frame = attributes[bought].reset_index(drop=True)
+    period_figures = figures.iloc[np.argsort(positions)].reset_index(drop=True)
+    for column in period_figures.columns.drop("customer_key"):
+        frame[column] = period_figures[column]
+    return frame[BUYING_CUSTOMER_COLUMNS]
 
 
 def customer_segments(db: Database, filters: Filters, scope: Scope | None = None,

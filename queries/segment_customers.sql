@@ -1,11 +1,13 @@
 -- One row per customer in scope who bought in [$start, $end] (at least one
 -- purchase day: a non-cancelled line with positive revenue; a customer with
--- only cancellations or returns in the period is not here): attributes, the
--- period's net revenue (returns and cancellations deducted), gross profit
+-- only cancellations or returns in the period is not here), by customer_key:
+-- the period's net revenue (returns and cancellations deducted), gross profit
 -- over the lines that carry a cost, orders, purchase days, first and last
--- purchase day in the period, first purchase ever, the contract end, and the
--- customer's NPS answers dated in the period (count, sum, promoters 9-10,
--- detractors 0-6; summed per grid cell without a second customer-level join).
+-- purchase day in the period, and the customer's NPS answers dated in the
+-- period (count, sum, promoters 9-10, detractors 0-6; summed per grid cell
+-- without a second customer-level join). Names and attributes come from
+-- segment_customer_attributes.sql, which does not change with the period:
+-- joining and sorting them here cost more than the aggregate itself.
 -- The segment grids, RFM scores and clusters of customer_value/segments.py
 -- are computed from these rows.
 -- Parameters: $start, $end, $all_customers (set by query.py).
@@ -31,23 +33,19 @@ with period_totals as (
 
 period_answers as (
     select
-        feedback.customer_id,
+        customer_dim.customer_key,
         count(feedback.nps) as nps_answers,
         sum(feedback.nps) as nps_sum,
         sum(case when feedback.nps >= 9 then 1 else 0 end) as promoters,
         sum(case when feedback.nps <= 6 then 1 else 0 end) as detractors
     from feedback
+    inner join customer_dim on customer_dim.customer_id = feedback.customer_id
     where feedback.response_date between $start and $end
-    group by feedback.customer_id
+    group by customer_dim.customer_key
 )
 
 select
-    scoped_customers.customer_id,
-    coalesce(scoped_customers.name, scoped_customers.customer_id) as name,
-    coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
-    coalesce(scoped_customers.region, '(unknown)') as region,
-    coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep,
-    coalesce(scoped_customers.acquisition_channel, '(unknown)') as acquisition_channel,
+    period_totals.customer_key,
     period_totals.revenue,
     period_totals.profit,
     period_totals.lines_with_profit,
@@ -55,14 +53,10 @@ select
     period_totals.purchase_days,
     period_totals.first_purchase_in_period,
     period_totals.last_purchase_date,
-    scoped_customers.first_purchase_date,
-    scoped_customers.churn_date,
     coalesce(period_answers.nps_answers, 0) as nps_answers,
     coalesce(period_answers.nps_sum, 0) as nps_sum,
     coalesce(period_answers.promoters, 0) as promoters,
     coalesce(period_answers.detractors, 0) as detractors
 from period_totals
-inner join scoped_customers on scoped_customers.customer_key = period_totals.customer_key
-left join period_answers on period_answers.customer_id = scoped_customers.customer_id
+left join period_answers on period_answers.customer_key = period_totals.customer_key
 where period_totals.purchase_days > 0
-order by scoped_customers.customer_id

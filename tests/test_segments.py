@@ -189,6 +189,36 @@ def grid_db(tmp_path):
                          feedback=feedback)
 
 
+def test_buying_customers_are_listed_by_id_after_a_later_load(tmp_path):
+    # Z9 and B01-B19 load first; A1 arrives in a second load, small enough to be refreshed incrementally,
+    # and gets the next key, above Z9's. Lists (and ties in revenue rankings) go by id, so A1 comes first
+    # whatever the keys, with its own figures.
+    from customer_value import db as dbmod
+    from customer_value.loader import load_file, suggest_mapping
+
+    database = dbmod.connect(tmp_path / "later.duckdb")
+    try:
+        header = "order_id,customer_id,order_date,amount\n"
+        others = "".join(f"P{number},B{number:02d},2023-03-01,10\n" for number in range(1, 20))
+        for name, text in (("first.csv", "O1,Z9,2024-03-01,100\n" + others),
+                           ("second.csv", "O2,A1,2024-04-01,250\nO3,Z9,2024-05-01,40\n")):
+            path = tmp_path / name
+            path.write_text(header + text)
+            load_file(database, path, "transactions", suggest_mapping(["order_id", "customer_id", "order_date",
+                                                                       "amount"], "transactions"))
+        keys = dict(database.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+        assert keys["Z9"] < keys["A1"]
+        frame = segments.buying_customers(database, make_filters(database, start=d("2024-01-01"),
+                                                                 end=d("2024-12-31")))
+        assert frame["customer_id"].tolist() == ["A1", "Z9"]
+        assert frame["revenue"].tolist() == [250.0, 140.0]
+        assert frame["purchase_days"].tolist() == [1, 2]
+        assert frame["name"].tolist() == ["A1", "Z9"]  # no customer file: the id stands in for the name
+        assert list(frame.columns) == segments.BUYING_CUSTOMER_COLUMNS
+    finally:
+        dbmod.forget(tmp_path / "later.duckdb")
+
+
 def test_customer_segments_by_hand(grid_db):
     filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
     frame = segments.customer_segments(grid_db, filters).set_index("customer_id")
