@@ -127,6 +127,11 @@ def test_quintile_scores_give_ties_one_score_whatever_the_row_order():
     assert rfm.quintile_scores(shuffled).sort_index().tolist() == [1, 1, 1, 2, 3, 3, 4, 4, 4, 4]
     # Recency in days: fewer days score higher.
     assert rfm.quintile_scores(pd.Series([5, 300, 40, 40, 120]), higher_is_better=False).tolist() == [5, 1, 3, 3, 2]
+    # Whole numbers are counted, other values sorted: both give the same scores.
+    assert rfm.quintile_scores(values.astype(float)).tolist() == [1, 1, 1, 2, 3, 3, 4, 4, 4, 4]
+    # A range too wide to count (a billion apart) takes the sort: 1 + floor(5 * (1 - 1) / 2) = 1, then 3.
+    assert rfm.quintile_scores(pd.Series([0, 10**9])).tolist() == [1, 3]
+    assert rfm.quintile_scores(pd.Series([10**9, 0]), higher_is_better=False).tolist() == [1, 3]
 
 
 def test_single_purchase_customers_all_get_f1():
