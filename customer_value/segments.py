@@ -484,11 +484,12 @@ def buying_customers(db: Database, filters: Filters, scope: Scope | None = None)
     if (positions < 0).any():
         # Cannot happen: both queries read the same scoped customers within one data version.
         raise RuntimeError("segment_customers returned a customer outside segment_customer_attributes")
-    # Attributes are in id order: keeping the buyers' rows (a filter, far cheaper than a random take of
-    # six text columns) lists them by id, and ordering the figures by position matches them row for row.
+    # Attributes are in id order: keeping the buyers' rows lists them by id, and ordering the figures by
+    # position matches them row for row. Filtered in Arrow: pandas' mask over the query's chunked text
+    # columns took 0.1-0.3 s where Arrow's filter takes 0.03 s.
     bought = np.zeros(len(attribute_keys), dtype=bool)
     bought[positions] = True
-    frame = attributes[bought].reset_index(drop=True)
+    frame = pa.Table.from_pandas(attributes, preserve_index=False).filter(pa.array(bought)).to_pandas()
     period_figures = figures.iloc[np.argsort(positions)].reset_index(drop=True)
     for column in period_figures.columns.drop("customer_key"):
         frame[column] = period_figures[column]
