@@ -26,10 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from customer_value import clv_models
 from customer_value.cache import LruCache, handed_out, selection_key
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
+from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
@@ -235,11 +238,24 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
         by the observation end.
     """
     end = _observation_end(db, filters, observation_end)
-    frame = run(db, "clv_summary", filters=filters, scope=scope,
-                params={"observation_end": end, "unit_days": _unit_days(unit)})
+    figures = run(db, "clv_summary", filters=filters, scope=scope,
+                  params={"observation_end": end, "unit_days": _unit_days(unit)})
+    frame = with_customer_attributes(db, filters, scope, figures,
+                                     ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"])
     for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
-        frame[column] = pd.to_datetime(frame[column]).dt.date
+        frame[column] = _as_dates(frame[column])
     return frame
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    """Timestamps as ``datetime.date`` objects, missing ones NaT, as ``.dt.date`` gives them.
+
+    Through Arrow: ``.dt.date`` built 500,000 dates one by one in 0.1 s per column.
+    """
+    stamps = pd.to_datetime(values).to_numpy(dtype="datetime64[us]")
+    dates = pa.array(stamps).cast(pa.date32()).to_pandas(date_as_object=True).to_numpy(dtype=object, copy=True)
+    dates[np.isnat(stamps)] = pd.NaT
+    return pd.Series(dates, index=values.index, dtype=object)
 
 
 def _trust_problem(n_customers: int, n_repeat: int) -> str | None:
@@ -280,9 +296,12 @@ def _warnings(summary: pd.DataFrame, end: date, bgnbd: BGNBDFit, models: SpendMo
         notes.append(f"Spend per purchase varies enormously between customers in {', '.join(wild)}: with q below "
                      "2 the customers' mean spends have no finite variance, so the mean spend given to customers "
                      "with few purchases is uncertain.")
-    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    if len(repeat) > 2 and repeat["frequency"].nunique() > 1 and repeat["monetary_value"].nunique() > 1:
-        correlation = float(np.corrcoef(repeat["frequency"], repeat["monetary_value"])[0, 1])
+    frequency = summary["frequency"].to_numpy(dtype=float)
+    monetary = summary["monetary_value"].to_numpy(dtype=float)
+    repeat = (frequency > 0) & (monetary > 0)
+    frequency, monetary = frequency[repeat], monetary[repeat]
+    if len(frequency) > 2 and np.ptp(frequency) > 0 and np.ptp(monetary) > 0:
+        correlation = float(np.corrcoef(frequency, monetary)[0, 1])
         # Gamma-Gamma assumes spend per purchase does not depend on how often a customer buys.
         if abs(correlation) > 0.3:
             notes.append(f"How often customers buy and how much they spend per purchase are correlated "
@@ -314,9 +333,16 @@ def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, s
     wanted = [column for column in ("grid_cell", "rfm_segment") if column in segments.columns]
     if not wanted:
         return table
-    merged = table.merge(segments[["customer_id", *wanted]], on="customer_id", how="left")
+    # Each customer's row among the period's buyers (-1 for none), looked up in Arrow: a merge would copy
+    # every column of the 500,000-row table to add two.
+    rows = pc.index_in(pa.array(table["customer_id"], from_pandas=True),
+                       value_set=pa.array(segments["customer_id"], from_pandas=True)).fill_null(-1).to_numpy()
+    merged = table.copy(deep=False)
     for column in wanted:
-        merged[column] = merged[column].astype(object).where(merged[column].notna(), NOT_IN_PERIOD)
+        values = segments[column].to_numpy(dtype=object)
+        picked = np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else None, NOT_IN_PERIOD)
+        picked[pd.isna(picked)] = NOT_IN_PERIOD
+        merged[column] = pd.Series(picked, index=table.index, dtype=object)
     return merged
 
 

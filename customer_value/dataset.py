@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
 from customer_value.db import Database
 from customer_value.filters import (
     DEFAULT_PERIOD,
@@ -69,3 +73,36 @@ def make_filters(
     first, last = resolve_period(period, span.end, span.start, custom)
     return Filters(start=first, end=last, customer_types=tuple(customer_types), regions=tuple(regions),
                    sales_reps=tuple(sales_reps), window_days=window_days, period=period, as_of=span.end)
+
+
+def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope | None, rows: pd.DataFrame,
+                             attributes: list[str]) -> pd.DataFrame:
+    """``rows`` (one per customer, with ``customer_key``) in customer id order, ``attributes`` columns first.
+
+    ``attributes`` are columns of ``segment_customer_attributes.sql`` (customer_id,
+    name, customer_type, region, sales_rep, acquisition_channel,
+    first_purchase_date, churn_date). That list, in id order, does not depend on
+    the period, so it stays cached while periods change; a query joining and
+    sorting the text of 375,000-500,000 customers itself took longer than its
+    aggregate. ``customer_key`` is dropped from the result.
+    """
+    listing = run(db, "segment_customer_attributes", filters=filters, scope=scope)
+    listed_keys = listing["customer_key"].to_numpy(dtype="int64")
+    row_keys = rows["customer_key"].to_numpy(dtype="int64")
+    size = int(max(listed_keys.max(initial=0), row_keys.max(initial=0))) + 1
+    position_of_key = np.full(size, -1, dtype="int64")
+    position_of_key[listed_keys] = np.arange(len(listed_keys))
+    positions = position_of_key[row_keys]
+    if (positions < 0).any():
+        # Cannot happen: both queries read the same scoped customers within one data version.
+        raise RuntimeError("a customer is missing from segment_customer_attributes")
+    # The list is in id order: keeping the rows' customers lists them by id, and ordering the rows by
+    # position matches them row for row. Filtered in Arrow: pandas' mask over the query's chunked text
+    # columns took 0.1-0.3 s where Arrow's filter takes 0.03 s.
+    kept = np.zeros(len(listed_keys), dtype=bool)
+    kept[positions] = True
+    frame = pa.Table.from_pandas(listing[attributes], preserve_index=False).filter(pa.array(kept)).to_pandas()
+    ordered = rows.iloc[np.argsort(positions)].reset_index(drop=True)
+    for column in ordered.columns.drop("customer_key"):
+        frame[column] = ordered[column]
+    return frame
