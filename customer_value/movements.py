@@ -40,7 +40,7 @@ from customer_value.metrics import (
     safe_ratio,
 )
 from customer_value.query import RESULT_CACHE, run, scalar_row
-from customer_value.segments import UNKNOWN_MARGIN
+from customer_value.segments import CELL_NAMES_BY_CODE, UNKNOWN_MARGIN, cell_code
 
 MOVEMENT_COUNTS = ["active_start", "new_customers", "reactivated", "lost", "lost_at_contract_end", "active_end"]
 CUSTOMER_RATIOS = {
@@ -314,11 +314,12 @@ def _pareto_high_value(revenue: np.ndarray) -> np.ndarray:
     Only customers with revenue count; ties are broken by customer key (dense in customer id order), as
     in the value grid.
     """
-    buyers = np.flatnonzero(revenue > _NO_REVENUE)
-    order = np.lexsort((buyers, -revenue[buyers]))
-    ranked = revenue[buyers][order]
+    # Whole cents: the sums are of amounts to the cent, so rounding recovers them exactly and the 80% line
+    # is decided in integers (see _top_revenue_share).
+    cents = np.rint(revenue * 100)
+    buyers = np.flatnonzero(cents > 0)
     high = np.zeros(revenue.size, dtype=bool)
-    high[buyers[order[(np.cumsum(ranked) - ranked) < 0.8 * ranked.sum()]]] = True
+    high[buyers[_top_revenue_share(cents[buyers])]] = True
     return high
 
 
@@ -356,10 +357,10 @@ def cell_rank(volume_a: np.ndarray, margin_a: np.ndarray) -> np.ndarray:
 def cell_labels(volume_a: np.ndarray, margin_known: np.ndarray, margin_a: np.ndarray,
                 any_margin: bool) -> np.ndarray:
     """'AA', 'AB', 'BA', 'BB'; 'A (margin unknown)' without cost data; plain 'A' / 'B' when nobody has any."""
-    volume = np.where(volume_a, "A", "B").astype(object)
     if not any_margin:
-        return volume
-    return np.where(margin_known, volume + np.where(margin_a, "A", "B").astype(object), volume + UNKNOWN_MARGIN)
+        return np.where(volume_a, "A", "B").astype(object)
+    # Picked from the names by code: building strings per customer cost 0.1 s a month at 500,000 customers.
+    return CELL_NAMES_BY_CODE[cell_code(volume_a, margin_known, margin_a)]
 
 
 def value_slides(rows: pd.DataFrame, months: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -390,20 +391,24 @@ def value_slides(rows: pd.DataFrame, months: list[int]) -> tuple[pd.DataFrame, p
         Whether the customer is still active is for the caller to check.
     """
     keys = rows["customer_key"].to_numpy(dtype="int64")
-    numbers = rows["month_number"].to_numpy()
     measures = {column: rows[column].fillna(0).to_numpy(dtype="float64")
                 for column in ("revenue", "profit", "lines_with_profit", "orders")}
     customers = int(keys.max()) + 1 if keys.size else 1
+    # Where each month's rows start, found once: searching the int32 month numbers with a Python int
+    # converted all of them on every call.
+    first_month = months[0] - 3
+    month_starts = np.searchsorted(rows["month_number"].to_numpy(dtype="int64"),
+                                   np.arange(first_month, months[-1] + 2, dtype="int64"))
 
     def trailing(number: int) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
-        low, high = np.searchsorted(numbers, number - 2, "left"), np.searchsorted(numbers, number, "right")
+        low, high = month_starts[number - 2 - first_month], month_starts[number + 1 - first_month]
         sums = {column: np.bincount(keys[low:high], weights=values[low:high], minlength=customers)
                 for column, values in measures.items()}
         grid = grid_of_window(sums["revenue"], sums["profit"], sums["lines_with_profit"], sums["orders"])
         return sums["revenue"], grid, cell_rank(grid[0], grid[2])
 
     def labels(grid: tuple[np.ndarray, ...], chosen: np.ndarray) -> list[str]:
-        return cell_labels(*(part[chosen] for part in grid), any_margin=bool(grid[1].any())).astype(str).tolist()
+        return cell_labels(*(part[chosen] for part in grid), any_margin=bool(grid[1].any())).tolist()
 
     counts, slides = [], []
     previous, previous_grid, previous_rank = trailing(months[0] - 1)

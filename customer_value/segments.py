@@ -87,7 +87,14 @@ class GridInfo:
 
 # Names by code, as object arrays so that picking them per customer copies references, not text.
 _VOLUME_NAMES = np.array(["B", "A"], dtype=object)  # indexed by "is volume A"
-_CELL_NAMES_BY_CODE = np.array(["AA", "AB", "BA", "BB", "A" + UNKNOWN_MARGIN, "B" + UNKNOWN_MARGIN], dtype=object)
+# Indexed by cell_code().
+CELL_NAMES_BY_CODE = np.array(["AA", "AB", "BA", "BB", "A" + UNKNOWN_MARGIN, "B" + UNKNOWN_MARGIN], dtype=object)
+
+
+def cell_code(volume_a: np.ndarray, margin_known: np.ndarray, margin_a: np.ndarray) -> np.ndarray:
+    """Position of each customer's cell name in CELL_NAMES_BY_CODE (volume and margin class as booleans)."""
+    volume_b = (~volume_a).astype("int64")
+    return np.where(margin_known, 2 * volume_b + (~margin_a).astype("int64"), 4 + volume_b)
 
 
 def _cents(values: pd.Series) -> np.ndarray:
@@ -196,10 +203,8 @@ def value_grid_cells(frame: pd.DataFrame, margin_threshold: float | None = None,
     threshold = float(per_order[known].median()) if threshold_is_median else float(margin_threshold)
     # Picked by position from the six names, not built per customer: string addition, or numpy's fixed-width
     # strings turned into Python ones, cost a pass over 375,000 rows each.
-    volume_b = (volume != "A").to_numpy().astype("int64")
-    margin_b = (~(per_order > threshold)).to_numpy().astype("int64")
-    code = np.where(known.to_numpy(), 2 * volume_b + margin_b, 4 + volume_b)
-    cells = pd.Series(_CELL_NAMES_BY_CODE[code], index=frame.index, dtype=object)
+    code = cell_code((volume == "A").to_numpy(), known.to_numpy(), (per_order > threshold).to_numpy())
+    cells = pd.Series(CELL_NAMES_BY_CODE[code], index=frame.index, dtype=object)
     info = GridInfo(True, threshold, threshold_is_median, int((~known).sum()), None)
     return cells, info
 
