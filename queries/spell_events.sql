@@ -9,20 +9,25 @@
 -- after churn_date are ignored for activity (the contract has ended).
 -- Active customers on day d = events dated <= d: count('new' + 'reactivated')
 -- minus count('lost'). Losses after $as_of have not happened yet.
--- Parameters: $window_days (W), $as_of (the data's last day).
+-- Parameters: $window_days (W), $as_of (the data's last day), $all_customers
+-- (set by query.py).
 with purchase_days as (
     select
         customer_days.customer_id,
         customer_days.day,
         customer_days.prev_purchase_date,
         customer_days.next_purchase_date,
-        scoped_customers.churn_date
+        customer_days.churn_date  -- copied from customer_dim, as scoped_customers has it
     from customer_days
-    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
     where
-        customer_days.is_purchase
+        -- Nobody is filtered out when $all_customers: the scope subquery is skipped (DuckDB folds the
+        -- constant); a join to every customer costs more than it filters.
+        (customer_days.customer_key in (
+            select scoped_customers.customer_key from scoped_customers where not $all_customers
+        ) or $all_customers)
+        and customer_days.is_purchase
         and customer_days.day <= $as_of
-        and (scoped_customers.churn_date is null or customer_days.day < scoped_customers.churn_date)
+        and (customer_days.churn_date is null or customer_days.day < customer_days.churn_date)
 ),
 
 spell_starts as (

@@ -4,7 +4,7 @@
 -- computed from (customer_value.movements.value_slides sums the trailing 3
 -- months of each month). month_number = year * 12 + month; rows come in month
 -- order; money as double (sums only).
--- Parameters: $start, $end.
+-- Parameters: $start, $end, $all_customers (set by query.py).
 select
     customer_month.customer_key,
     cast(extract(year from customer_month.month) * 12 + extract(month from customer_month.month) as integer)
@@ -14,8 +14,13 @@ select
     customer_month.lines_with_profit,
     customer_month.orders
 from customer_month
-inner join scoped_customers on scoped_customers.customer_key = customer_month.customer_key
 where
+    -- Nobody is filtered out when $all_customers: the scope subquery is skipped (DuckDB folds the
+    -- constant); a join to every customer costs more than it filters.
+    (customer_month.customer_key in (
+        select scoped_customers.customer_key from scoped_customers where not $all_customers
+    ) or $all_customers)
+    and
     customer_month.month >= cast(cast(date_trunc('month', cast($start as date)) as date) - interval 3 month as date)
     and customer_month.month <= $end
 order by month_number
