@@ -30,6 +30,7 @@ with scored_answers as (
 ranked_answers as (
     select
         scored_answers.*,
+        scoped_customers.customer_key,
         row_number() over (
             partition by scored_answers.customer_id, scored_answers.scale
             order by scored_answers.response_date desc, scored_answers.feedback_id desc nulls last,
@@ -45,7 +46,7 @@ latest_answers as (
 
 answering_purchase_days as (
     select
-        customer_days.customer_id,
+        customer_days.customer_key,
         customer_days.day,
         customer_days.next_purchase_date,
         case
@@ -66,30 +67,23 @@ answering_purchase_days as (
         and customer_days.day <= $end
         and customer_days.day <= $as_of
         and (customer_days.churn_date is null or customer_days.day < customer_days.churn_date)
-        and customer_days.customer_key in (
-            select scoped_customers.customer_key
-            from scoped_customers
-            inner join latest_answers on latest_answers.customer_id = scoped_customers.customer_id
-        )
+        and customer_days.customer_key in (select latest_answers.customer_key from latest_answers)
 ),
 
-with_activity as (
+-- Grouped by customer key and scale only, then joined back: grouping by the answer's text (survey,
+-- comment) as well cost more than the rest of the query.
+activity as (
     select
-        latest_answers.customer_id,
+        latest_answers.customer_key,
         latest_answers.scale,
-        latest_answers.score,
-        latest_answers.response_date,
-        latest_answers.survey,
-        latest_answers.comment,
-        coalesce(bool_or(answering_purchase_days.day <= latest_answers.response_date
+        bool_or(answering_purchase_days.day <= latest_answers.response_date
             and answering_purchase_days.lapse_date > latest_answers.response_date
             and (answering_purchase_days.next_purchase_date is null
-                or answering_purchase_days.next_purchase_date > latest_answers.response_date)), false)
-            as active_at_answer,
-        coalesce(bool_or(answering_purchase_days.day <= $end
+                or answering_purchase_days.next_purchase_date > latest_answers.response_date)) as active_at_answer,
+        bool_or(answering_purchase_days.day <= $end
             and answering_purchase_days.lapse_date > $end
             and (answering_purchase_days.next_purchase_date is null
-                or answering_purchase_days.next_purchase_date > $end)), false) as active_at_end,
+                or answering_purchase_days.next_purchase_date > $end)) as active_at_end,
         min(case
             when answering_purchase_days.ends_spell
                 and answering_purchase_days.lapse_date > latest_answers.response_date
@@ -98,9 +92,25 @@ with_activity as (
                 then answering_purchase_days.lapse_date
         end) as lost_date
     from latest_answers
-    left join answering_purchase_days on answering_purchase_days.customer_id = latest_answers.customer_id
-    group by latest_answers.customer_id, latest_answers.scale, latest_answers.score,
-        latest_answers.response_date, latest_answers.survey, latest_answers.comment
+    inner join answering_purchase_days on answering_purchase_days.customer_key = latest_answers.customer_key
+    group by latest_answers.customer_key, latest_answers.scale
+),
+
+with_activity as (
+    select
+        latest_answers.customer_id,
+        latest_answers.customer_key,
+        latest_answers.scale,
+        latest_answers.score,
+        latest_answers.response_date,
+        latest_answers.survey,
+        latest_answers.comment,
+        coalesce(activity.active_at_answer, false) as active_at_answer,
+        coalesce(activity.active_at_end, false) as active_at_end,
+        activity.lost_date
+    from latest_answers
+    left join activity
+        on activity.customer_key = latest_answers.customer_key and activity.scale = latest_answers.scale
 )
 
 select
@@ -120,5 +130,5 @@ select
     with_activity.lost_date,
     scoped_customers.last_purchase_date
 from with_activity
-inner join scoped_customers on scoped_customers.customer_id = with_activity.customer_id
+inner join scoped_customers on scoped_customers.customer_key = with_activity.customer_key
 order by with_activity.customer_id, with_activity.scale
