@@ -224,6 +224,21 @@ def test_buying_customers_are_listed_by_id_after_a_later_load(tmp_path):
         dbmod.forget(tmp_path / "later.duckdb")
 
 
+def test_attributes_attach_by_key_and_refuse_rows_they_cannot_match(grid_db):
+    from customer_value.dataset import with_customer_attributes
+
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    keys = dict(grid_db.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+    rows = pd.DataFrame({"customer_key": [keys["C3"], keys["C1"]], "figure": [3.0, 1.0]})
+    attached = with_customer_attributes(grid_db, filters, None, rows, ["customer_id", "region"])
+    assert attached.to_dict(orient="list") == {"customer_id": ["C1", "C3"], "region": ["North", "North"],
+                                               "figure": [1.0, 3.0]}
+    # A key the list does not hold, or a customer twice: the data changed between the two reads.
+    for broken in ([keys["C1"], 10_000], [keys["C1"], keys["C1"]]):
+        with pytest.raises(UserFacingError, match="data changed"):
+            with_customer_attributes(grid_db, filters, None, pd.DataFrame({"customer_key": broken}), ["customer_id"])
+
+
 def test_customer_segments_by_hand(grid_db):
     filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
     frame = segments.customer_segments(grid_db, filters).set_index("customer_id")
