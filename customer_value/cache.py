@@ -35,14 +35,25 @@ class LruCache:
         What it holds: a label for whoever inspects a process's caches.
     size : int
         Entries kept; the least recently used goes first.
+    max_bytes : int, optional
+        Also keep the frames held under this many bytes (the newest entry always
+        stays). Counting entries alone let a server with 500,000 customers hold
+        512 query results of up to 100 MB each.
     """
 
-    def __init__(self, name: str, size: int) -> None:
+    def __init__(self, name: str, size: int, max_bytes: int | None = None) -> None:
         self.name = name
         self.size = size
+        self.max_bytes = max_bytes
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._bytes: dict[Hashable, int] = {}
         self._lock = threading.Lock()
         _EVERY_CACHE.append(self)
+
+    @property
+    def bytes_held(self) -> int:
+        with self._lock:
+            return sum(self._bytes.values())
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
@@ -52,11 +63,16 @@ class LruCache:
             return None
 
     def put(self, key: Hashable, value: Any) -> None:
+        size = frame_bytes(value) if self.max_bytes is not None else 0
         with self._lock:
             self._items[key] = value
+            self._bytes[key] = size
             self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            while len(self._items) > self.size or (
+                    self.max_bytes is not None and len(self._items) > 1
+                    and sum(self._bytes.values()) > self.max_bytes):
+                oldest, _ = self._items.popitem(last=False)
+                del self._bytes[oldest]
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Value]) -> Value:
         """The cached value, else ``compute()`` stored under ``key``.
@@ -74,6 +90,20 @@ class LruCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes.clear()
+
+
+def frame_bytes(value: Any) -> int:
+    """Memory held by the DataFrames in ``value`` (a frame, or a tuple or list holding frames).
+
+    Shallow: an object column counts its pointers, which is what it adds when its
+    strings are shared names (cells, segments); Arrow-backed text counts its buffers.
+    """
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=False).sum())
+    if isinstance(value, tuple | list):
+        return sum(frame_bytes(item) for item in value)
+    return 0
 
 
 def selection_key(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:

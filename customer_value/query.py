@@ -35,6 +35,8 @@ QUERY_DIR = PROJECT_DIR / "queries"
 _REQUIRES = re.compile(r"^--\s*requires:\s*([\w, ]+)$", re.MULTILINE)
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _CACHE_SIZE = 512
+# At 500,000 customers one result can hold 30-100 MB; a hosted server keeps the most recent ones within this.
+_CACHE_BYTES = 2 * 1024**3
 # Churn windows W whose daily customer movements the derived table movement_events
 # holds (the slider's common values); other W values are computed from customer_days.
 MOVEMENT_CUBE_WINDOWS = (30, 60, 90, 180, 365)
@@ -199,7 +201,7 @@ def _freeze(value: Any) -> Any:
 
 
 # Every query's result, shared by the sessions of this process.
-RESULT_CACHE = LruCache("query results", _CACHE_SIZE)
+RESULT_CACHE = LruCache("query results", _CACHE_SIZE, max_bytes=_CACHE_BYTES)
 
 
 def clear_cache() -> None:

@@ -142,3 +142,24 @@ def test_derived_tables_from_an_older_release_are_rebuilt_on_open(tmp_path):
         assert reopened.meta("derived_signature") != "an older release"
     finally:
         dbmod.forget(path)
+
+
+def test_result_cache_keeps_frames_within_its_byte_budget():
+    import pandas as pd
+
+    from customer_value.cache import LruCache, clear_every_cache, frame_bytes
+
+    # 1,000 float64 values = 8,000 bytes, plus a RangeIndex (132 bytes in memory_usage): 8,132 per frame.
+    frame = pd.DataFrame({"value": [0.0] * 1_000})
+    assert frame_bytes(frame) == 8_132 and frame_bytes((frame, "info")) == 8_132 and frame_bytes("text") == 0
+    cache = LruCache("test frames", size=10, max_bytes=20_000)
+    for key in "abc":
+        cache.put(key, frame)
+    # Three frames are 24,396 bytes, over 20,000: the least recently used ("a") goes, two stay.
+    assert cache.get("a") is None and cache.get("b") is not None and cache.get("c") is not None
+    assert cache.bytes_held == 16_264
+    # One frame larger than the budget is still kept (the newest entry always stays), alone.
+    cache.put("big", pd.DataFrame({"value": [0.0] * 5_000}))
+    assert cache.get("big") is not None and cache.get("b") is None and cache.get("c") is None
+    clear_every_cache()
+    assert cache.bytes_held == 0
