@@ -176,12 +176,19 @@ def assign_segments(r_score: pd.Series, f_score: pd.Series,
     """The first rule each (R, F) pair satisfies; "Other" when none does."""
     validate_rules(rules)
     r_values, f_values = r_score.to_numpy(), f_score.to_numpy()
-    if len(r_values) and np.isin(r_values, SCORES).all() and np.isin(f_values, SCORES).all():
-        # 25 (R, F) pairs: decide each pair once, then look every customer's pair up (rule masks over
-        # 375,000 customers cost a pass per rule).
-        names = np.array([_first_rule(r, f, rules) for r in SCORES for f in SCORES], dtype=object)
+    if len(r_values) > len(SCORES) ** 2 and np.isin(r_values, SCORES).all() and np.isin(f_values, SCORES).all():
+        # Decide the 25 (R, F) pairs by the rules once, then look every customer's pair up: rule masks over
+        # 375,000 customers cost a pass per rule.
+        pairs_r = pd.Series([r for r in SCORES for _ in SCORES])
+        pairs_f = pd.Series([f for _ in SCORES for f in SCORES])
+        names = _first_matching_rule(pairs_r, pairs_f, rules).to_numpy(dtype=object)
         picked = names[(r_values.astype("int64") - 1) * len(SCORES) + (f_values.astype("int64") - 1)]
         return pd.Series(picked, index=r_score.index, dtype=object)
+    return _first_matching_rule(r_score, f_score, rules)
+
+
+def _first_matching_rule(r_score: pd.Series, f_score: pd.Series,
+                         rules: list[SegmentRule] | tuple[SegmentRule, ...]) -> pd.Series:
     segment = pd.Series(OTHER_SEGMENT, index=r_score.index, dtype=object)
     unassigned = pd.Series(True, index=r_score.index)
     for rule in rules:
@@ -189,13 +196,6 @@ def assign_segments(r_score: pd.Series, f_score: pd.Series,
         segment[hit] = rule.segment
         unassigned &= ~hit
     return segment
-
-
-def _first_rule(r: int, f: int, rules: list[SegmentRule] | tuple[SegmentRule, ...]) -> str:
-    for rule in rules:
-        if rule.r_min <= r <= rule.r_max and rule.f_min <= f <= rule.f_max:
-            return rule.segment
-    return OTHER_SEGMENT
 
 
 def segment_map(rules: list[SegmentRule] | tuple[SegmentRule, ...] = DEFAULT_SEGMENT_RULES) -> pd.DataFrame:
