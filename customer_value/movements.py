@@ -21,6 +21,7 @@ infinity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -40,7 +41,7 @@ from customer_value.metrics import (
     safe_ratio,
 )
 from customer_value.query import RESULT_CACHE, run, scalar_row
-from customer_value.segments import CELL_NAMES_BY_CODE, UNKNOWN_MARGIN, cell_code
+from customer_value.segments import CELL_NAMES_BY_CODE, UNKNOWN_MARGIN, VOLUME_NAMES, cell_code
 
 MOVEMENT_COUNTS = ["active_start", "new_customers", "reactivated", "lost", "lost_at_contract_end", "active_end"]
 CUSTOMER_RATIOS = {
@@ -358,9 +359,24 @@ def cell_labels(volume_a: np.ndarray, margin_known: np.ndarray, margin_a: np.nda
                 any_margin: bool) -> np.ndarray:
     """'AA', 'AB', 'BA', 'BB'; 'A (margin unknown)' without cost data; plain 'A' / 'B' when nobody has any."""
     if not any_margin:
-        return np.where(volume_a, "A", "B").astype(object)
+        return VOLUME_NAMES[volume_a.astype("int64")]
     # Picked from the names by code: building strings per customer cost 0.1 s a month at 500,000 customers.
     return CELL_NAMES_BY_CODE[cell_code(volume_a, margin_known, margin_a)]
+
+
+def _month_rows(rows: pd.DataFrame, first: int, last: int) -> Callable[[int, int], slice]:
+    """For ``rows`` sorted by ``month_number``: ``months_of(a, b)`` is the slice of rows of months a..b.
+
+    Month boundaries are searched once: searching the int32 month numbers with a Python int converted all
+    of them on every call (0.77 s of 1.0 s for 4.6 million customer months).
+    """
+    starts = np.searchsorted(rows["month_number"].to_numpy(dtype="int64"),
+                             np.arange(first, last + 2, dtype="int64"))
+
+    def months_of(low: int, high: int) -> slice:
+        return slice(starts[low - first], starts[high + 1 - first])
+
+    return months_of
 
 
 def value_slides(rows: pd.DataFrame, months: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -394,15 +410,11 @@ def value_slides(rows: pd.DataFrame, months: list[int]) -> tuple[pd.DataFrame, p
     measures = {column: rows[column].fillna(0).to_numpy(dtype="float64")
                 for column in ("revenue", "profit", "lines_with_profit", "orders")}
     customers = int(keys.max()) + 1 if keys.size else 1
-    # Where each month's rows start, found once: searching the int32 month numbers with a Python int
-    # converted all of them on every call.
-    first_month = months[0] - 3
-    month_starts = np.searchsorted(rows["month_number"].to_numpy(dtype="int64"),
-                                   np.arange(first_month, months[-1] + 2, dtype="int64"))
+    months_of = _month_rows(rows, months[0] - 3, months[-1])
 
     def trailing(number: int) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
-        low, high = month_starts[number - 2 - first_month], month_starts[number + 1 - first_month]
-        sums = {column: np.bincount(keys[low:high], weights=values[low:high], minlength=customers)
+        window = months_of(number - 2, number)
+        sums = {column: np.bincount(keys[window], weights=values[window], minlength=customers)
                 for column, values in measures.items()}
         grid = grid_of_window(sums["revenue"], sums["profit"], sums["lines_with_profit"], sums["orders"])
         return sums["revenue"], grid, cell_rank(grid[0], grid[2])
@@ -664,15 +676,12 @@ def retention_table(rows: pd.DataFrame, segments: pd.DataFrame, months: list[int
     # Whole cents are exact in float64, so the windows below can slide (add the month entering, subtract the
     # month leaving) without the rounding residue that sliding sums of fractional amounts accumulate.
     cents = np.rint(rows["revenue"].to_numpy(dtype="float64") * 100)
-    # Where each month's rows start, found once (rows come in month order).
-    first_month = min(months) - 23
-    month_starts = np.searchsorted(rows["month_number"].to_numpy(dtype="int64"),
-                                   np.arange(first_month, max(months) + 2, dtype="int64"))
+    months_of = _month_rows(rows, min(months) - 23, max(months))
 
     def add_month(totals: np.ndarray, number: int, sign: int) -> None:
-        low, high = month_starts[number - first_month], month_starts[number - first_month + 1]
+        month = months_of(number, number)
         # One row per customer and month, so no index repeats within a month and += is exact.
-        totals[customer_index[low:high]] += sign * cents[low:high]
+        totals[customer_index[month]] += sign * cents[month]
 
     base_all = np.zeros(customers)  # cents of months M-23..M-12
     current_all = np.zeros(customers)  # cents of months M-11..M

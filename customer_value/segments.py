@@ -86,7 +86,7 @@ class GridInfo:
 
 
 # Names by code, as object arrays so that picking them per customer copies references, not text.
-_VOLUME_NAMES = np.array(["B", "A"], dtype=object)  # indexed by "is volume A"
+VOLUME_NAMES = np.array(["B", "A"], dtype=object)  # indexed by "is volume A"
 # Indexed by cell_code().
 CELL_NAMES_BY_CODE = np.array(["AA", "AB", "BA", "BB", "A" + UNKNOWN_MARGIN, "B" + UNKNOWN_MARGIN], dtype=object)
 
@@ -158,7 +158,7 @@ def volume_classes(frame: pd.DataFrame, share: float = PARETO_SHARE, positions: 
     # above < share * total in integers: share as a small exact fraction, sums in cents.
     fraction = Fraction(share).limit_denominator(1000)
     is_a = (above * fraction.denominator < fraction.numerator * total) & (total > 0)
-    return _in_frame_order(_VOLUME_NAMES[is_a.astype("int64")], positions, frame)
+    return _in_frame_order(VOLUME_NAMES[is_a.astype("int64")], positions, frame)
 
 
 def profit_per_order(frame: pd.DataFrame) -> pd.Series:
