@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from customer_value import clv_models
 from customer_value.cache import LruCache, handed_out, selection_key
@@ -238,13 +237,19 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
         by the observation end.
     """
     end = _observation_end(db, filters, observation_end)
-    figures = run(db, "clv_summary", filters=filters, scope=scope,
-                  params={"observation_end": end, "unit_days": _unit_days(unit)})
+    figures = _summary_figures(db, filters, scope, unit, end)
     frame = with_customer_attributes(db, filters, scope, figures,
                                      ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"])
     for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
         frame[column] = _as_dates(frame[column])
     return frame
+
+
+def _summary_figures(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
+                     end: date) -> pd.DataFrame:
+    """``clv_summary.sql``'s rows: the summary by customer key, without names (kept in the query cache)."""
+    return run(db, "clv_summary", filters=filters, scope=scope, params={"observation_end": end,
+                                                                          "unit_days": _unit_days(unit)})
 
 
 def _as_dates(values: pd.Series) -> pd.Series:
@@ -324,7 +329,7 @@ def _warnings(summary: pd.DataFrame, end: date, bgnbd: BGNBDFit, models: SpendMo
 def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, scope: Scope | None) -> pd.DataFrame:
     """Add the period's value x margin cell and RFM segment, when the segments module provides them."""
     try:
-        from customer_value.segments import customer_segments
+        from customer_value.segments import by_customer, customer_segments
     except ImportError:
         return table
     if filters is None:
@@ -333,16 +338,10 @@ def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, s
     wanted = [column for column in ("grid_cell", "rfm_segment") if column in segments.columns]
     if not wanted:
         return table
-    # Each customer's row among the period's buyers (-1 for none), looked up in Arrow: a merge would copy
-    # every column of the 500,000-row table to add two.
-    rows = pc.index_in(pa.array(table["customer_id"], from_pandas=True),
-                       value_set=pa.array(segments["customer_id"], from_pandas=True)).fill_null(-1).to_numpy()
     merged = table.copy(deep=False)
-    for column in wanted:
-        values = segments[column].to_numpy(dtype=object)
-        picked = np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else None, NOT_IN_PERIOD)
-        picked[pd.isna(picked)] = NOT_IN_PERIOD
-        merged[column] = pd.Series(picked, index=table.index, dtype=object)
+    for column, values in by_customer(table["customer_id"], segments,
+                                      dict.fromkeys(wanted, NOT_IN_PERIOD)).items():
+        merged[column] = values
     return merged
 
 
@@ -568,10 +567,11 @@ def _holdout_report(db: Database, filters: Filters | None, cut_date: date | None
                     end: date, time_step: str) -> HoldoutReport:
     calibration_end = cut_date
     if calibration_end is None:
-        everyone = summary_frame(db, filters, scope, unit, end)
+        # Only the first purchase matters here: the figures, without attaching every customer's name.
+        everyone = _summary_figures(db, filters, scope, unit, end)
         if everyone.empty:
             raise UserFacingError("no purchases by the observation end; load transactions or widen the filters")
-        calibration_end = default_cut_date(min(everyone["first_purchase_date"]), end)
+        calibration_end = default_cut_date(everyone["first_purchase_date"].min().date(), end)
     report = HoldoutReport(trusted=False, reason=None, cut_date=calibration_end, observation_end=end, unit=unit)
     if calibration_end >= end:
         report.reason = (f"The cut date {calibration_end:%Y-%m-%d} must lie before the observation end "

@@ -38,7 +38,7 @@ from customer_value.db import Database
 from customer_value.filters import Filters, Scope
 from customer_value.metrics import Kpi, csat_share, nps_score, safe_ratio
 from customer_value.query import run
-from customer_value.segments import customer_segments
+from customer_value.segments import by_customer, customer_segments
 
 Z_95 = 1.959963984540054
 DEFAULT_MIN_ANSWERS = 10
@@ -609,9 +609,7 @@ def _group_orders(db: Database, filters: Filters, scope: Scope | None, dimension
     the denominator of the complaint rate."""
     orders = run(db, "satisfaction_customer_orders", filters=filters, scope=scope)
     if labels is not None:
-        orders = orders.merge(
-            labels[["customer_id", dimension]], on="customer_id", how="left")
-        orders[dimension] = orders[dimension].astype(object).where(orders[dimension].notna(), NO_SEGMENT)
+        orders[dimension] = by_customer(orders["customer_id"], labels, {dimension: NO_SEGMENT})[dimension]
     by_group = orders.groupby(dimension)["orders"].sum()
     return [None if by_group.get(group) is None else float(by_group.get(group)) for group in groups]
 
@@ -647,10 +645,11 @@ def latest_answers(db: Database, filters: Filters, scope: Scope | None = None) -
     """Each customer's latest NPS and latest CSAT answer in the period, with activity and loss after it."""
     frame = run(db, "satisfaction_latest_answers", filters=filters, scope=scope)
     # The segments page's cells, RFM names and revenue, so a follow-up list and that page agree.
-    frame = frame.merge(segment_labels(db, filters, scope), on="customer_id", how="left")
-    for column in SEGMENT_LABEL_COLUMNS:
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), NO_SEGMENT)
-    frame["period_revenue"] = frame["period_revenue"].fillna(0.0).astype(float)
+    labelled = by_customer(frame["customer_id"], segment_labels(db, filters, scope),
+                           {**dict.fromkeys(SEGMENT_LABEL_COLUMNS, NO_SEGMENT), "period_revenue": 0.0})
+    for column, values in labelled.items():
+        frame[column] = values
+    frame["period_revenue"] = frame["period_revenue"].astype(float)
     return frame
 
 

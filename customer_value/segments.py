@@ -484,6 +484,26 @@ def buying_customers(db: Database, filters: Filters, scope: Scope | None = None)
     return frame[BUYING_CUSTOMER_COLUMNS]
 
 
+def by_customer(customer_ids: pd.Series, labelled: pd.DataFrame, missing: dict[str, Any]) -> dict[str, pd.Series]:
+    """Each id's value in ``labelled`` (one row per ``customer_id``) of every column in ``missing``.
+
+    A customer not in ``labelled``, or with an empty value there, gets ``missing[column]``.
+    The Series are object-typed and indexed like ``customer_ids``. Looked up in Arrow,
+    not merged: a merge copies every column of the frame the ids come from.
+    """
+    rows = pc.index_in(pa.array(customer_ids, from_pandas=True),
+                       value_set=pa.array(labelled["customer_id"], from_pandas=True)).fill_null(-1).to_numpy()
+    found = rows >= 0
+    result = {}
+    for column, fill in missing.items():
+        values = labelled[column].to_numpy(dtype=object)
+        picked = np.full(len(rows), fill, dtype=object)
+        picked[found] = values[rows[found]]
+        picked[pd.isna(picked)] = fill
+        result[column] = pd.Series(picked, index=customer_ids.index, dtype=object)
+    return result
+
+
 def customer_segments(db: Database, filters: Filters, scope: Scope | None = None,
                       margin_threshold: float | None = None) -> pd.DataFrame:
     """One row per customer in scope who bought in the period, with their segments.
