@@ -15,6 +15,7 @@ seeded once, and nothing reads the clock.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,9 @@ DEFAULT_SEED = 20_240_601
 DEFAULT_END = date(2025, 12, 31)
 # Calibrated so the default company has about 300,000 order lines.
 DEFAULT_LINES_PER_CUSTOMER = 37.5
+# Orders and lines are drawn this many customers at a time (about ten million lines at the
+# benchmark's twenty lines per customer), so a hundred-million-line company fits in memory.
+CUSTOMERS_PER_BLOCK = 500_000
 
 CUSTOMER_TYPES = {
     # share of customers, mean spend per line (yuan), relative order rate, extra lines per order
@@ -114,17 +118,45 @@ def _to_dates(day_numbers: np.ndarray) -> np.ndarray:
     return np.asarray(day_numbers, dtype="int64").astype("datetime64[D]")
 
 
-def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
-    """The demo company's four tables as DataFrames (no database involved)."""
-    rng = np.random.default_rng(spec.seed)
-    n = spec.customers
+@dataclass(frozen=True)
+class _Traits:
+    """Every customer's latent traits, in signup order (index i is customer ``C{i + 1:05d}``)."""
+
+    customer_ids: np.ndarray
+    type_index: np.ndarray
+    base_lines: np.ndarray
+    spend_scale: np.ndarray
+    rate: np.ndarray
+    satisfaction: np.ndarray
+    margin_factor: np.ndarray
+    signup: np.ndarray
+    churn_day: np.ndarray
+    last_possible: np.ndarray
+
+    def block(self, first: int, stop: int) -> _Traits:
+        return _Traits(*(getattr(self, name)[first:stop] for name in self.__dataclass_fields__))
+
+
+@dataclass
+class _Counters:
+    """How many orders, answers and leads earlier blocks numbered, so every id stays unique."""
+
+    orders: int = 0
+    feedback: int = 0
+    leads: int = 0
+
+
+def _calendar(spec: DemoSpec) -> tuple[int, int, int]:
     end_day = _day_number(spec.end)
     start_day = _day_number(date(spec.end.year - spec.years + 1, 1, 1))
-    span = end_day - start_day + 1
+    return start_day, end_day, end_day - start_day + 1
 
-    type_names = list(CUSTOMER_TYPES)
+
+def _customer_traits(rng: np.random.Generator, spec: DemoSpec) -> _Traits:
+    n = spec.customers
+    start_day, end_day, span = _calendar(spec)
     type_shares = np.array([v[0] for v in CUSTOMER_TYPES.values()])
-    type_index = rng.choice(len(type_names), size=n, p=type_shares / type_shares.sum())
+    type_index = rng.choice(len(CUSTOMER_TYPES), size=n, p=type_shares / type_shares.sum())
     base_spend = np.array([v[1] for v in CUSTOMER_TYPES.values()])[type_index]
     base_rate = np.array([v[2] for v in CUSTOMER_TYPES.values()])[type_index]
     base_lines = np.array([v[3] for v in CUSTOMER_TYPES.values()])[type_index]
@@ -161,6 +193,50 @@ def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     first_order_lines = (1 + base_lines).sum()
     repeat_lines = (rate * active_years * (1 + base_lines)).sum()
     rate = rate * max(lines_target / 1.015 - first_order_lines, 1) / repeat_lines
+    return _Traits(customer_ids, type_index, base_lines, spend_scale, rate, satisfaction, margin_factor,
+                   signup, churn_day, last_possible)
+
+
+def _block_generator(seed: int, block: int, first_block_rng: np.random.Generator) -> np.random.Generator:
+    # The first block goes on drawing from the generator that drew the traits, so a company of one
+    # block is the same as before blocks existed; later blocks get streams of their own.
+    return first_block_rng if block == 0 else np.random.default_rng([seed, block])
+
+
+def generate_blocks(spec: DemoSpec) -> Iterator[dict[str, pd.DataFrame]]:
+    """The demo company's four tables, ``CUSTOMERS_PER_BLOCK`` customers at a time.
+
+    Orders, lines, answers and leads are drawn block by block, so memory
+    follows one block, not the whole company: a hundred million order lines
+    are built in blocks of about ten million. Customer traits (and with them
+    signup order, ids and the purchase-rate scaling to the lines target) are
+    drawn for the whole company first, so blocks join into one firm.
+    """
+    rng = np.random.default_rng(spec.seed)
+    traits = _customer_traits(rng, spec)
+    counters = _Counters()
+    for block, first in enumerate(range(0, spec.customers, CUSTOMERS_PER_BLOCK)):
+        stop = min(first + CUSTOMERS_PER_BLOCK, spec.customers)
+        yield _block_tables(_block_generator(spec.seed, block, rng), spec, traits, first, stop, counters)
+
+
+def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
+    """The demo company's four tables as DataFrames (no database involved)."""
+    blocks = list(generate_blocks(spec))
+    if len(blocks) == 1:
+        return blocks[0]
+    return {name: pd.concat([block[name] for block in blocks], ignore_index=True) for name in blocks[0]}
+
+
+def _block_tables(rng: np.random.Generator, spec: DemoSpec, company: _Traits, first: int, stop: int,
+                  counters: _Counters) -> dict[str, pd.DataFrame]:
+    """Orders, lines, returns, answers and leads of customers ``first`` to ``stop - 1``."""
+    traits = company.block(first, stop)
+    n = stop - first
+    start_day, end_day, _ = _calendar(spec)
+    customer_ids, type_index, base_lines, spend_scale, rate = (
+        traits.customer_ids, traits.type_index, traits.base_lines, traits.spend_scale, traits.rate)
+    signup, last_possible, margin_factor = traits.signup, traits.last_possible, traits.margin_factor
 
     # Orders: a first order just after signup, then a renewal process with
     # fairly regular gaps (schools reorder each term, not at random moments),
@@ -193,7 +269,8 @@ def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     sort = np.lexsort((owner, days))
     owner, days = owner[sort], days[sort]
     n_orders = owner.size
-    order_ids = np.array([f"SO{i + 1:07d}" for i in range(n_orders)])
+    order_ids = np.array([f"SO{i + 1:07d}" for i in range(counters.orders, counters.orders + n_orders)])
+    counters.orders += n_orders
 
     lines_per_order = 1 + rng.poisson(base_lines[owner])
     line_order = np.repeat(np.arange(n_orders), lines_per_order)
@@ -239,15 +316,21 @@ def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     })
     transactions = pd.concat([transactions, returns], ignore_index=True)
 
-    customers = _customers_frame(rng, customer_ids, type_index, signup, churn_day, type_names)
-    feedback = _feedback_frame(rng, customer_ids, satisfaction, owner, days, signup,
-                               last_possible, start_day, end_day)
-    leads = _leads_frame(rng, customer_ids, signup, customers["acquisition_channel"].to_numpy(), start_day, end_day)
+    customers = _customers_frame(rng, company.customer_ids, first, type_index, signup, traits.churn_day)
+    feedback = _feedback_frame(rng, customer_ids, traits.satisfaction, owner, days, signup,
+                               last_possible, start_day, end_day, counters.feedback)
+    counters.feedback += len(feedback)
+    leads = _leads_frame(rng, customer_ids, signup, customers["acquisition_channel"].to_numpy(), start_day, end_day,
+                         counters.leads)
+    counters.leads += len(leads)
     return {"customers": customers, "transactions": transactions, "feedback": feedback, "leads": leads}
 
 
-def _customers_frame(rng, customer_ids, type_index, signup, churn_day, type_names) -> pd.DataFrame:
-    n = customer_ids.size
+def _customers_frame(rng, all_customer_ids, first, type_index, signup, churn_day) -> pd.DataFrame:
+    """Attributes of customers ``first`` onwards (as many as ``type_index`` holds) of the whole company."""
+    n = type_index.size
+    customer_ids = all_customer_ids[first:first + n]
+    type_names = list(CUSTOMER_TYPES)
     region_names = list(REGIONS)
     region_index = rng.choice(len(region_names), size=n, p=REGION_WEIGHTS)
     reps_by_region: list[list[str]] = []
@@ -258,7 +341,7 @@ def _customers_frame(rng, customer_ids, type_index, signup, churn_day, type_name
         rep_counter += count
     rep = np.array([reps_by_region[r][rng.integers(len(reps_by_region[r]))] for r in region_index])
     city = np.array([REGIONS[region_names[r]][rng.integers(len(REGIONS[region_names[r]]))] for r in region_index])
-    serial = np.arange(1, n + 1)
+    serial = np.arange(first + 1, first + n + 1)
     suffix = {
         0: lambda c, k: f"{c} University of Technology {k}",
         1: lambda c, k: f"{c} No.{k % 40 + 1} Vocational College",
@@ -268,9 +351,10 @@ def _customers_frame(rng, customer_ids, type_index, signup, churn_day, type_name
     names = [suffix[int(t)](c, int(k)) for t, c, k in zip(type_index, city, serial, strict=True)]
     channel = rng.choice(len(CHANNELS), size=n, p=CHANNEL_WEIGHTS)
     referred_by = np.full(n, None, dtype=object)
-    referral = np.flatnonzero((np.array(CHANNELS)[channel] == "Referral") & (np.arange(n) > 0))
-    # A referral comes from a customer who signed up earlier (ids are in signup order).
-    referred_by[referral] = customer_ids[(rng.random(referral.size) * referral).astype(int)]
+    position = first + np.arange(n)
+    referral = np.flatnonzero((np.array(CHANNELS)[channel] == "Referral") & (position > 0))
+    # A referral comes from a customer who signed up earlier, in any block (ids are in signup order).
+    referred_by[referral] = all_customer_ids[(rng.random(referral.size) * position[referral]).astype(int)]
     return pd.DataFrame({
         "customer_id": customer_ids,
         "name": names,
@@ -293,7 +377,7 @@ def _scores(rng, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _feedback_frame(rng, customer_ids, satisfaction, order_owner, order_days, signup,
-                    last_possible, start_day, end_day) -> pd.DataFrame:
+                    last_possible, start_day, end_day, numbered_before=0) -> pd.DataFrame:
     # After-service questionnaire after about one order in eight.
     asked = rng.random(order_owner.size) < 0.125
     service_owner = order_owner[asked]
@@ -339,7 +423,7 @@ def _feedback_frame(rng, customer_ids, satisfaction, order_owner, order_days, si
                          for b, p, c in zip(band, pick, has_comment | complaint, strict=True)], dtype=object)
 
     frame = pd.DataFrame({
-        "feedback_id": [f"F{i + 1:06d}" for i in range(owner.size)],
+        "feedback_id": [f"F{i + 1:06d}" for i in range(numbered_before, numbered_before + owner.size)],
         "customer_id": customer_ids[owner],
         "response_date": _to_dates(day),
         "survey": survey,
@@ -352,7 +436,7 @@ def _feedback_frame(rng, customer_ids, satisfaction, order_owner, order_days, si
     return frame.sort_values(["response_date", "feedback_id"], kind="stable").reset_index(drop=True)
 
 
-def _leads_frame(rng, customer_ids, signup, channel, start_day, end_day) -> pd.DataFrame:
+def _leads_frame(rng, customer_ids, signup, channel, start_day, end_day, numbered_before=0) -> pd.DataFrame:
     # Customers who came in through sales visits, exhibitions, the website and
     # tenders were leads first; referrals mostly skip the lead list.
     from_leads = np.flatnonzero((channel != "Referral") | (rng.random(customer_ids.size) < 0.3))
@@ -373,7 +457,7 @@ def _leads_frame(rng, customer_ids, signup, channel, start_day, end_day) -> pd.D
         "source": rng.choice(CHANNELS[:4], size=n_open),
     })
     leads = pd.concat([converted, open_leads], ignore_index=True)
-    leads.insert(0, "lead_id", [f"L{i + 1:06d}" for i in range(len(leads))])
+    leads.insert(0, "lead_id", [f"L{i + 1:06d}" for i in range(numbered_before, numbered_before + len(leads))])
     leads["contacts"] = leads["contacts"].astype("int32")
     return leads
 
@@ -406,18 +490,30 @@ INSERTS = {
 
 
 def write_demo(database: dbmod.Database, spec: DemoSpec) -> dict[str, int]:
-    """Generate the demo company into an empty database as one batch; returns row counts."""
-    tables = generate(spec)
+    """Generate the demo company into an empty database as one batch; returns row counts.
+
+    Blocks of customers are inserted as they are drawn, all in one transaction,
+    so a failure part way leaves the database as empty as it was.
+    """
     con = database.cursor()
     existing = con.execute("select count(*) from load_batches").fetchone()[0]
     if existing:
         raise dbmod.DatabaseError(
             f"The database {database.path} already holds data; the demo is only written into a new database."
         )
-    counts = {name: len(frame) for name, frame in tables.items()}
+    counts = dict.fromkeys(INSERTS, 0)
     con.execute("begin transaction")
     try:
-        batch_id = con.execute("select nextval('batch_id_seq')").fetchone()[0]
+        # fetchall, not fetchone: DuckDB refuses to register a frame while a result is still open.
+        [(batch_id,)] = con.execute("select nextval('batch_id_seq')").fetchall()
+        for tables in generate_blocks(spec):
+            for name, frame in tables.items():
+                con.register("frame", frame)
+                con.execute(INSERTS[name], {"batch_id": batch_id})
+                con.unregister("frame")
+                counts[name] += len(frame)
+            # Let go of this block before the next is drawn; the loop variable would hold it until then.
+            del tables
         con.execute(
             """insert into load_batches (batch_id, kind, source_name, content_hash, rows_read, rows_loaded,
                    loaded_at, loaded_by, report_json)
@@ -429,10 +525,6 @@ def write_demo(database: dbmod.Database, spec: DemoSpec) -> dict[str, int]:
              json.dumps({"spec": {"customers": spec.customers, "years": spec.years, "seed": spec.seed,
                                   "end": spec.end.isoformat(), "lines": spec.lines}, "rows": counts})],
         )
-        for name, frame in tables.items():
-            con.register("frame", frame)
-            con.execute(INSERTS[name], {"batch_id": batch_id})
-            con.unregister("frame")
         rebuild_derived(con)
         dbmod.bump_data_version(con)
         con.execute("commit")

@@ -89,3 +89,47 @@ def test_feedback_and_leads_in_shape():
     converted = leads["converted_customer_id"].notna()
     assert 0 < converted.sum() < len(leads)
     assert (leads.loc[leads["contacts"] == 0, "first_contact_date"].isna()).all()
+
+
+def test_company_drawn_in_blocks_is_one_firm(monkeypatch, tmp_path):
+    # Large demos draw orders a block of customers at a time; blocks must join into one
+    # firm: unique ids, referrals across blocks, the lines target met, the same file per seed.
+    from customer_value import demo
+
+    spec = DemoSpec(customers=1_000, years=3, seed=11, lines=40_000)
+    whole = generate(spec)
+    monkeypatch.setattr(demo, "CUSTOMERS_PER_BLOCK", 300)
+    blocks = list(demo.generate_blocks(spec))
+    assert [len(block["customers"]) for block in blocks] == [300, 300, 300, 100]
+    joined = generate(spec)
+    customers, lines = joined["customers"], joined["transactions"]
+    assert customers["customer_id"].tolist() == [f"C{i:05d}" for i in range(1, 1_001)]
+    # Traits are drawn for the whole firm before the blocks, so attributes drawn with them agree.
+    assert customers["signup_date"].equals(whole["customers"]["signup_date"])
+    assert customers["customer_type"].equals(whole["customers"]["customer_type"])
+    training = customers[customers["customer_type"] == "Training institution"]
+    assert (training["name"].str.split().str[-1] == training["customer_id"].str[1:].astype(int).astype(str)).all()
+    assert not lines.duplicated(["order_id", "line_no"]).any()
+    assert joined["feedback"]["feedback_id"].is_unique
+    assert joined["leads"]["lead_id"].is_unique
+    assert set(lines["customer_id"]) <= set(customers["customer_id"])
+    # Each block's orders start where the previous block's numbering stopped.
+    first_orders = [block["transactions"]["order_id"].str.removeprefix("C").min() for block in blocks]
+    assert first_orders[0] == "SO0000001" and len(set(first_orders)) == 4
+    referred = customers.dropna(subset=["referred_by"])
+    assert (referred["referred_by"] < referred["customer_id"]).all()
+    assert (referred["referred_by"].str[1:].astype(int) <= 300).any()
+    assert (referred.loc[referred["customer_id"] > "C00600", "referred_by"] <= "C00300").any()
+    assert 0.9 * 40_000 <= len(lines) <= 1.1 * 40_000
+    assert abs(len(lines) - len(whole["transactions"])) < 0.05 * 40_000
+
+    build_demo_database(tmp_path / "blocks.duckdb", spec)
+    database = dbmod.connect(tmp_path / "blocks.duckdb")
+    con = database.cursor()
+    assert con.execute("select count(*) from transactions").fetchone()[0] == len(lines)
+    assert con.execute("select count(*) from customer_dim").fetchone()[0] == 1_000
+    assert con.execute("select rows_loaded from load_batches").fetchone()[0] == sum(
+        len(frame) for frame in joined.values())
+    assert _fingerprint(database)["transactions"] == sorted(
+        con.execute("select * from transactions").fetchall())
+    dbmod.forget(tmp_path / "blocks.duckdb")
