@@ -8,8 +8,11 @@ other model SQL than today's is brought up to date (a full rebuild) first.
 from __future__ import annotations
 
 import hashlib
+import json
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from customer_value import db as dbmod
@@ -46,17 +49,33 @@ def ensure_demo(work_dir: Path, lines: int, customers: int, seed: int, log=print
     stamp = path.with_suffix(".models")
     if not path.exists():
         log(f"building the demo database {path.name} ({lines:,} lines, {customers:,} customers)...")
+        started = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "customer_value", "demo", "--db", str(path), "--customers", str(customers),
              "--lines", str(lines), "--seed", str(seed)],
             check=True, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
         )
+        # The high-water mark of this process's finished children: the build is the largest of them
+        # unless an earlier child of the same run (a previous build) was larger.
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        build_record_path(path).write_text(json.dumps(
+            {"seconds": round(time.perf_counter() - started, 1), "peak_rss_bytes": peak}))
         stamp.write_text(models_fingerprint())
     elif not stamp.exists() or stamp.read_text().strip() != models_fingerprint():
         log(f"derived-table SQL changed since {path.name} was built: rebuilding its derived tables...")
         rebuild_in_child(path)
         stamp.write_text(models_fingerprint())
     return path
+
+
+def build_record_path(path: Path) -> Path:
+    return path.with_suffix(".build.json")
+
+
+def build_record(path: Path) -> dict | None:
+    """How long the cached demo took to build and its peak memory, when this benchmark built it."""
+    record = build_record_path(path)
+    return json.loads(record.read_text()) if record.exists() else None
 
 
 def rebuild_in_child(path: Path) -> None:

@@ -10,6 +10,8 @@ def _gb(value: int) -> str:
 
 
 def markdown(report: dict) -> str:
+    from bench.runner import targets_for
+
     machine = report["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     lines = [
@@ -17,8 +19,8 @@ def markdown(report: dict) -> str:
         "",
         "Written by `python -m customer_value bench` (code in `bench/`); rerun it to refresh this file.",
         "Figures are medians and 95th percentiles over repeated runs; page data is timed after a filter change",
-        "with the query cache cleared and the database warm. Targets are the issue's, set for 10 million lines",
-        "and 500,000 customers on 2 cores.",
+        "with every result cache cleared and the database warm. Targets are the issue's for "
+        f"{targets_for(report['lines']).label} on 2 cores.",
         "",
         f"- Date: {machine['date']}",
         f"- Machine: {machine['cores']} cores, {_gb(machine['memory_bytes'])} memory, Python {machine['python']}, "

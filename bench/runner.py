@@ -11,22 +11,53 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import demo_cache
+from bench.loader import peak_rss_bytes
 from bench.timing import Timing, measure, timed
 
 PARTS = ("loader", "pages", "apptest", "clv", "risk")
 CLV_LINES = 1_000_000
 
-# The issue's targets (for 10 million lines / 500,000 customers on 2 cores).
-PAGE_MEDIAN_TARGET_S = 0.250
-PAGE_P95_TARGET_S = 0.500
-APPTEST_TARGET_S = 1.5
-LOADER_RATIO_TARGET = 2.0
-LOADER_MEMORY_TARGET_BYTES = 4 * 1024**3
 CLV_SUMMARY_RATIO_TARGET = 10.0
 BGNBD_RATIO_TARGET = 3.0
-# Pages whose first run takes this long are measured once per filter change (or on three changes only).
+# Pages whose first run takes this long are measured once per filter change (or on three changes only,
+# or, past HOPELESS_PAGE_S, on one change once more): a page at many times its target fails either way,
+# and a hundred-million-line run must end within the evening.
 SLOW_PAGE_S = 5.0
 VERY_SLOW_PAGE_S = 30.0
+HOPELESS_PAGE_S = 120.0
+LARGE_LINES = 100_000_000
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The issue's targets for one size (None: the issue sets none there; the figure is reported)."""
+
+    label: str
+    page_median_s: float | None
+    page_p95_s: float
+    apptest_s: float | None
+    loader_ratio: float | None
+    memory_bytes: int  # loader peak; at the large size also the demo build and the page process
+
+
+# 10 million lines / 500,000 customers on 2 cores; other sizes below 100 million are held to the same.
+REFERENCE_TARGETS = Targets("10 million lines", 0.250, 0.500, 1.5, 2.0, 4 * 1024**3)
+# 100 million lines: "the demo builds, loads, and every page's data arrives in under 2 s at the
+# 95th percentile with peak memory under 12 GB".
+LARGE_TARGETS = Targets("100 million lines", None, 2.0, None, None, 12 * 1024**3)
+
+
+def targets_for(lines: int) -> Targets:
+    return LARGE_TARGETS if lines >= LARGE_LINES else REFERENCE_TARGETS
+
+
+def default_output(lines: int) -> Path:
+    """BENCHMARKS.md for the reference size; a file of its own for the large size, so neither overwrites the other."""
+    from customer_value.db import PROJECT_DIR
+
+    if targets_for(lines) is LARGE_TARGETS:
+        return PROJECT_DIR / f"BENCHMARKS-{lines // 1_000_000}M.md"
+    return PROJECT_DIR / "BENCHMARKS.md"
 
 
 @dataclass
@@ -124,8 +155,10 @@ def bench_pages(database, options: Options) -> dict:
             continue
         # A page that takes many times its target is failing anyway: measure it less, so the run ends.
         repeat = max(1, options.repeat) if warm_seconds < SLOW_PAGE_S else 1
+        measured_changes = (changes if warm_seconds < VERY_SLOW_PAGE_S
+                            else changes[:3] if warm_seconds < HOPELESS_PAGE_S else changes[:1])
         for _ in range(repeat):
-            for label, filters in (changes if warm_seconds < VERY_SLOW_PAGE_S else changes[:3]):
+            for label, filters in measured_changes:
                 context = BenchContext(database, filters)
                 timing = measure(lambda context=context, runner=runner: runner.function(context), 1,
                                  before=lambda: _reset_results(database))
@@ -138,10 +171,11 @@ def bench_pages(database, options: Options) -> dict:
             if replayed.skipped:
                 method += f", {len(replayed.skipped)} not replayable ({'; '.join(replayed.skipped[:3])})"
         results[runner.name] = {
-            "status": "measured", "method": method, **overall.as_dict(),
+            "status": "measured", "method": method, **overall.as_dict(), "warm_up_s": round(warm_seconds, 2),
             "by_change": {label: Timing(tuple(values)).as_dict() for label, values in per_change.items()},
         }
-    return {"changes": [label for label, _ in changes], "pages": results}
+    # Every page's data in one process, as one dashboard process serves them all.
+    return {"changes": [label for label, _ in changes], "pages": results, "peak_rss_bytes": peak_rss_bytes()}
 
 
 def bench_apptest(db_path: Path, options: Options) -> dict:
@@ -195,6 +229,7 @@ def run(options: Options) -> dict:
                     "database": str(db_path), "repeat": options.repeat, "parts": list(options.only)}
     report["rows"] = {table: database.cursor().execute("select count(*) from " + table).fetchone()[0]
                       for table in ("transactions", "customer_dim", "customer_days", "customer_month")}
+    report["demo_build"] = demo_cache.build_record(db_path)
     if "pages" in options.only:
         log("timing each page's data over the filter changes...")
         report["pages"] = bench_pages(database, options)
@@ -225,40 +260,71 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("pass" if ok else "FAIL")
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _memory_row(what: str, peak_bytes: int, targets: Targets) -> dict:
+    limit_gb = targets.memory_bytes / 1024**3
+    return {"what": what, "figure": f"{peak_bytes / 1024**3:.2f} GB", "target": f"< {limit_gb:.0f} GB",
+            "result": _verdict(peak_bytes < targets.memory_bytes)}
+
+
 def checks(report: dict) -> list[dict]:
-    """Each measured figure against its target: (what, figure, target, pass/fail)."""
+    """Each measured figure against its target for the run's size: (what, figure, target, pass/fail)."""
+    targets = targets_for(report.get("lines", 0))
+    large = targets is LARGE_TARGETS
     rows: list[dict] = []
+    build = report.get("demo_build")
+    if large:
+        if build:
+            rows.append({"what": "demo build", "figure": f"{build['seconds']:.0f} s", "target": "builds",
+                         "result": "pass"})
+            rows.append(_memory_row("demo build peak memory", build["peak_rss_bytes"], targets))
+        else:
+            rows.append({"what": "demo build", "figure": "built earlier, not by the benchmark (no record)",
+                         "target": "builds", "result": "n/a"})
+    page_target = (f"<= {_ms(targets.page_median_s)} median, " if targets.page_median_s else "") + \
+        f"<= {_ms(targets.page_p95_s)} p95"
     for name, page in report.get("pages", {}).get("pages", {}).items():
         if page.get("status") != "measured":
             rows.append({"what": f"page data: {name}", "figure": page.get("status"), "target": "-", "result": "n/a"})
             continue
-        ok = page["median_s"] <= PAGE_MEDIAN_TARGET_S and page["p95_s"] <= PAGE_P95_TARGET_S
+        ok = page["p95_s"] <= targets.page_p95_s and (
+            targets.page_median_s is None or page["median_s"] <= targets.page_median_s)
+        samples = "" if page.get("samples", 2) > 1 else " (1 sample after the warm-up run)"
         rows.append({"what": f"page data: {name} ({page['method']})",
-                     "figure": f"median {page['median_s'] * 1000:.0f} ms, p95 {page['p95_s'] * 1000:.0f} ms",
-                     "target": "<= 250 ms median, <= 500 ms p95", "result": _verdict(ok)})
+                     "figure": f"median {_ms(page['median_s'])}, p95 {_ms(page['p95_s'])}{samples}",
+                     "target": page_target, "result": _verdict(ok)})
+    if large and "peak_rss_bytes" in report.get("pages", {}):
+        rows.append(_memory_row("page data: the process's peak memory", report["pages"]["peak_rss_bytes"], targets))
     for name, page in report.get("apptest", {}).items():
         if "median_s" not in page:
             rows.append({"what": f"full page run: {name}", "figure": page.get("status"), "target": "-",
                          "result": "n/a"})
             continue
-        ok = page["median_s"] < APPTEST_TARGET_S and not page.get("error")
         figure = f"median {page['median_s']:.2f} s" + (f" (exception: {page['error']})" if page.get("error") else "")
-        rows.append({"what": f"full page run: {name}", "figure": figure, "target": "< 1.5 s, no exception",
-                     "result": _verdict(ok)})
+        if targets.apptest_s is None:
+            rows.append({"what": f"full page run: {name}", "figure": figure, "target": "no exception",
+                         "result": _verdict(not page.get("error"))})
+            continue
+        ok = page["median_s"] < targets.apptest_s and not page.get("error")
+        rows.append({"what": f"full page run: {name}", "figure": figure,
+                     "target": f"< {targets.apptest_s} s, no exception", "result": _verdict(ok)})
     loader = report.get("loader")
     if loader is not None:
         if loader.get("status") == "measured":
+            ratio_ok = None if targets.loader_ratio is None else loader["ratio"] <= targets.loader_ratio
             rows.append({"what": "loader vs DuckDB read_csv",
                          "figure": f"{loader['loader']['median_s']:.2f} s vs "
                                    f"{loader['duckdb_read_csv']['median_s']:.2f} s = {loader['ratio']:.2f}x",
-                         "target": "<= 2x", "result": _verdict(loader["ratio"] <= LOADER_RATIO_TARGET)})
-            rows.append({"what": "loader peak memory",
-                         "figure": f"{loader['loader_peak_rss_bytes'] / 1024**3:.2f} GB",
-                         "target": "< 4 GB",
-                         "result": _verdict(loader["loader_peak_rss_bytes"] < LOADER_MEMORY_TARGET_BYTES)})
+                         "target": f"<= {targets.loader_ratio:g}x" if targets.loader_ratio else "loads",
+                         "result": _verdict(ratio_ok) if ratio_ok is not None else "pass"})
+            rows.append(_memory_row("loader peak memory", loader["loader_peak_rss_bytes"], targets))
         else:
-            rows.append({"what": "loader", "figure": loader.get("reason", loader.get("status")), "target": "<= 2x",
-                         "result": "n/a"})
+            rows.append({"what": "loader", "figure": loader.get("reason", loader.get("status")),
+                         "target": f"<= {targets.loader_ratio:g}x" if targets.loader_ratio else "loads",
+                         "result": "n/a" if loader.get("status") != "failed" else "FAIL"})
     clv = report.get("clv")
     if clv is not None:
         if clv.get("status") == "measured":

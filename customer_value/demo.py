@@ -133,8 +133,8 @@ class _Traits:
     churn_day: np.ndarray
     last_possible: np.ndarray
 
-    def block(self, first: int, stop: int) -> _Traits:
-        return _Traits(*(getattr(self, name)[first:stop] for name in self.__dataclass_fields__))
+    def block(self, members: np.ndarray) -> _Traits:
+        return _Traits(*(getattr(self, name)[members] for name in self.__dataclass_fields__))
 
 
 @dataclass
@@ -204,20 +204,24 @@ def _block_generator(seed: int, block: int, first_block_rng: np.random.Generator
 
 
 def generate_blocks(spec: DemoSpec) -> Iterator[dict[str, pd.DataFrame]]:
-    """The demo company's four tables, ``CUSTOMERS_PER_BLOCK`` customers at a time.
+    """The demo company's four tables, at most ``CUSTOMERS_PER_BLOCK`` customers at a time.
 
     Orders, lines, answers and leads are drawn block by block, so memory
     follows one block, not the whole company: a hundred million order lines
     are built in blocks of about ten million. Customer traits (and with them
     signup order, ids and the purchase-rate scaling to the lines target) are
-    drawn for the whole company first, so blocks join into one firm.
+    drawn for the whole company first, so blocks join into one firm. Block k
+    holds every customer whose position is k modulo the number of blocks: old
+    customers have many more lines than new ones, and a block of consecutive
+    customers would make the first block several times the last.
     """
     rng = np.random.default_rng(spec.seed)
     traits = _customer_traits(rng, spec)
     counters = _Counters()
-    for block, first in enumerate(range(0, spec.customers, CUSTOMERS_PER_BLOCK)):
-        stop = min(first + CUSTOMERS_PER_BLOCK, spec.customers)
-        yield _block_tables(_block_generator(spec.seed, block, rng), spec, traits, first, stop, counters)
+    blocks = -(-spec.customers // CUSTOMERS_PER_BLOCK)
+    for block in range(blocks):
+        members = np.arange(block, spec.customers, blocks)
+        yield _block_tables(_block_generator(spec.seed, block, rng), spec, traits, members, counters)
 
 
 def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
@@ -225,14 +229,16 @@ def generate(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     blocks = list(generate_blocks(spec))
     if len(blocks) == 1:
         return blocks[0]
-    return {name: pd.concat([block[name] for block in blocks], ignore_index=True) for name in blocks[0]}
+    tables = {name: pd.concat([block[name] for block in blocks], ignore_index=True) for name in blocks[0]}
+    tables["customers"] = tables["customers"].sort_values("customer_id", ignore_index=True)
+    return tables
 
 
-def _block_tables(rng: np.random.Generator, spec: DemoSpec, company: _Traits, first: int, stop: int,
+def _block_tables(rng: np.random.Generator, spec: DemoSpec, company: _Traits, members: np.ndarray,
                   counters: _Counters) -> dict[str, pd.DataFrame]:
-    """Orders, lines, returns, answers and leads of customers ``first`` to ``stop - 1``."""
-    traits = company.block(first, stop)
-    n = stop - first
+    """Orders, lines, returns, answers and leads of the customers at positions ``members`` (ascending)."""
+    traits = company.block(members)
+    n = members.size
     start_day, end_day, _ = _calendar(spec)
     customer_ids, type_index, base_lines, spend_scale, rate = (
         traits.customer_ids, traits.type_index, traits.base_lines, traits.spend_scale, traits.rate)
@@ -285,16 +291,23 @@ def _block_tables(rng: np.random.Generator, spec: DemoSpec, company: _Traits, fi
     gross_profit = np.round(amount * profit_rate, 2)
     order_channel = rng.choice(len(ORDER_CHANNELS), size=n_orders, p=[0.6, 0.15, 0.25])
 
+    line_channel = order_channel[line_order]
+
+    # Text columns repeat a few names (or a block's customer ids) over millions of lines: as
+    # categoricals they cost four bytes a line, where fixed-width text would cost up to 132.
+    def text_of(names, codes) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype="str"))
+
     transactions = pd.DataFrame({
-        "order_id": order_ids[line_order],
+        "order_id": pd.array(order_ids, dtype="str").take(line_order),
         "line_no": line_no.astype("int32"),
-        "customer_id": customer_ids[line_owner],
+        "customer_id": text_of(customer_ids, line_owner),
         "order_date": _to_dates(days[line_order]),
         "amount": amount,
         "quantity": quantity.astype(float),
         "gross_profit": gross_profit,
-        "product": np.array(list(PRODUCTS))[product_index],
-        "channel": np.array(ORDER_CHANNELS)[order_channel[line_order]],
+        "product": text_of(list(PRODUCTS), product_index),
+        "channel": text_of(ORDER_CHANNELS, line_channel),
         "is_cancellation": False,
     })
 
@@ -303,20 +316,20 @@ def _block_tables(rng: np.random.Generator, spec: DemoSpec, company: _Traits, fi
     returned = np.flatnonzero(rng.random(line_order.size) < 0.015)
     return_days = np.minimum(days[line_order[returned]] + rng.integers(2, 30, size=returned.size), end_day)
     returns = pd.DataFrame({
-        "order_id": np.char.add("C", order_ids[line_order[returned]]),
+        "order_id": pd.array(np.char.add("C", order_ids[line_order[returned]]), dtype="str"),
         "line_no": line_no[returned].astype("int32"),
-        "customer_id": customer_ids[line_owner[returned]],
+        "customer_id": text_of(customer_ids, line_owner[returned]),
         "order_date": _to_dates(return_days),
         "amount": -amount[returned],
         "quantity": -quantity[returned].astype(float),
         "gross_profit": -gross_profit[returned],
-        "product": transactions["product"].to_numpy()[returned],
-        "channel": transactions["channel"].to_numpy()[returned],
+        "product": text_of(list(PRODUCTS), product_index[returned]),
+        "channel": text_of(ORDER_CHANNELS, line_channel[returned]),
         "is_cancellation": True,
     })
     transactions = pd.concat([transactions, returns], ignore_index=True)
 
-    customers = _customers_frame(rng, company.customer_ids, first, type_index, signup, traits.churn_day)
+    customers = _customers_frame(rng, company.customer_ids, members, type_index, signup, traits.churn_day)
     feedback = _feedback_frame(rng, customer_ids, traits.satisfaction, owner, days, signup,
                                last_possible, start_day, end_day, counters.feedback)
     counters.feedback += len(feedback)
@@ -326,10 +339,10 @@ def _block_tables(rng: np.random.Generator, spec: DemoSpec, company: _Traits, fi
     return {"customers": customers, "transactions": transactions, "feedback": feedback, "leads": leads}
 
 
-def _customers_frame(rng, all_customer_ids, first, type_index, signup, churn_day) -> pd.DataFrame:
-    """Attributes of customers ``first`` onwards (as many as ``type_index`` holds) of the whole company."""
-    n = type_index.size
-    customer_ids = all_customer_ids[first:first + n]
+def _customers_frame(rng, all_customer_ids, members, type_index, signup, churn_day) -> pd.DataFrame:
+    """Attributes of the customers at positions ``members`` of the whole company."""
+    n = members.size
+    customer_ids = all_customer_ids[members]
     type_names = list(CUSTOMER_TYPES)
     region_names = list(REGIONS)
     region_index = rng.choice(len(region_names), size=n, p=REGION_WEIGHTS)
@@ -341,7 +354,7 @@ def _customers_frame(rng, all_customer_ids, first, type_index, signup, churn_day
         rep_counter += count
     rep = np.array([reps_by_region[r][rng.integers(len(reps_by_region[r]))] for r in region_index])
     city = np.array([REGIONS[region_names[r]][rng.integers(len(REGIONS[region_names[r]]))] for r in region_index])
-    serial = np.arange(first + 1, first + n + 1)
+    serial = members + 1
     suffix = {
         0: lambda c, k: f"{c} University of Technology {k}",
         1: lambda c, k: f"{c} No.{k % 40 + 1} Vocational College",
@@ -351,10 +364,9 @@ def _customers_frame(rng, all_customer_ids, first, type_index, signup, churn_day
     names = [suffix[int(t)](c, int(k)) for t, c, k in zip(type_index, city, serial, strict=True)]
     channel = rng.choice(len(CHANNELS), size=n, p=CHANNEL_WEIGHTS)
     referred_by = np.full(n, None, dtype=object)
-    position = first + np.arange(n)
-    referral = np.flatnonzero((np.array(CHANNELS)[channel] == "Referral") & (position > 0))
+    referral = np.flatnonzero((np.array(CHANNELS)[channel] == "Referral") & (members > 0))
     # A referral comes from a customer who signed up earlier, in any block (ids are in signup order).
-    referred_by[referral] = all_customer_ids[(rng.random(referral.size) * position[referral]).astype(int)]
+    referred_by[referral] = all_customer_ids[(rng.random(referral.size) * members[referral]).astype(int)]
     return pd.DataFrame({
         "customer_id": customer_ids,
         "name": names,
@@ -502,6 +514,15 @@ def write_demo(database: dbmod.Database, spec: DemoSpec) -> dict[str, int]:
             f"The database {database.path} already holds data; the demo is only written into a new database."
         )
     counts = dict.fromkeys(INSERTS, 0)
+    # A demo is a load: DuckDB is held to the load limit and spills, because the block being drawn
+    # holds gigabytes of frames in the same process (at a hundred million lines the two together
+    # outgrew a 24 GB machine under the usual limit).
+    with database.loading_memory():
+        _write_blocks(con, spec, counts)
+    return counts
+
+
+def _write_blocks(con, spec: DemoSpec, counts: dict[str, int]) -> None:
     con.execute("begin transaction")
     try:
         # fetchall, not fetchone: DuckDB refuses to register a frame while a result is still open.
@@ -531,7 +552,6 @@ def write_demo(database: dbmod.Database, spec: DemoSpec) -> dict[str, int]:
     except Exception:
         con.execute("rollback")
         raise
-    return counts
 
 
 def build_demo_database(path: str | Path, spec: DemoSpec = DemoSpec()) -> dict[str, int]:

@@ -100,7 +100,11 @@ def test_company_drawn_in_blocks_is_one_firm(monkeypatch, tmp_path):
     whole = generate(spec)
     monkeypatch.setattr(demo, "CUSTOMERS_PER_BLOCK", 300)
     blocks = list(demo.generate_blocks(spec))
-    assert [len(block["customers"]) for block in blocks] == [300, 300, 300, 100]
+    assert [len(block["customers"]) for block in blocks] == [250, 250, 250, 250]
+    # Blocks take every fourth customer, old and new alike, so they are of a size.
+    block_lines = [len(block["transactions"]) for block in blocks]
+    assert max(block_lines) < 1.2 * min(block_lines)
+    assert blocks[1]["customers"]["customer_id"].iloc[:2].tolist() == ["C00002", "C00006"]
     joined = generate(spec)
     customers, lines = joined["customers"], joined["transactions"]
     assert customers["customer_id"].tolist() == [f"C{i:05d}" for i in range(1, 1_001)]

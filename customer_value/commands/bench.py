@@ -31,8 +31,8 @@ def register(subparsers, common) -> None:
     parser.add_argument("--only", type=_parts, default=PARTS, help=f"comma-separated parts: {','.join(PARTS)}")
     parser.add_argument("--work-dir", type=Path, default=PROJECT_DIR / "bench" / "work",
                         help="where demo databases and generated files are cached (default bench/work)")
-    parser.add_argument("--output", type=Path, default=PROJECT_DIR / "BENCHMARKS.md",
-                        help="Markdown report to write (default BENCHMARKS.md)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="Markdown report to write (default BENCHMARKS.md; BENCHMARKS-100M.md for 100M lines)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.set_defaults(handler=handle)
 
@@ -43,15 +43,16 @@ def handle(args) -> int:
         sys.path.insert(0, str(PROJECT_DIR))
     try:
         from bench import report as report_module
-        from bench.runner import Options, run
+        from bench.runner import Options, default_output, run
     except ImportError as exc:
         raise UserFacingError(f"the benchmark code (bench/) is not available: {exc}") from None
     # Progress goes to standard error so that --json output stays parseable.
+    output = args.output or default_output(args.lines)
     options = Options(lines=args.lines, customers=args.customers, repeat=args.repeat, seed=args.seed,
-                      only=args.only, work_dir=args.work_dir, output=args.output,
+                      only=args.only, work_dir=args.work_dir, output=output,
                       log=lambda message: print(message, file=sys.stderr, flush=True))
     result = run(options)
-    report_module.write(result, args.output)
-    text = report_module.markdown(result) + f"\nWritten to {args.output}"
+    report_module.write(result, output)
+    text = report_module.markdown(result) + f"\nWritten to {output}"
     emit(result, args, text)
     return 0
