@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from customer_value import db as dbmod
 from customer_value.demo import DemoSpec, build_demo_database, generate
 
@@ -137,3 +139,28 @@ def test_company_drawn_in_blocks_is_one_firm(monkeypatch, tmp_path):
     assert _fingerprint(database)["transactions"] == sorted(
         con.execute("select * from transactions").fetchall())
     dbmod.forget(tmp_path / "blocks.duckdb")
+
+
+def test_a_build_that_fails_part_way_leaves_no_file(monkeypatch, tmp_path):
+    # Blocks are committed one by one, so a failure after the first block must discard the
+    # half-written file rather than leave a database that looks like a smaller demo.
+    from customer_value import demo
+
+    monkeypatch.setattr(demo, "CUSTOMERS_PER_BLOCK", 100)
+    drawn = demo.generate_blocks
+
+    def failing_after_one_block(spec):
+        blocks = drawn(spec)
+        yield next(blocks)
+        raise MemoryError("out of memory while drawing the second block")
+
+    monkeypatch.setattr(demo, "generate_blocks", failing_after_one_block)
+    target = tmp_path / "demo.duckdb"
+    with pytest.raises(MemoryError):
+        build_demo_database(target, DemoSpec(customers=300, years=2, seed=5))
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    monkeypatch.setattr(demo, "generate_blocks", drawn)
+    build_demo_database(target, DemoSpec(customers=300, years=2, seed=5))
+    database = dbmod.connect(target)
+    assert database.cursor().execute("select count(*) from customers").fetchone()[0] == 300
+    dbmod.forget(target)
