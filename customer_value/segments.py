@@ -118,9 +118,14 @@ def revenue_positions(frame: pd.DataFrame) -> np.ndarray:
     return np.lexsort((id_rank, -_cents(frame["revenue"])))
 
 
-def revenue_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Customers by revenue, highest first; equal revenue by customer id (deterministic)."""
-    return frame.iloc[revenue_positions(frame)]
+def revenue_order(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Customers by revenue, highest first; equal revenue by customer id (deterministic).
+
+    ``columns``, when given, are the only ones kept: picking them before reordering spares
+    reordering the 35 columns of a classified frame (0.3 s at 434,000 customers) to keep 14.
+    """
+    positions = revenue_positions(frame)
+    return (frame if columns is None else frame[columns]).iloc[positions]
 
 
 def _in_frame_order(values_in_revenue_order: np.ndarray, positions: np.ndarray, frame: pd.DataFrame) -> pd.Series:
@@ -467,7 +472,7 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
 BUYING_CUSTOMER_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "acquisition_channel",
                            "revenue", "profit", "lines_with_profit", "orders", "purchase_days",
                            "first_purchase_in_period", "last_purchase_date", "first_purchase_date", "churn_date",
-                           "nps_answers", "nps_sum", "promoters", "detractors"]
+                           "nps_answers", "nps_sum", "promoters", "detractors", "list_position"]
 
 
 def buying_customers(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
@@ -480,7 +485,8 @@ def buying_customers(db: Database, filters: Filters, scope: Scope | None = None)
     figures = run(db, "segment_customers", filters=filters, scope=scope, use_cache=False)
     frame = with_customer_attributes(db, filters, scope, figures, ["customer_id", "name", "customer_type", "region",
                                                                   "sales_rep", "acquisition_channel",
-                                                                  "first_purchase_date", "churn_date"])
+                                                                  "first_purchase_date", "churn_date"],
+                                     position_column="list_position")
     return frame[BUYING_CUSTOMER_COLUMNS]
 
 
@@ -515,8 +521,10 @@ def customer_segments(db: Database, filters: Filters, scope: Scope | None = None
     'A (margin unknown)'/'B (margin unknown)' for a customer without cost data
     when others have it), volume_class, pyramid_tier, revenue_rank (1 = highest
     revenue, ties by id), recency_days, frequency, monetary, rfm_segment,
-    r_score, f_score, m_score, churned (not active on the period's last day), and the customer's NPS
-    answers in the period: nps_answers, nps_sum, promoters (9-10), detractors (0-6).
+    r_score, f_score, m_score, churned (not active on the period's last day), the customer's NPS
+    answers in the period: nps_answers, nps_sum, promoters (9-10), detractors (0-6), and list_position
+    (an integer that sorts like customer_id and names the same customer in every period; rows come in
+    this order).
     """
     frame, _ = segment_frame(db, filters, scope, margin_threshold)
     return frame
@@ -555,10 +563,16 @@ def clv_summary(segments: pd.DataFrame, end: date) -> pd.DataFrame:
 
 def lifecycle_stage(purchase_days: pd.Series, referred: pd.Series, promoter_answers: pd.Series) -> pd.Series:
     """Highest rung reached: Prospect (no purchase), Buyer (1), Loyal (2+), Advocate (loyal and referred or 9-10)."""
-    stage = np.select(
-        [(purchase_days >= 2) & ((referred > 0) | (promoter_answers > 0)), purchase_days >= 2, purchase_days == 1],
-        ["Advocate", "Loyal", "Buyer"], default="Prospect")
-    return pd.Series(stage, index=purchase_days.index, dtype=object)
+    # Chosen as positions in LIFECYCLE_STAGES, then named: np.select over the names themselves built
+    # fixed-width text and converted it back, 1.9 s for 5 million customers.
+    days = purchase_days.to_numpy()
+    position = np.select(
+        [(days >= 2) & ((referred.to_numpy() > 0) | (promoter_answers.to_numpy() > 0)), days >= 2, days == 1],
+        [4, 3, 2], default=1)
+    return pd.Series(_STAGE_NAMES[position], index=purchase_days.index, dtype=object)
+
+
+_STAGE_NAMES = np.array(LIFECYCLE_STAGES, dtype=object)
 
 
 def lifecycle_funnel(stages: pd.Series, open_potential: int = 0, open_prospects: int = 0) -> pd.DataFrame:
@@ -660,18 +674,23 @@ def pair_segments(before: pd.Series, after: pd.Series) -> pd.DataFrame:
 
 
 def _matrix(pairs: pd.DataFrame, order: list[str] | None) -> pd.DataFrame:
-    counts = pairs.assign(before=pairs["before"].fillna(NEW), after=pairs["after"].fillna(LEFT)) \
-        .groupby(["before", "after"]).size()
-    present_before = set(pairs["before"].dropna().unique())
-    present_after = set(pairs["after"].dropna().unique())
+    # Counted on integer codes (factorize, then one bincount): grouping millions of text pairs took seconds.
+    before_codes, before_names = pd.factorize(pairs["before"])  # code -1: did not buy in the first period
+    after_codes, after_names = pd.factorize(pairs["after"])
+    present_before, present_after = set(before_names), set(after_names)
     seen = list(dict.fromkeys(list(order or []) + sorted(present_before | present_after)))
     rows = [segment for segment in seen if segment in present_before] + [NEW]
     columns = [segment for segment in seen if segment in present_after] + [LEFT]
-    matrix = counts.unstack(fill_value=0) if len(counts) else pd.DataFrame()
-    matrix = matrix.reindex(index=rows, columns=columns, fill_value=0).fillna(0).astype("int64")
-    matrix.loc[NEW, LEFT] = 0
-    matrix.index.name, matrix.columns.name = "from", "to"
-    return matrix
+    row_of = {name: place for place, name in enumerate(rows)}
+    column_of = {name: place for place, name in enumerate(columns)}
+    # The extra last entry serves code -1: the "new" row and the "left" column.
+    row_of_code = np.array([row_of[name] for name in before_names] + [len(rows) - 1], dtype="int64")
+    column_of_code = np.array([column_of[name] for name in after_names] + [len(columns) - 1], dtype="int64")
+    cell = row_of_code[before_codes] * len(columns) + column_of_code[after_codes]
+    counts = np.bincount(cell, minlength=len(rows) * len(columns)).reshape(len(rows), len(columns))
+    counts[-1, -1] = 0
+    return pd.DataFrame(counts.astype("int64"), index=pd.Index(rows, name="from"),
+                        columns=pd.Index(columns, name="to"))
 
 
 def transition_matrix(before: pd.Series, after: pd.Series, order: list[str] | None = None) -> pd.DataFrame:
@@ -701,8 +720,11 @@ def sankey_links(matrix: pd.DataFrame) -> dict[str, list[int]]:
             "value": [int(matrix.iat[i, j]) for i, j in zip(rows, columns, strict=True)]}
 
 
+_CELL_RANK_WITH_UNKNOWN = {**CELL_RANK, **{cell + UNKNOWN_MARGIN: rank for cell, rank in CELL_RANK.items()}}
+
+
 def _cell_rank(cells: pd.Series) -> pd.Series:
-    return cells.astype(str).str.replace(UNKNOWN_MARGIN, "", regex=False).map(CELL_RANK).fillna(0)
+    return cells.map(_CELL_RANK_WITH_UNKNOWN).astype(float).fillna(0)
 
 
 def _movements(pairs: pd.DataFrame) -> dict[str, int]:
@@ -758,14 +780,7 @@ def _migration(db: Database, first: Filters, second: Filters, scope: Scope | Non
                rules: list[SegmentRule] | tuple[SegmentRule, ...]) -> dict[str, Any]:
     before, _ = segment_frame(db, first, scope, margin_threshold, rules)
     after, _ = segment_frame(db, second, scope, margin_threshold, rules)
-    columns = ["customer_id", "grid_cell", "rfm_segment", "revenue"]
-    moves = before[columns].merge(after[columns], on="customer_id", how="outer", suffixes=("_before", "_after"))
-    moves = moves.rename(columns={"grid_cell_before": "grid_before", "grid_cell_after": "grid_after",
-                                  "rfm_segment_before": "rfm_before", "rfm_segment_after": "rfm_after"})
-    # Attributes for the lists: the second period's where the customer bought in it, else the first's.
-    attributes = ["customer_id", "name", "customer_type", "region", "sales_rep"]
-    known = pd.concat([after[attributes], before[attributes]], ignore_index=True).drop_duplicates("customer_id")
-    moves = moves.merge(known, on="customer_id", how="left")
+    moves = _outer_by_position(before, after)
     grid_pairs = moves[["grid_before", "grid_after"]].set_axis(["before", "after"], axis=1)
     rfm_pairs = moves[["rfm_before", "rfm_after"]].set_axis(["before", "after"], axis=1)
     grid_order = list(GRID_CELLS) + [c + UNKNOWN_MARGIN for c in VOLUME_TIERS] + list(VOLUME_TIERS)
@@ -778,6 +793,58 @@ def _migration(db: Database, first: Filters, second: Filters, scope: Scope | Non
     moves[["grid_after", "rfm_after"]] = moves[["grid_after", "rfm_after"]].fillna(LEFT)
     result["customers"] = moves[MIGRATION_DRILL_COLUMNS]
     return result
+
+
+def _outer_by_position(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Every customer of either period, in customer id order, with both periods' cell, segment and revenue.
+
+    Matched on ``list_position`` (both frames are in that order), not merged on the text ids: the merge
+    and the de-duplication of the attributes took 15 s for two periods of 5 million customers.
+    Attributes do not change with the period: they are taken from whichever period holds the customer.
+    """
+    before_positions = before["list_position"].to_numpy(dtype="int64")
+    after_positions = after["list_position"].to_numpy(dtype="int64")
+    size = int(max(before_positions.max(initial=-1), after_positions.max(initial=-1))) + 1
+    # Positions are small integers: marks and lookup tables indexed by them beat sorting or hashing.
+    in_either = np.zeros(size, dtype=bool)
+    in_either[before_positions] = True
+    in_either[after_positions] = True
+    everyone = np.flatnonzero(in_either)
+
+    def rows_in(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        row_of_position = np.full(size, -1, dtype="int64")
+        row_of_position[positions] = np.arange(len(positions))
+        rows = row_of_position[everyone]
+        return np.maximum(rows, 0), rows >= 0
+
+    before_rows, in_before = rows_in(before_positions)
+    after_rows, in_after = rows_in(after_positions)
+
+    def picked(frame: pd.DataFrame, column: str, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
+        values = np.full(len(everyone), None, dtype=object)
+        values[present] = frame[column].to_numpy(dtype=object)[rows[present]]
+        return values
+
+    def revenue(frame: pd.DataFrame, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
+        values = np.full(len(everyone), np.nan)
+        values[present] = frame["revenue"].to_numpy(dtype=float)[rows[present]]
+        return values
+
+    def taken(frame: pd.DataFrame, column: str, rows: np.ndarray, present: np.ndarray) -> pa.Array:
+        return pa.array(frame[column], from_pandas=True).take(pa.array(rows, mask=~present))
+
+    # The ids and attributes stay Arrow text: turning them into Python strings cost more than the match.
+    # (One take over both periods' rows as two chunks of one array was several times slower.)
+    attributes = pa.table({column: pc.coalesce(taken(after, column, after_rows, in_after),
+                                               taken(before, column, before_rows, in_before))
+                           for column in ["customer_id", "name", "customer_type", "region", "sales_rep"]})
+    moves = attributes.to_pandas()
+    for column, name in (("grid_cell", "grid"), ("rfm_segment", "rfm")):
+        moves[f"{name}_before"] = pd.Series(picked(before, column, before_rows, in_before), dtype=object)
+        moves[f"{name}_after"] = pd.Series(picked(after, column, after_rows, in_after), dtype=object)
+    moves["revenue_before"] = revenue(before, before_rows, in_before)
+    moves["revenue_after"] = revenue(after, after_rows, in_after)
+    return moves
 
 
 def migration_drill_down(moves: pd.DataFrame, kind: str, source: str, target: str) -> pd.DataFrame:
@@ -821,7 +888,7 @@ def drill_down(segments: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
         raise UserFacingError(f"cannot list customers by {column!r}")
     chosen = segments[segments[column] == value]
     extra = [c for c in ("pyramid_tier", "cluster") if c in chosen.columns]
-    return revenue_order(chosen)[DRILL_COLUMNS + extra].reset_index(drop=True)
+    return revenue_order(chosen, DRILL_COLUMNS + extra).reset_index(drop=True)
 
 
 def segments_report(db: Database, filters: Filters, scope: Scope | None = None,

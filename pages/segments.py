@@ -376,5 +376,5 @@ with tabs[7]:
                 frame["cluster"] = result.labels
         values = sorted(frame[grouping].dropna().unique().tolist(), key=str) if grouping in frame else []
         drill(frame, grouping, values, "seg_list_value", groupings[grouping])
-        download_csv(segments.revenue_order(frame)[segments.DRILL_COLUMNS], "customers_all_segments.csv",
+        download_csv(segments.revenue_order(frame, segments.DRILL_COLUMNS), "customers_all_segments.csv",
                      "Download every customer with their segments", key="seg_list_all_csv")

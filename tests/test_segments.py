@@ -537,3 +537,39 @@ def test_cli_text_output_names_the_figures(grid_db, capsys):
     assert "Customers who bought: 4, revenue 1,700" in text
     assert "Margin threshold (median): 25.00 gross profit per order" in text
     assert "Top 20% of customers bring 47.1% of revenue." in text  # 800 / 1700
+
+
+def test_migration_matches_the_two_periods_customers_by_list_position():
+    # C1 bought only in the first period, C2 in both, C3 only in the second; list positions 0, 1, 2 follow the ids.
+    def period(ids, positions, cells, revenue, region):
+        return pd.DataFrame({"customer_id": ids, "name": [f"Name {i}" for i in ids], "customer_type": "Retail",
+                             "region": region, "sales_rep": "Rep", "grid_cell": cells, "rfm_segment": "Lost",
+                             "revenue": revenue, "list_position": positions})
+
+    before = period(["C1", "C2"], [0, 1], ["AA", "BB"], [100.0, 50.0], "North")
+    after = period(["C2", "C3"], [1, 2], ["AB", "BA"], [70.0, 30.0], "South")
+    moves = segments._outer_by_position(before, after)
+    assert moves["customer_id"].tolist() == ["C1", "C2", "C3"]
+    assert moves["grid_before"].tolist() == ["AA", "BB", None] and moves["grid_after"].tolist() == [None, "AB", "BA"]
+    assert moves["revenue_before"].tolist()[:2] == [100.0, 50.0] and pd.isna(moves["revenue_before"].iloc[2])
+    # Attributes come from the second period where the customer bought in it, else from the first.
+    assert moves["region"].tolist() == ["North", "South", "South"]
+    assert moves["name"].tolist() == ["Name C1", "Name C2", "Name C3"]
+    assert segments.movement_counts(pd.Series(["AA", "BB"], index=["C1", "C2"]),
+                                     pd.Series(["AB", "BA"], index=["C2", "C3"])) == {
+        "upgraded": 1, "downgraded": 0, "unchanged": 0, "lateral": 0, "new": 1, "left": 1}
+
+
+def test_a_period_shares_its_classification_whatever_its_name(grid_db):
+    # The migration tab's second period is the page's own dates named "custom": it must not classify them again.
+    from dataclasses import replace
+
+    from customer_value.cache import selection_key
+
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    assert selection_key(grid_db, filters, None) == selection_key(grid_db, replace(filters, period="all_time"), None)
+    assert selection_key(grid_db, filters, None) != selection_key(grid_db, replace(filters, window_days=60), None)
+    frame, _ = segments.segment_frame(grid_db, filters)
+    again, _ = segments.segment_frame(grid_db, replace(filters, period="last_12_months"))
+    assert again["grid_cell"].tolist() == frame["grid_cell"].tolist()
+    assert np.shares_memory(again["revenue"].to_numpy(), frame["revenue"].to_numpy())
