@@ -15,6 +15,7 @@ import streamlit as st
 
 from customer_value import db as dbmod
 from customer_value.access import local_user
+from customer_value.cache import give_back_memory
 from customer_value.dataset import data_range, filter_choices
 from customer_value.demo import ensure_demo_database
 from customer_value.errors import UserFacingError
@@ -154,7 +155,11 @@ def main() -> None:
         st.query_params.from_dict(filters_to_query_params(filters, navigation.url_path or "overview"))
     st.sidebar.caption(f"Signed in as {user.name} ({user.role}).")
     set_context(PageContext(db=database, filters=filters, user=user))
-    navigation.run()
+    try:
+        navigation.run()
+    finally:
+        # Also when the page stops or reruns early: a large page's freed memory must not pile up between runs.
+        give_back_memory()
 
 
 main()

@@ -101,12 +101,13 @@ def _reset_results(database) -> None:
     Every cache of the process goes, not only query results: a segment classification or a
     model fit kept from the previous sample of the same change would make a repeat look cheap.
     """
-    from customer_value.cache import clear_every_cache
+    from customer_value.cache import clear_every_cache, give_back_memory
 
     clear_every_cache()
     state = database.thread_state()
     state.scope_key = None
     state.materialised = {}
+    give_back_memory()  # as the app does after every run
 
 
 def bench_loader(db_path: Path, options: Options) -> dict:

@@ -447,7 +447,10 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-_CLASSIFIED = LruCache("segment classifications", 16)
+# Bounded by size too: a classification of five million customers holds about 1.5 GB, and sixteen of them
+# would take a server's memory; at 500,000 customers all sixteen fit.
+CLASSIFICATION_CACHE_BYTES = 3 * 1024**3
+_CLASSIFIED = LruCache("segment classifications", 16, max_bytes=CLASSIFICATION_CACHE_BYTES)
 
 
 def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, margin_threshold: float | None = None,
@@ -773,7 +776,7 @@ def migration(db: Database, first: Filters, second: Filters, scope: Scope | None
 
 
 # Kept per data version and settings: rebuilding it joins two periods' 500,000 customers (seconds) on every rerun.
-_MIGRATIONS = LruCache("segment migrations", 4)
+_MIGRATIONS = LruCache("segment migrations", 4, max_bytes=CLASSIFICATION_CACHE_BYTES)
 
 
 def _migration(db: Database, first: Filters, second: Filters, scope: Scope | None, margin_threshold: float | None,

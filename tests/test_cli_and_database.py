@@ -152,6 +152,8 @@ def test_result_cache_keeps_frames_within_its_byte_budget():
     # 1,000 float64 values = 8,000 bytes, plus a RangeIndex (132 bytes in memory_usage): 8,132 per frame.
     frame = pd.DataFrame({"value": [0.0] * 1_000})
     assert frame_bytes(frame) == 8_132 and frame_bytes((frame, "info")) == 8_132 and frame_bytes("text") == 0
+    # A migration result is a dict of matrices and a customer list: its frames count.
+    assert frame_bytes({"grid": frame, "customers": frame, "movements": {"new": 1}}) == 16_264
     cache = LruCache("test frames", size=10, max_bytes=20_000)
     for key in "abc":
         cache.put(key, frame)
@@ -163,3 +165,20 @@ def test_result_cache_keeps_frames_within_its_byte_budget():
     assert cache.get("big") is not None and cache.get("b") is None and cache.get("c") is None
     clear_every_cache()
     assert cache.bytes_held == 0
+
+
+def test_giving_back_memory_keeps_every_cached_result():
+    # The app calls it after every run: it must only return freed memory, never drop or damage live data.
+    import pandas as pd
+    import pyarrow as pa
+
+    from customer_value.cache import LruCache, give_back_memory
+
+    cache = LruCache("kept frames", size=2)
+    frame = pd.DataFrame({"value": range(100_000)})
+    cache.put("kept", frame)
+    table = pa.table({"value": pa.array(range(100_000))})
+    give_back_memory()
+    give_back_memory()  # twice in a row, as two quick reruns would
+    assert cache.get("kept")["value"].sum() == 4_999_950_000
+    assert table["value"].to_pylist()[-1] == 99_999
