@@ -175,6 +175,9 @@ def bench_pages(database, options: Options) -> dict:
             "status": "measured", "method": method, **overall.as_dict(), "warm_up_s": round(warm_seconds, 2),
             "by_change": {label: Timing(tuple(values)).as_dict() for label, values in per_change.items()},
         }
+        # Logged as it comes: a run that dies on a later page (out of memory at 100M) keeps these figures.
+        options.log(f"    median {overall.median:.3f} s, p95 {overall.p95:.3f} s over {len(samples)} samples "
+                    f"(warm-up {warm_seconds:.1f} s); peak memory so far {peak_rss_bytes() / 1024**3:.2f} GB")
     # Every page's data in one process, as one dashboard process serves them all.
     return {"changes": [label for label, _ in changes], "pages": results, "peak_rss_bytes": peak_rss_bytes()}
 

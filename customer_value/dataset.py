@@ -110,7 +110,10 @@ def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope
     # position matches them row for row. Filtered in Arrow: pandas' mask over the query's chunked text
     # columns took 0.1-0.3 s where Arrow's filter takes 0.03 s.
     frame = pa.Table.from_pandas(listing[attributes], preserve_index=False).filter(pa.array(kept)).to_pandas()
-    ordered = rows.iloc[np.argsort(positions)].reset_index(drop=True)
+    # Each row's place among the kept customers, counted rather than sorted (positions are unique).
+    row_at = np.empty(len(rows), dtype="int64")
+    row_at[(np.cumsum(kept) - 1)[positions]] = np.arange(len(rows))
+    ordered = rows.iloc[row_at].reset_index(drop=True)
     for column in ordered.columns.drop("customer_key"):
         frame[column] = ordered[column]
     if position_column is not None:

@@ -456,11 +456,36 @@ def _value_churn_data(db: Database, filters: Filters, scope: Scope | None) -> tu
         active = run(db, "month_end_activity_of", filters=whole, scope=scope, use_cache=False,
                      params={"customer_keys": sorted(int(value) for value in slides["customer_key"].unique())})
         active["month"] = pd.to_datetime(active["month"])
-        slides = slides.merge(active.astype({"customer_key": "int64"}), on=["customer_key", "month"])
+        slides = slides[_pairs_present(slides, active)].reset_index(drop=True)
+        # Months in the unit of the query's dates, as the join on them used to give every caller.
+        slides["month"] = slides["month"].astype(active["month"].dtype)
     slides = slides.astype({"customer_key": "int64"})
     # One frame for the cache: the counts, and the slides joined to their month's count.
     RESULT_CACHE.put(key, counts.merge(slides, on="month", how="left"))
     return counts, slides
+
+
+def _pairs_present(slides: pd.DataFrame, active: pd.DataFrame) -> np.ndarray:
+    """For each (customer_key, month) row of ``slides``: is it among ``active``'s rows?
+
+    Marked in one flag per customer and month rather than merged: over all time a
+    five-million-customer firm has 62 million active customer months, and the merge
+    with 8 million slides took the process past 14 GB.
+    """
+    def month_index(months: pd.Series) -> np.ndarray:
+        return pd.to_datetime(months).to_numpy(dtype="datetime64[M]").astype("int64")
+
+    slide_keys = slides["customer_key"].to_numpy(dtype="int64")
+    active_keys = active["customer_key"].to_numpy(dtype="int64")
+    if not len(slide_keys) or not len(active_keys):
+        return np.zeros(len(slide_keys), dtype=bool)
+    slide_months, active_months = month_index(slides["month"]), month_index(active["month"])
+    first = int(min(slide_months.min(), active_months.min()))
+    months = int(max(slide_months.max(), active_months.max())) - first + 1
+    customers = int(max(slide_keys.max(), active_keys.max())) + 1
+    flags = np.zeros(months * customers, dtype=bool)
+    flags[(active_months - first) * customers + active_keys] = True
+    return flags[(slide_months - first) * customers + slide_keys]
 
 
 def value_churn(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:

@@ -560,3 +560,19 @@ def test_a_period_reaching_into_the_datas_first_w_days_is_flagged():
     assert mv.early_history_caveat(date(2021, 3, 1), Filters(start=date(2021, 3, 31), end=date(2021, 12, 31),
                                                             window_days=30)) is None
     assert mv.early_history_caveat(None, early) is None
+
+
+def test_slides_are_kept_only_where_the_customer_is_active_that_month():
+    from customer_value.movements import _pairs_present
+
+    month = pd.Timestamp
+    slides = pd.DataFrame({"customer_key": [3, 3, 7, 0],
+                           "month": [month("2024-01-01"), month("2024-03-01"), month("2024-03-01"),
+                                     month("2024-02-01")]})
+    # Customer 3 active in January and February, 7 in March, 0 never.
+    active = pd.DataFrame({"customer_key": [3, 3, 7, 9],
+                           "month": [month("2024-01-01"), month("2024-02-01"), month("2024-03-01"),
+                                     month("2024-04-01")]})
+    assert _pairs_present(slides, active).tolist() == [True, False, True, False]
+    assert _pairs_present(slides, active.iloc[:0]).tolist() == [False] * 4
+    assert _pairs_present(slides.iloc[:0], active).tolist() == []
