@@ -823,14 +823,10 @@ def _outer_by_position(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFram
     before_rows, in_before = rows_in(before_positions)
     after_rows, in_after = rows_in(after_positions)
 
-    def picked(frame: pd.DataFrame, column: str, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
-        values = np.full(len(everyone), None, dtype=object)
-        values[present] = frame[column].to_numpy(dtype=object)[rows[present]]
-        return values
-
-    def revenue(frame: pd.DataFrame, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
-        values = np.full(len(everyone), np.nan)
-        values[present] = frame["revenue"].to_numpy(dtype=float)[rows[present]]
+    def picked(frame: pd.DataFrame, column: str, rows: np.ndarray, present: np.ndarray, dtype: type) -> np.ndarray:
+        """The column's value for each customer of either period; None (text) or NaN (numbers) where absent."""
+        values = np.full(len(everyone), None if dtype is object else np.nan, dtype=dtype)
+        values[present] = frame[column].to_numpy(dtype=dtype)[rows[present]]
         return values
 
     def taken(frame: pd.DataFrame, column: str, rows: np.ndarray, present: np.ndarray) -> pa.Array:
@@ -842,11 +838,10 @@ def _outer_by_position(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFram
                                                taken(before, column, before_rows, in_before))
                            for column in ["customer_id", "name", "customer_type", "region", "sales_rep"]})
     moves = attributes.to_pandas()
-    for column, name in (("grid_cell", "grid"), ("rfm_segment", "rfm")):
-        moves[f"{name}_before"] = pd.Series(picked(before, column, before_rows, in_before), dtype=object)
-        moves[f"{name}_after"] = pd.Series(picked(after, column, after_rows, in_after), dtype=object)
-    moves["revenue_before"] = revenue(before, before_rows, in_before)
-    moves["revenue_after"] = revenue(after, after_rows, in_after)
+    for column, name, dtype in (("grid_cell", "grid", object), ("rfm_segment", "rfm", object),
+                                ("revenue", "revenue", float)):
+        moves[f"{name}_before"] = pd.Series(picked(before, column, before_rows, in_before, dtype), dtype=dtype)
+        moves[f"{name}_after"] = pd.Series(picked(after, column, after_rows, in_after, dtype), dtype=dtype)
     return moves
 
 
