@@ -92,6 +92,31 @@ def test_features_by_hand(tiny):
     assert features.loc["B", "spend_trend"] == 1.0
 
 
+def test_median_gap_by_hand(tmp_path):
+    """The median of the gaps between purchase days up to the cut, counted as the activity rule counts purchases."""
+    database = tiny_database(
+        tmp_path / "gaps.duckdb",
+        transactions=[
+            # G: gaps 3, 10, 3, 4 -> sorted 3, 3, 4, 10 -> median (3 + 4) / 2 = 3.5.
+            ("G", d("2024-01-01"), 10.0), ("G", d("2024-01-04"), 10.0), ("G", d("2024-01-14"), 10.0),
+            ("G", d("2024-01-17"), 10.0), ("G", d("2024-01-21"), 10.0),
+            # H: gaps 5, 2, 20 -> median 5; the gap of 9 days to 2024-02-17 ends after the cut and is not known yet.
+            ("H", d("2024-01-01"), 10.0), ("H", d("2024-01-06"), 10.0), ("H", d("2024-01-08"), 10.0),
+            ("H", d("2024-01-28"), 10.0), ("H", d("2024-02-17"), 10.0),
+            # J: contract ends 2024-02-01; the purchase of 2024-02-05 does not count -> one gap of 10 days.
+            ("J", d("2024-01-01"), 10.0), ("J", d("2024-01-11"), 10.0), ("J", d("2024-02-05"), 10.0),
+            # K: one purchase, no gap.
+            ("K", d("2024-02-01"), 10.0),
+        ],
+        customers=[("J", "University", "West", "Li Na", d("2024-02-01"))],
+    )
+    raw = run(database, "risk_features", filters=tiny_filters(), params={"cut": CUT}).set_index("customer_id")
+    assert raw.loc["G", "median_gap_days"] == 3.5
+    assert raw.loc["H", "median_gap_days"] == 5.0
+    assert raw.loc["J", "median_gap_days"] == 10.0
+    assert pd.isna(raw.loc["K", "median_gap_days"])
+
+
 def test_label_follows_the_activity_rule(tiny):
     raw = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": CUT}).set_index("customer_id")
     assert raw["is_active"].to_dict() == {"A": True, "B": True, "C": True, "D": False, "E": True}
