@@ -153,6 +153,7 @@ def bench_pages(database, options: Options) -> dict:
         except Exception as exc:  # noqa: BLE001 - a half-built page must not stop the benchmark
             results[runner.name] = {"status": "failed", "method": runner.method, "reason": f"{type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+            options.log(f"    failed: {results[runner.name]['reason']}")
             continue
         # A page that takes many times its target is failing anyway: measure it less, so the run ends.
         repeat = max(1, options.repeat) if warm_seconds < SLOW_PAGE_S else 1
@@ -292,7 +293,11 @@ def checks(report: dict) -> list[dict]:
         f"<= {_ms(targets.page_p95_s)} p95"
     for name, page in report.get("pages", {}).get("pages", {}).items():
         if page.get("status") != "measured":
-            rows.append({"what": f"page data: {name}", "figure": page.get("status"), "target": "-", "result": "n/a"})
+            failed = page.get("status") == "failed"
+            # A page whose data cannot be computed misses its target; the reason is what the reader needs.
+            rows.append({"what": f"page data: {name}",
+                         "figure": f"failed: {page.get('reason', '')}" if failed else page.get("status"),
+                         "target": page_target if failed else "-", "result": "FAIL" if failed else "n/a"})
             continue
         ok = page["p95_s"] <= targets.page_p95_s and (
             targets.page_median_s is None or page["median_s"] <= targets.page_median_s)

@@ -115,3 +115,18 @@ def test_hundred_million_lines_are_held_to_their_own_targets():
     assert rows["loader vs DuckDB read_csv"]["result"] == "FAIL"
     assert rows["loader peak memory"]["result"] == "FAIL"  # 11 GB is over 4 GB
     assert default_output(10_000_000).name == "BENCHMARKS.md"
+
+
+def test_a_page_whose_data_fails_is_reported_as_failing_with_its_reason():
+    # At 100M lines a page's query once ran the disk out of space; the report must say so, not "n/a".
+    from bench.runner import checks
+
+    reason = 'IOException: IO Error: Could not write file "x.tmp": No space left on device'
+    report = {"lines": 100_000_000,
+              "pages": {"pages": {"lifetime_value": {"status": "failed", "method": "replayed", "reason": reason},
+                                  "team": {"status": "not built", "method": "written out"}}}}
+    rows = {row["what"]: row for row in checks(report)}
+    failed = rows["page data: lifetime_value"]
+    assert failed["result"] == "FAIL" and failed["figure"] == "failed: " + reason
+    assert failed["target"] == "<= 2000 ms p95"
+    assert rows["page data: team"]["result"] == "n/a" and rows["page data: team"]["figure"] == "not built"
