@@ -113,7 +113,9 @@ def test_repeat_buyers_by_hand(tmp_path):
     # zero-amount order (not a purchase, but an order) on another March day -> repeat.
     # S buys once in March, once in April -> not repeat. T buys once and returns something
     # on another March day (a cancelled order is no order) -> not repeat. U only has the
-    # zero-amount order -> no buyer at all.
+    # zero-amount order -> no buyer at all. V buys once in March; its zero-amount orders fall in
+    # February and April -> not repeat in March. X's zero-amount order comes before its one
+    # March purchase -> repeat.
     database = tiny_database(tmp_path / "repeat.duckdb", transactions=[
         ("P", d("2024-03-02"), 10), ("P", d("2024-03-20"), 10),
         ("Q", d("2024-03-05"), 10), ("Q", d("2024-03-05"), 15),
@@ -121,12 +123,19 @@ def test_repeat_buyers_by_hand(tmp_path):
         ("S", d("2024-03-09"), 10), ("S", d("2024-04-02"), 10),
         ("T", d("2024-03-10"), 10), ("T", d("2024-03-15"), -4, None, True),
         ("U", d("2024-03-11"), 0),
+        ("V", d("2024-02-20"), 0), ("V", d("2024-03-14"), 10), ("V", d("2024-04-10"), 0),
+        ("X", d("2024-03-01"), 0), ("X", d("2024-03-25"), 10),
     ])
     try:
         march = Filters(start=d("2024-03-01"), end=d("2024-03-31"), window_days=30, as_of=d("2024-04-30"))
         figures = period_figures(database, march)
-        assert figures["buyers"] == 5  # P, Q, R, S, T
-        assert figures["repeat_purchase_rate"] == pytest.approx(3 / 5)  # P, Q, R
+        assert figures["buyers"] == 7  # P, Q, R, S, T, V, X
+        assert figures["repeat_purchase_rate"] == pytest.approx(4 / 7)  # P, Q, R, X
+        # From 14 March V's April zero-amount order is in the period; X's of 1 March is not.
+        march_14_on = Filters(start=d("2024-03-14"), end=d("2024-04-30"), window_days=30, as_of=d("2024-04-30"))
+        figures = period_figures(database, march_14_on)
+        assert figures["buyers"] == 4  # P (20 March), S (2 April), V, X
+        assert figures["repeat_purchase_rate"] == pytest.approx(1 / 4)  # V
     finally:
         dbmod.forget(database.path)
 

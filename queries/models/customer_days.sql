@@ -7,6 +7,11 @@
 -- precomputed so that activity spells for any window W need no window function.
 -- churn_date is copied from customer_dim so that period movements need no join
 -- when every customer is in scope.
+-- prev/next_order_only_date: on a purchase day, the customer's nearest day before
+-- and after it with an order but no purchase (a zero-amount order); null for the
+-- (nearly all) customers without such days. They tell period_sales whether a
+-- buyer's one purchase day had another order in the period without reading the
+-- period twice.
 -- Parameters: none. Depends on customer_dim. Stored in day order so that a
 -- date range reads only its own row groups.
 with order_totals as (
@@ -52,6 +57,21 @@ purchase_neighbours as (
     from day_totals
     where is_purchase
     window by_customer as (partition by customer_id order by day)
+),
+
+order_only_neighbours as (
+    -- Only the customers with an order-only day: the window runs over a handful of customers, not all.
+    select
+        customer_id,
+        day,
+        max(case when not is_purchase and orders > 0 then day end) over (
+            partition by customer_id order by day rows between unbounded preceding and 1 preceding
+        ) as prev_order_only_date,
+        min(case when not is_purchase and orders > 0 then day end) over (
+            partition by customer_id order by day rows between 1 following and unbounded following
+        ) as next_order_only_date
+    from day_totals
+    where customer_id in (select customer_id from day_totals where not is_purchase and orders > 0)
 )
 
 select
@@ -59,10 +79,15 @@ select
     day_totals.*,
     customer_dim.churn_date,
     purchase_neighbours.prev_purchase_date,
-    purchase_neighbours.next_purchase_date
+    purchase_neighbours.next_purchase_date,
+    case when day_totals.is_purchase then order_only_neighbours.prev_order_only_date end as prev_order_only_date,
+    case when day_totals.is_purchase then order_only_neighbours.next_order_only_date end as next_order_only_date
 from day_totals
 inner join customer_dim on customer_dim.customer_id = day_totals.customer_id
 left join purchase_neighbours
     on purchase_neighbours.customer_id = day_totals.customer_id
     and purchase_neighbours.day = day_totals.day
+left join order_only_neighbours
+    on order_only_neighbours.customer_id = day_totals.customer_id
+    and order_only_neighbours.day = day_totals.day
 order by day_totals.day, customer_dim.customer_key
