@@ -583,7 +583,8 @@ def _holdout_report(db: Database, filters: Filters | None, cut_date: date | None
         report.reason = problem.replace("by the observation end", f"by the cut date {calibration_end:%Y-%m-%d}")
         return report
     window = {"cut_date": calibration_end, "observation_end": end}
-    holdout = run(db, "clv_holdout_customers", filters=filters, scope=scope, params=window)
+    # One row per customer, read once per check, and the check itself is cached (_FITS): not kept twice.
+    holdout = run(db, "clv_holdout_customers", filters=filters, scope=scope, params=window, use_cache=False)
     daily = run(db, "clv_holdout_daily", filters=filters, scope=scope, params=window)
     table = pd.DataFrame({
         "customer_id": calibration["customer_id"],

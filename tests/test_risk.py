@@ -117,6 +117,22 @@ def test_median_gap_by_hand(tmp_path):
     assert pd.isna(raw.loc["K", "median_gap_days"])
 
 
+def test_past_cuts_are_not_kept_in_the_query_cache(tiny):
+    # A past cut's rows serve one (cached) fit; kept as query results they held gigabytes at 100M lines.
+    # Today's rows are kept: the unusual-customer detector reads the same ones.
+    from customer_value.query import RESULT_CACHE, clear_cache
+
+    def risk_feature_entries() -> list:
+        return [key for key in RESULT_CACHE._items if key[2] == "risk_features"]
+
+    clear_cache()
+    filters = tiny_filters()
+    risk.snapshot(tiny, filters, CUT)
+    assert risk_feature_entries() == []
+    risk.snapshot(tiny, filters, AS_OF)
+    assert len(risk_feature_entries()) == 1
+
+
 def test_label_follows_the_activity_rule(tiny):
     raw = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": CUT}).set_index("customer_id")
     assert raw["is_active"].to_dict() == {"A": True, "B": True, "C": True, "D": False, "E": True}
