@@ -13,6 +13,13 @@ numbers), so keys differ from a full rebuild's only in numbering, never in
 content. movement_events mixes customers in each row; being additive, it is
 corrected by subtracting the customers' old movements and adding the new.
 tests/test_derived.py checks that the result equals a full rebuild.
+
+One derived table is computed in Python: ``retention_cells``, revenue retention
+over 12 months for every month, customer type, region and value class, with
+every customer counted (``customer_value.movements.retention_table``). Its value
+class ranks all of a month's base customers, so it is not additive by customer:
+every load and undo recomputes it whole (about a second at 10 million lines).
+Pages read it when nobody is filtered out and compute a narrower scope per request.
 """
 
 from __future__ import annotations
@@ -23,11 +30,17 @@ import json
 import duckdb
 
 from customer_value.db import bump_data_version, set_meta
-from customer_value.query import MOVEMENT_CUBE_WINDOWS, load_sql, parameters_of
+from customer_value.movements import RETENTION_COLUMNS, retention_table
+from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of
 
 # Dependency order: each model reads only base tables and models listed before it.
 MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "movement_events",
           "revenue_movement_months"]
+# Derived tables computed in Python after the SQL models, and the queries they read.
+PYTHON_MODELS = {"retention_cells": ["retention_cells_revenue", "retention_cells_segments"]}
+# Raise a model's version when the Python that computes it changes its figures, so databases rebuild.
+PYTHON_MODEL_VERSIONS = {"retention_cells": 1}
+DERIVED_TABLES = [*MODELS, *PYTHON_MODELS]
 # The only parameters a model may take; none comes from user input.
 MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
 
@@ -65,9 +78,36 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
         # Model names come from the constant list above, never from user input.
         statement = "create or replace table " + model + " as " + load_sql("models/" + model)
         con.execute(statement, _model_parameters(model))
+    build_retention_cells(con)
     set_meta(con, "movement_cube_windows", ",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS))
     set_meta(con, "derived_signature", models_signature())
     _set_data_range(con)
+
+
+def build_retention_cells(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build ``retention_cells`` from customer_month and customer_summary, on ``con`` (inside its transaction).
+
+    Every month from the first in which anyone can be in the base (12 months after
+    the first month with revenue) to the last (23 months after the last one); no
+    month outside that range has a base customer, so any period's rows are those
+    of its months here.
+    """
+    rows = arrow_to_frame(con.sql(load_sql("retention_cells_revenue")).to_arrow_table())
+    segments = arrow_to_frame(con.sql(load_sql("retention_cells_segments")).to_arrow_table())
+    months = [] if rows.empty else list(range(int(rows["month_number"].iloc[0]) + 12,
+                                              int(rows["month_number"].iloc[-1]) + 24))
+    cells = retention_table(rows, segments, months)
+    # The column types are spelled out: an empty frame has none to infer them from.
+    con.execute("""create or replace table retention_cells (
+                       month date, customer_type varchar, region varchar, value_class varchar,
+                       base_customers bigint, retained_customers bigint,
+                       base_revenue double, current_revenue double, retained_revenue double)""")
+    if not cells.empty:
+        con.register("retention_cells_frame", cells[RETENTION_COLUMNS])
+        try:
+            con.execute("insert into retention_cells by name select * from retention_cells_frame")
+        finally:
+            con.unregister("retention_cells_frame")
 
 
 def _set_data_range(con: duckdb.DuckDBPyConnection) -> None:
@@ -84,7 +124,7 @@ def _derived_tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
     has_windows = con.execute(
         "select count(*) from app_meta where key = 'movement_cube_windows' and value = ?",
         [",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS)]).fetchone()[0]
-    return set(MODELS) <= present and bool(has_windows)
+    return set(DERIVED_TABLES) <= present and bool(has_windows)
 
 
 def _shadowed(con: duckdb.DuckDBPyConnection, catalog: str, tables: list[str], sql: str, target: str,
@@ -139,6 +179,7 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
         temporaries += ["refresh_old_" + model, "refresh_new_" + model]
     for temporary in temporaries:
         con.execute("drop table if exists temp.main." + temporary)
+    build_retention_cells(con)
     _set_data_range(con)
 
 
@@ -191,6 +232,11 @@ def models_signature() -> str:
     digest = hashlib.sha256(json.dumps(MODEL_PARAMETERS, sort_keys=True).encode())
     for model in MODELS:
         digest.update(model.encode() + b"\0" + load_sql("models/" + model).encode() + b"\0")
+    # A Python model's rules live in code: its version changes when they do, its queries by themselves.
+    for model, queries in PYTHON_MODELS.items():
+        digest.update(f"{model}@{PYTHON_MODEL_VERSIONS[model]}".encode() + b"\0")
+        for name in queries:
+            digest.update(load_sql(name).encode() + b"\0")
     return digest.hexdigest()
 
 

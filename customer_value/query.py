@@ -90,7 +90,7 @@ def _scope_regions(filters: Filters | None, scope: Scope | None) -> tuple[str, .
     return tuple(region for region in chosen if region in allowed)
 
 
-def _all_customers(filters: Filters | None, scope: Scope | None) -> bool:
+def all_customers_in_scope(filters: Filters | None, scope: Scope | None) -> bool:
     """True when neither the filters nor the user's scope leave any customer out.
 
     Queries bind it as ``$all_customers`` to skip joining ``scoped_customers``
@@ -123,7 +123,7 @@ def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope
     if state.scope_key != key:
         # With nobody left out, a view over customer_summary costs nothing, where copying
         # 500,000 customers into a table takes a fifth of a second on every filter change.
-        kind = "view" if _all_customers(filters, scope) else "table"
+        kind = "view" if all_customers_in_scope(filters, scope) else "table"
         if state.scoped_kind is not None and state.scoped_kind != kind:
             # DuckDB will not replace a view by a table of the same name, nor the reverse.
             db.cursor().execute("drop " + state.scoped_kind + " if exists scoped_customers")
@@ -218,7 +218,8 @@ def run(
     use_cache: bool = True,
 ) -> pd.DataFrame:
     """Run ``queries/<name>.sql`` for these filters and scope; a fresh DataFrame the caller may change."""
-    all_params = {**filter_parameters(filters), "all_customers": _all_customers(filters, scope), **(params or {})}
+    all_params = {**filter_parameters(filters), "all_customers": all_customers_in_scope(filters, scope),
+                  **(params or {})}
     sql = load_sql(name)
     if "movement_cube" in parameters_of(sql) and "movement_cube" not in all_params:
         all_params["movement_cube"] = _movement_cube(db, filters)

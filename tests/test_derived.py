@@ -10,9 +10,12 @@ import pytest
 
 from customer_value import derive, query
 from customer_value.dataset import filter_choices, make_filters
-from customer_value.derive import MODELS, rebuild_derived, refresh_after_change
-from customer_value.movements import month_number, month_of_number
+from customer_value.derive import DERIVED_TABLES, rebuild_derived, refresh_after_change
+from customer_value.filters import Filters
+from customer_value.loader.history import undo_batch
+from customer_value.movements import month_number, month_of_number, retention_table
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, run
+from tests.test_loader_history import add_hand_batch
 
 PURCHASE_LINES = "from transactions where customer_id is not null"
 
@@ -215,7 +218,7 @@ def test_period_sales_equal_raw_lines(demo_db):
 def snapshot(con) -> dict[str, pd.DataFrame]:
     """Every derived table without customer_key (numbering may differ), in a stable order."""
     tables = {}
-    for model in MODELS:
+    for model in DERIVED_TABLES:
         data = con.execute("select * from " + model).df()
         data = data.drop(columns=[column for column in data.columns if column == "customer_key"])
         tables[model] = sorted_frame(data, list(data.columns[:5]))
@@ -260,7 +263,7 @@ def test_incremental_refresh_equals_full_rebuild(writable_demo_db, monkeypatch):
     rebuilt = snapshot(con)
     con.execute("rollback")
 
-    for model in MODELS:
+    for model in DERIVED_TABLES:
         pd.testing.assert_frame_equal(incremental[model], rebuilt[model], check_dtype=False, obj=model)
     # Keys of existing customers are unchanged; the two new ids got the next free numbers.
     kept = before_keys.merge(after_keys, on="customer_id", suffixes=("_before", "_after"))
@@ -282,3 +285,43 @@ def test_refresh_with_unknown_scope_rebuilds(writable_demo_db):
     con.execute("rollback")
     assert first_day >= date(2022, 1, 1)
     query.clear_cache()
+
+
+def live_retention(db, filters: Filters) -> pd.DataFrame:
+    """Revenue retention computed per request from the period's customer months, as a filtered scope is."""
+    rows = run(db, "retention_revenue", filters=filters, use_cache=False)
+    segments = run(db, "customer_segments_of_scope", filters=filters, use_cache=False)
+    months = list(range(month_number(filters.start), month_number(filters.end) + 1))
+    return retention_table(rows, segments, months)
+
+
+@pytest.mark.parametrize("start, end", [
+    (date(2020, 1, 1), date(2027, 12, 31)),  # every month: before the first base, after the last
+    (date(2025, 1, 1), date(2025, 12, 31)),
+    (date(2024, 3, 1), date(2024, 8, 31)),
+    (date(2026, 6, 1), date(2026, 11, 30)),  # after the data ends: base customers, no current revenue
+])
+def test_retention_cells_equal_retention_from_customer_months(demo_db, start, end):
+    filters = Filters(start=start, end=end)
+    stored = run(demo_db, "retention_cells", filters=filters, use_cache=False)
+    stored["month"] = stored["month"].astype("datetime64[ns]")
+    live = live_retention(demo_db, filters)
+    assert len(live) > 0
+    keys = ["month", "customer_type", "region", "value_class"]
+    pd.testing.assert_frame_equal(sorted_frame(stored, keys), sorted_frame(live, keys))
+
+
+def test_retention_cells_follow_a_load_and_its_undo(writable_demo_db):
+    everything = Filters(start=date(2020, 1, 1), end=date(2027, 12, 31))
+    keys = ["month", "customer_type", "region", "value_class"]
+    before = sorted_frame(run(writable_demo_db, "retention_cells", filters=everything, use_cache=False), keys)
+    batch_id = add_hand_batch(writable_demo_db)
+    loaded = run(writable_demo_db, "retention_cells", filters=everything, use_cache=False)
+    loaded["month"] = loaded["month"].astype("datetime64[ns]")
+    # The batch's order of 1,234.56 in January 2026 is in the current year of every month to December 2026.
+    assert not loaded.equals(before)
+    pd.testing.assert_frame_equal(sorted_frame(loaded, keys),
+                                  sorted_frame(live_retention(writable_demo_db, everything), keys))
+    undo_batch(writable_demo_db, batch_id, user="test")
+    undone = sorted_frame(run(writable_demo_db, "retention_cells", filters=everything, use_cache=False), keys)
+    pd.testing.assert_frame_equal(undone, before)

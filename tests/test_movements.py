@@ -252,7 +252,16 @@ def test_grid_of_window_without_cost_data_is_the_volume_classes():
     assert mv.cell_rank(volume_a, margin_a).tolist() == [1, 2, 2, 1]
 
 
-def test_revenue_retention_by_hand(tmp_path):
+@pytest.fixture(params=["stored at load", "computed per request"])
+def retention_path(request, monkeypatch):
+    """Both ways revenue retention is read: the table built at load time, and the per-request computation a
+    narrower scope takes (forced here for every customer, so both must give the hand-worked figures)."""
+    if request.param == "computed per request":
+        monkeypatch.setattr(mv, "all_customers_in_scope", lambda filters, scope: False)
+    return request.param
+
+
+def test_revenue_retention_by_hand(tmp_path, retention_path):
     # Base year 2023, current year 2024, for December 2024. P 100 -> 150, Q 200 -> 50, R 50 -> 0; S is new in
     # 2024 (not in the base). NRR = 200 / 350; GRR = (100 + 50 + 0) / 350.
     # Value class on base revenue (80% of 350 = 280): Q A, P A (200 above), R B (300 above).
@@ -275,7 +284,7 @@ def test_revenue_retention_by_hand(tmp_path):
     assert np.isnan(empty["nrr"].iloc[0]) and empty["base_customers"].iloc[0] == 0
 
 
-def test_revenue_retention_slides_month_by_month_by_hand(tmp_path):
+def test_revenue_retention_slides_month_by_month_by_hand(tmp_path, retention_path):
     # The windows slide: P's 30 of November 2022 is in October 2024's base year (Nov 2022 - Oct 2023) and
     # leaves it in November; R's 50 of December 2023 enters the base in December.
     # Oct: base P 130 + Q 200 = 330, current P 150 + Q 50 = 200, capped P 130 + Q 50 = 180.
