@@ -25,10 +25,12 @@ Pages read it when nobody is filtered out and compute a narrower scope per reque
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 
 import duckdb
 
+from customer_value import movements
 from customer_value.db import bump_data_version, set_meta
 from customer_value.movements import RETENTION_COLUMNS, retention_table
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of
@@ -38,8 +40,6 @@ MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary",
           "revenue_movement_months"]
 # Derived tables computed in Python after the SQL models, and the queries they read.
 PYTHON_MODELS = {"retention_cells": ["retention_cells_revenue", "retention_cells_segments"]}
-# Raise a model's version when the Python that computes it changes its figures, so databases rebuild.
-PYTHON_MODEL_VERSIONS = {"retention_cells": 1}
 DERIVED_TABLES = [*MODELS, *PYTHON_MODELS]
 # The only parameters a model may take; none comes from user input.
 MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
@@ -108,6 +108,11 @@ def build_retention_cells(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("insert into retention_cells by name select * from retention_cells_frame")
         finally:
             con.unregister("retention_cells_frame")
+
+
+# The code the Python models' figures depend on (models_signature fingerprints it).
+_PYTHON_MODEL_CODE = [build_retention_cells, movements.retention_table, movements._top_revenue_share,
+                      movements._month_rows]
 
 
 def _set_data_range(con: duckdb.DuckDBPyConnection) -> None:
@@ -232,11 +237,14 @@ def models_signature() -> str:
     digest = hashlib.sha256(json.dumps(MODEL_PARAMETERS, sort_keys=True).encode())
     for model in MODELS:
         digest.update(model.encode() + b"\0" + load_sql("models/" + model).encode() + b"\0")
-    # A Python model's rules live in code: its version changes when they do, its queries by themselves.
+    # A Python model's rules live in code, so its code is fingerprinted with its queries: a database built by
+    # a release that computed it otherwise is rebuilt, and never shows figures the filtered views disagree with.
     for model, queries in PYTHON_MODELS.items():
-        digest.update(f"{model}@{PYTHON_MODEL_VERSIONS[model]}".encode() + b"\0")
+        digest.update(model.encode() + b"\0")
         for name in queries:
             digest.update(load_sql(name).encode() + b"\0")
+    for function in _PYTHON_MODEL_CODE:
+        digest.update(inspect.getsource(function).encode() + b"\0")
     return digest.hexdigest()
 
 

@@ -317,9 +317,15 @@ def test_retention_cells_follow_a_load_and_its_undo(writable_demo_db):
     before = sorted_frame(run(writable_demo_db, "retention_cells", filters=everything, use_cache=False), keys)
     batch_id = add_hand_batch(writable_demo_db)
     loaded = run(writable_demo_db, "retention_cells", filters=everything, use_cache=False)
+
+    def base_revenue_of(cells: pd.DataFrame, month: str) -> float:
+        return float(cells.loc[cells["month"] == pd.Timestamp(month), "base_revenue"].sum())
+
+    # The batch's new customer bought 99.99 in June 2025, so is in the base year of June 2026 (June 2025 - May
+    # 2026); its other order, a known customer's of January 2026, is in no base year before January 2027.
+    assert base_revenue_of(loaded, "2026-06-01") - base_revenue_of(before, "2026-06-01") == pytest.approx(99.99)
+    assert base_revenue_of(loaded, "2025-12-01") == pytest.approx(base_revenue_of(before, "2025-12-01"))
     loaded["month"] = loaded["month"].astype("datetime64[ns]")
-    # The batch's order of 1,234.56 in January 2026 is in the current year of every month to December 2026.
-    assert not loaded.equals(before)
     pd.testing.assert_frame_equal(sorted_frame(loaded, keys),
                                   sorted_frame(live_retention(writable_demo_db, everything), keys))
     undo_batch(writable_demo_db, batch_id, user="test")
