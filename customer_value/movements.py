@@ -795,10 +795,20 @@ def _retention_rows(db: Database, filters: Filters, scope: Scope | None) -> pd.D
 
 def _retention_table_of(db: Database, whole: Filters, scope: Scope | None) -> pd.DataFrame:
     if all_customers_in_scope(whole, scope):
-        # Computed at load time for every customer (customer_value.derive.build_retention_cells).
-        cells = run(db, "retention_cells", filters=whole, scope=scope, use_cache=False)
-        cells["month"] = cells["month"].astype("datetime64[ns]")
-        return cells
+        return _stored_retention(db, whole)
+    return _computed_retention(db, whole, scope)
+
+
+def _stored_retention(db: Database, whole: Filters) -> pd.DataFrame:
+    """retention_table of every customer for the months of ``whole``, as built at load time
+    (customer_value.derive.build_retention_cells)."""
+    cells = run(db, "retention_cells", filters=whole, use_cache=False)
+    cells["month"] = cells["month"].astype("datetime64[ns]")
+    return cells
+
+
+def _computed_retention(db: Database, whole: Filters, scope: Scope | None) -> pd.DataFrame:
+    """retention_table of the customers in ``whole`` and ``scope`` for its months, computed now."""
     # Millions of customer months at scale: fetched once, reduced here, never kept in the query cache.
     rows = run(db, "retention_revenue", filters=whole, scope=scope, use_cache=False)
     segments = run(db, "customer_segments_of_scope", filters=whole, scope=scope, use_cache=False)

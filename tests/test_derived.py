@@ -8,12 +8,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from customer_value import derive, query
+from customer_value import derive, movements, query
 from customer_value.dataset import filter_choices, make_filters
 from customer_value.derive import DERIVED_TABLES, rebuild_derived, refresh_after_change
 from customer_value.filters import Filters
 from customer_value.loader.history import undo_batch
-from customer_value.movements import month_number, month_of_number, retention_table
+from customer_value.movements import month_number, month_of_number
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, run
 from tests.test_loader_history import add_hand_batch
 
@@ -287,14 +287,6 @@ def test_refresh_with_unknown_scope_rebuilds(writable_demo_db):
     query.clear_cache()
 
 
-def live_retention(db, filters: Filters) -> pd.DataFrame:
-    """Revenue retention computed per request from the period's customer months, as a filtered scope is."""
-    rows = run(db, "retention_revenue", filters=filters, use_cache=False)
-    segments = run(db, "customer_segments_of_scope", filters=filters, use_cache=False)
-    months = list(range(month_number(filters.start), month_number(filters.end) + 1))
-    return retention_table(rows, segments, months)
-
-
 @pytest.mark.parametrize("start, end", [
     (date(2020, 1, 1), date(2027, 12, 31)),  # every month: before the first base, after the last
     (date(2025, 1, 1), date(2025, 12, 31)),
@@ -303,9 +295,8 @@ def live_retention(db, filters: Filters) -> pd.DataFrame:
 ])
 def test_retention_cells_equal_retention_from_customer_months(demo_db, start, end):
     filters = Filters(start=start, end=end)
-    stored = run(demo_db, "retention_cells", filters=filters, use_cache=False)
-    stored["month"] = stored["month"].astype("datetime64[ns]")
-    live = live_retention(demo_db, filters)
+    stored = movements._stored_retention(demo_db, filters)
+    live = movements._computed_retention(demo_db, filters, None)
     assert len(live) > 0
     keys = ["month", "customer_type", "region", "value_class"]
     pd.testing.assert_frame_equal(sorted_frame(stored, keys), sorted_frame(live, keys))
@@ -314,9 +305,9 @@ def test_retention_cells_equal_retention_from_customer_months(demo_db, start, en
 def test_retention_cells_follow_a_load_and_its_undo(writable_demo_db):
     everything = Filters(start=date(2020, 1, 1), end=date(2027, 12, 31))
     keys = ["month", "customer_type", "region", "value_class"]
-    before = sorted_frame(run(writable_demo_db, "retention_cells", filters=everything, use_cache=False), keys)
+    before = sorted_frame(movements._stored_retention(writable_demo_db, everything), keys)
     batch_id = add_hand_batch(writable_demo_db)
-    loaded = run(writable_demo_db, "retention_cells", filters=everything, use_cache=False)
+    loaded = movements._stored_retention(writable_demo_db, everything)
 
     def base_revenue_of(cells: pd.DataFrame, month: str) -> float:
         return float(cells.loc[cells["month"] == pd.Timestamp(month), "base_revenue"].sum())
@@ -325,9 +316,9 @@ def test_retention_cells_follow_a_load_and_its_undo(writable_demo_db):
     # 2026); its other order, a known customer's of January 2026, is in no base year before January 2027.
     assert base_revenue_of(loaded, "2026-06-01") - base_revenue_of(before, "2026-06-01") == pytest.approx(99.99)
     assert base_revenue_of(loaded, "2025-12-01") == pytest.approx(base_revenue_of(before, "2025-12-01"))
-    loaded["month"] = loaded["month"].astype("datetime64[ns]")
     pd.testing.assert_frame_equal(sorted_frame(loaded, keys),
-                                  sorted_frame(live_retention(writable_demo_db, everything), keys))
+                                  sorted_frame(movements._computed_retention(writable_demo_db, everything, None),
+                                               keys))
     undo_batch(writable_demo_db, batch_id, user="test")
-    undone = sorted_frame(run(writable_demo_db, "retention_cells", filters=everything, use_cache=False), keys)
+    undone = sorted_frame(movements._stored_retention(writable_demo_db, everything), keys)
     pd.testing.assert_frame_equal(undone, before)
