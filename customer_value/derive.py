@@ -18,8 +18,11 @@ One derived table is computed in Python: ``retention_cells``, revenue retention
 over 12 months for every month, customer type, region and value class, with
 every customer counted (``customer_value.movements.retention_table``). Its value
 class ranks all of a month's base customers, so it is not additive by customer:
-every load and undo recomputes it whole (about a second at 10 million lines).
-Pages read it when nobody is filtered out and compute a narrower scope per request.
+a load or undo that changes any customer's monthly revenue, customer type or
+region recomputes it whole (about a second at 10 million lines, 13 s at 100
+million). One that changes none of these (a survey export, new names or sales
+reps) leaves it as it is. Pages read it when nobody is filtered out and compute
+a narrower scope per request.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary",
           "revenue_movement_months"]
 # Derived tables computed in Python after the SQL models, and the queries they read.
 PYTHON_MODELS = {"retention_cells": ["retention_cells_revenue", "retention_cells_segments"]}
+# The derived tables each of those queries reads (all carry customer_id, so a refresh can narrow them).
+RETENTION_INPUT_TABLES = {"retention_cells_revenue": ["customer_month"],
+                          "retention_cells_segments": ["customer_summary"]}
 DERIVED_TABLES = [*MODELS, *PYTHON_MODELS]
 # The only parameters a model may take; none comes from user input.
 MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
@@ -152,6 +158,7 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     catalog = con.execute("select current_database()").fetchone()[0]
     con.execute("create or replace temp table refresh_ids as select distinct unnest($ids) as customer_id",
                 {"ids": list(customer_ids)})
+    _retention_inputs(con, catalog, "refresh_old_retention_inputs")
     for model, (_, _, tables) in ADDITIVE_MODELS.items():
         _shadowed(con, catalog, tables, load_sql("models/" + model), "refresh_old_" + model,
                   _model_parameters(model))
@@ -182,10 +189,42 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
                   _model_parameters(model))
         _apply_difference(con, model, keys, measures)
         temporaries += ["refresh_old_" + model, "refresh_new_" + model]
+    _retention_inputs(con, catalog, "refresh_new_retention_inputs")
+    if _differ(con, "refresh_old_retention_inputs", "refresh_new_retention_inputs"):
+        build_retention_cells(con)
+    temporaries += ["refresh_old_retention_inputs", "refresh_new_retention_inputs"]
     for temporary in temporaries:
         con.execute("drop table if exists temp.main." + temporary)
-    build_retention_cells(con)
     _set_data_range(con)
+
+
+def _retention_inputs(con: duckdb.DuckDBPyConnection, catalog: str, target: str) -> None:
+    """The refreshed customers' rows of what retention_cells is computed from, into the temp table ``target``.
+
+    One row per customer_month row (customer, month, revenue in cents) with the
+    customer's type and region. A customer with no customer_month row is in no
+    month's base and has no current revenue, so their attributes cannot move a
+    retention figure and are left out: a new customer known only from a survey
+    answer or the customer list does not cost a rebuild.
+    """
+    parts = []
+    for query, tables in RETENTION_INPUT_TABLES.items():
+        _shadowed(con, catalog, tables, load_sql(query), target + "_" + query, {})
+        parts.append(target + "_" + query)
+    revenue, segments = parts
+    # Names come from RETENTION_INPUT_TABLES and the callers' constants, never from user input.
+    con.execute("create or replace temp table " + target + " as select revenue.*, segments.customer_type, "
+                "segments.region from " + revenue + " as revenue left join " + segments + " as segments "
+                "on segments.customer_key = revenue.customer_key")
+    for part in parts:
+        con.execute("drop table temp.main." + part)
+
+
+def _differ(con: duckdb.DuckDBPyConnection, first: str, second: str) -> bool:
+    """Whether two temp tables of the same columns hold different rows (as multisets)."""
+    return bool(con.execute(
+        "select exists (select * from " + first + " except all select * from " + second + ") "
+        "or exists (select * from " + second + " except all select * from " + first + ")").fetchall()[0][0])
 
 
 def _apply_difference(con: duckdb.DuckDBPyConnection, model: str, keys: tuple[str, ...],
