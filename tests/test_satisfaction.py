@@ -220,6 +220,15 @@ def test_follow_up_shows_both_latest_scores_and_ranks_by_value():
     assert follow_up["comment"].tolist() == ["broken", "slow"]
 
 
+def test_answering_customers_are_counted_only_where_shown(tiny_company):
+    groups = sat.score_groups(tiny_company, PERIOD).set_index(["survey", "dimension", "group_value"])
+    # Ann's customers A and B gave 4 answers; the total and the months are not counted (nothing shows them).
+    assert groups.loc[("service", "sales_rep", "Ann"), "customers"] == 2
+    assert groups.loc[("all", "customer_type", "University"), "customers"] == 2
+    assert groups.xs("total", level="dimension")["customers"].isna().all()
+    assert groups.xs("month", level="dimension")["customers"].isna().all()
+
+
 def test_all_answers_count_for_the_scores(tiny_company):
     service = sat.headline(tiny_company, PERIOD)["service"]["figures"]
     # Six answers: NPS 10, 3, 2, 9, 5, 8 -> 2 promoters, 3 detractors -> (2 - 3) / 6 = -16.67 points.
@@ -278,6 +287,8 @@ def test_segment_table_flags_small_groups(tiny_company):
     # North: A and B, 4 answers (NPS 10, 3, 2, 9 -> 0 points); South: C and D, 2 answers -> flagged, unranked.
     assert table.loc["North", "answers"] == 4 and table.loc["North", "nps"] == pytest.approx(0.0)
     assert table.loc["North", "rank"] == 1
+    # Customers are counted once however often they answered: North A and B (4 answers), South C and D.
+    assert table.loc["North", "customers"] == 2 and table.loc["South", "customers"] == 2
     # CSAT North 2 of 4 (5, 2, 1, 4) against the rest 0 of 2 (2, 3): pooled share 2/6, standard error
     # sqrt(1/3 x 2/3 x (1/4 + 1/2)) = 0.40825; the 0.5 gap is under 1.96 x 0.40825 = 0.80 -> within the noise.
     assert table.loc["North", "csat"] == pytest.approx(0.5) and table.loc["North", "csat_vs_rest"] == "within noise"
