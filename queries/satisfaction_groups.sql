@@ -19,7 +19,7 @@
 -- complaints resolved by $as_of.
 -- $dimensions lists the dimensions wanted ('total', 'month', ...): a comparison
 -- with the previous period needs only 'total', which is far cheaper.
--- Parameters: $start, $end, $as_of, $dimensions.
+-- Parameters: $start, $end, $as_of, $dimensions, $all_customers (set by query.py).
 with answers as (
     select
         feedback.customer_id,
@@ -30,31 +30,54 @@ with answers as (
         case when feedback.complaint and feedback.resolved_date <= $as_of
             then datediff('day', feedback.response_date, feedback.resolved_date) end as days_to_resolve,
         feedback.complaint and (feedback.resolved_date is null or feedback.resolved_date > $as_of) as is_open,
-        cast(date_trunc('month', feedback.response_date) as date) as month,
+        cast(date_trunc('month', feedback.response_date) as date) as month
+    from feedback
+    where
+        feedback.response_date between $start and $end
+        -- Every answering id is a customer (customer_dim lists the ids of feedback too), so when nobody is
+        -- filtered out ($all_customers, set by query.py) only answers without an id are left out, and the
+        -- join to scoped_customers is skipped (DuckDB folds the constant).
+        and feedback.customer_id is not null
+        and ($all_customers or feedback.customer_id in (
+            select scoped_customers.customer_id from scoped_customers where not $all_customers
+        ))
+),
+
+attributed_answers as (
+    -- The customers' attributes, joined only for the dimensions that group by them (see grouped_answers).
+    select
+        answers.*,
         coalesce(scoped_customers.customer_type, '(unknown)') as customer_type,
         coalesce(scoped_customers.region, '(unknown)') as region,
         coalesce(scoped_customers.sales_rep, '(unknown)') as sales_rep
-    from feedback
-    inner join scoped_customers on scoped_customers.customer_id = feedback.customer_id
-    where feedback.response_date between $start and $end
+    from answers
+    inner join scoped_customers on scoped_customers.customer_id = answers.customer_id
 ),
 
 grouped_answers as (
+    -- list_contains is DuckDB's name; SQLGlot maps it to array_contains on Spark. A branch whose dimension
+    -- is not wanted is false from the bound parameter alone, so it (and its join) is never run.
     select answers.*, 'total' as dimension, 'All' as group_value from answers
+    where list_contains($dimensions, 'total')
     union all
     select answers.*, 'month' as dimension, cast(month as varchar) as group_value from answers
+    where list_contains($dimensions, 'month')
     union all
-    select answers.*, 'customer_type' as dimension, customer_type as group_value from answers
+    select attributed_answers.* exclude (customer_type, region, sales_rep),  -- DuckDB's exclude
+        'customer_type' as dimension, customer_type as group_value
+    from attributed_answers
+    where list_contains($dimensions, 'customer_type')
     union all
-    select answers.*, 'region' as dimension, region as group_value from answers
+    select attributed_answers.* exclude (customer_type, region, sales_rep),
+        'region' as dimension, region as group_value
+    from attributed_answers
+    where list_contains($dimensions, 'region')
     union all
-    select answers.*, 'sales_rep' as dimension, sales_rep as group_value from answers
+    select attributed_answers.* exclude (customer_type, region, sales_rep),
+        'sales_rep' as dimension, sales_rep as group_value
+    from attributed_answers
+    where list_contains($dimensions, 'sales_rep')
 ),
-
-wanted_answers as (
-    -- list_contains is DuckDB's name; SQLGlot maps it to array_contains on Spark.
-    select * from grouped_answers where list_contains($dimensions, dimension)
-)
 
 select
     case when grouping(survey) = 1 then 'all' else survey end as survey,
@@ -75,6 +98,6 @@ select
     coalesce(sum(case when is_open then 1 else 0 end), 0) as open_complaints,
     count(days_to_resolve) as resolved_complaints,
     percentile_cont(0.5) within group (order by days_to_resolve) as median_days_to_resolve
-from wanted_answers
+from grouped_answers
 group by grouping sets ((survey, dimension, group_value), (dimension, group_value))
 order by survey, dimension, group_value
