@@ -106,8 +106,14 @@ def _purchase_days(transactions: pd.DataFrame, end: Any, start: Any = None) -> _
     first_day = int(day.min())
     span = int(day.max()) - first_day + 1
     key = codes.astype(np.int64) * span + (day - first_day)
-    keys, inverse = np.unique(key, return_inverse=True)
-    totals = np.bincount(inverse, weights=amount, minlength=len(keys))
+    if bool((key[1:] >= key[:-1]).all()):
+        # Rows already in customer and day order (as exports and queries usually come): each run of one key
+        # is a purchase day, found in one pass instead of a sort. Same sums, added in the same order.
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        keys, totals = key[starts], np.add.reduceat(amount, starts)
+    else:
+        keys, inverse = np.unique(key, return_inverse=True)
+        totals = np.bincount(inverse, weights=amount, minlength=len(keys))
     return _PurchaseDays(ids, keys // span, keys % span + first_day, totals)
 
 

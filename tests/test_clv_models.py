@@ -60,6 +60,16 @@ def test_summary_table_by_hand_in_weeks_and_from_a_start():
     assert later.loc["A"].tolist() == [1.0, 5.0, 8.0, 30.0]
 
 
+def test_summary_table_does_not_depend_on_row_order():
+    # Rows in customer and day order take a one-pass route, any other order a sort: same table either way.
+    in_order = HAND_TRANSACTIONS.sort_values(["customer_id", "date"], kind="stable")
+    shuffled = HAND_TRANSACTIONS.sample(frac=1, random_state=7)
+    assert not shuffled["customer_id"].is_monotonic_increasing
+    expected = models.summary_table(in_order, "2024-01-11", unit="days")
+    assert expected.set_index("customer_id").loc["A"].tolist() == [2.0, 7.0, 10.0, 27.5]
+    pd.testing.assert_frame_equal(models.summary_table(shuffled, "2024-01-11", unit="days"), expected)
+
+
 def test_summary_table_empty_and_bad_unit():
     empty = models.summary_table(HAND_TRANSACTIONS, "2023-12-31")
     assert empty.empty and list(empty.columns) == ["customer_id", "frequency", "recency", "T", "monetary_value"]
