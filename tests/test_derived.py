@@ -185,6 +185,7 @@ def test_revenue_movements_equal_a_count_customer_by_customer(demo_db):
     ("period_movements", {}), ("period_sales", {}), ("monthly_movements", {}), ("monthly_sales", {}),
     ("satisfaction_groups", {"dimensions": ["total", "month"]}),
     ("satisfaction_groups", {"dimensions": ["total", "customer_type", "region", "sales_rep"]}),
+    ("satisfaction_orders", {}),
 ])
 def test_skipping_the_scope_join_changes_nothing(demo_db, name, params):
     # With no filter every customer is in scoped_customers, so joining it must give the same rows.
