@@ -125,8 +125,38 @@ def segments_first_tab(context: BenchContext) -> None:
     segments.grid_summary(frame)
 
 
+def churn_first_tab(context: BenchContext) -> None:
+    """What a filter change recomputes while the churn page shows its first tab, movements and ratios: the
+    monthly movements (headline and tab), the churn rule and the data range the early-history caveat reads."""
+    from customer_value import movements
+    from customer_value.dataset import data_range
+
+    monthly = movements.monthly_movements(context.db, context.filters, context.scope)
+    movements.movement_totals(monthly)
+    movements.churn_rule(context.db, context.filters, context.scope, monthly)
+    movements.early_history_caveat(data_range(context.db).start, context.filters)
+    movements.identity_failures(monthly)
+
+
+def lifetime_value_first_tab(context: BenchContext) -> None:
+    """What a filter change recomputes while the lifetime value page shows its first tab: the BG/NBD and
+    Gamma-Gamma fit with the page's default settings (weeks, 12 months, 1% a month, observation end at the
+    period's end) and the table grouped by the first level the page offers."""
+    from customer_value import clv
+    from customer_value.dataset import data_range
+
+    as_of = context.filters.as_of or data_range(context.db).end
+    rows, fit = clv.clv_table(context.db, context.filters, context.scope, unit="weeks",
+                              observation_end=min(context.filters.end, as_of), horizon_months=12,
+                              monthly_discount_rate=0.01)
+    if fit.trusted:
+        clv.clv_by_group(rows, next(level for level in clv.GROUP_LEVELS if level in rows.columns))
+
+
 FIRST_TAB_FUNCTIONS: dict[str, Callable[[BenchContext], Any]] = {"satisfaction": satisfaction_first_tab,
-                                                                  "segments": segments_first_tab}
+                                                                  "segments": segments_first_tab,
+                                                                  "churn": churn_first_tab,
+                                                                  "lifetime_value": lifetime_value_first_tab}
 # Pages whose data calls are written out above; any other page is replayed from its source.
 PAGE_FUNCTIONS: dict[str, Callable[[BenchContext], None]] = {
     "overview": overview_data,

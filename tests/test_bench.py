@@ -21,7 +21,11 @@ def test_bench_writes_a_well_formed_report(tmp_path, capsys):
     assert report["rows"]["transactions"] > 15000
     pages = report["pages"]["pages"]
     # Every page, and the first tab alone of a page whose tabs compute only when open.
-    assert set(pages) == {name for name, _ in page_files()} | {"satisfaction (first tab)", "segments (first tab)"}
+    first_tabs = {"satisfaction (first tab)", "segments (first tab)", "churn (first tab)", "lifetime_value (first tab)"}
+    assert set(pages) == {name for name, _ in page_files()} | first_tabs
+    for name in first_tabs:
+        assert pages[name]["status"] == "measured" and pages[name]["method"].startswith("written out"), name
+        assert 0 < pages[name]["median_s"] <= pages[name]["p95_s"], name
     for name, path in page_files():
         assert pages[name]["status"] == ("not built" if not path.exists() else "measured"), name
         if path.exists():
