@@ -112,14 +112,17 @@ def _purchase_days(transactions: pd.DataFrame, end: Any, start: Any = None) -> _
     key *= span
     key += day
     key -= first_day
+    changes = key[1:] != key[:-1]
     if bool((key[1:] >= key[:-1]).all()):
         # Rows already in customer and day order (as exports and queries usually come): each run of one key
-        # is a purchase day, found in one pass instead of a sort. Same sums, added in the same order.
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        keys, totals = key[starts], np.add.reduceat(amount, starts)
+        # is a purchase day, numbered in one pass instead of a sort.
+        keys = key[np.flatnonzero(np.r_[True, changes])]
+        inverse = np.r_[0, np.cumsum(changes)]
     else:
         keys, inverse = np.unique(key, return_inverse=True)
-        totals = np.bincount(inverse, weights=amount, minlength=len(keys))
+    # bincount adds each day's amounts one after another in the order the rows come, on both routes
+    # (np.add.reduceat would add long runs pairwise), so both give the same sums to the last bit.
+    totals = np.bincount(inverse, weights=amount, minlength=len(keys))
     return _PurchaseDays(ids, keys // span, keys % span + first_day, totals)
 
 

@@ -581,6 +581,9 @@ def segment_table(db: Database, filters: Filters, dimension: str, survey: str, s
         groups = _with_figures(group_answer_counts(counts, labels, dimension))
     table = groups[(groups["survey"] == survey) & (groups["dimension"] == dimension)].copy()
     table = table.rename(columns={"group_value": "group"}).reset_index(drop=True)
+    # Counted for every group of a segment dimension; the query leaves it null only for the total and the months,
+    # which turned the whole column into floats.
+    table["customers"] = table["customers"].astype("int64")
     table["enough_answers"] = table["answers"] >= min_answers
     table["nps_vs_rest"] = [_versus_rest(row, total, "nps") for row in table.to_dict(orient="records")]
     table["csat_vs_rest"] = [_versus_rest(row, total, "csat") for row in table.to_dict(orient="records")]

@@ -61,13 +61,33 @@ def test_summary_table_by_hand_in_weeks_and_from_a_start():
 
 
 def test_summary_table_does_not_depend_on_row_order():
-    # Rows in customer and day order take a one-pass route, any other order a sort: same table either way.
-    in_order = HAND_TRANSACTIONS.sort_values(["customer_id", "date"], kind="stable")
-    shuffled = HAND_TRANSACTIONS.sample(frac=1, random_state=7)
+    # Rows in customer and day order take a one-pass route, any other order a sort: the same table to the last
+    # bit either way. E buys twelve times on 5 Jan (cents that do not add up exactly in floating point) and
+    # once on 9 Jan: one repeat day worth 0.7 (up to rounding: it is the customer's total minus the first day).
+    many = pd.DataFrame({"customer_id": "E", "date": pd.Timestamp("2024-01-05"),
+                         "amount": [0.1, 0.2, 0.3, 0.7, 1.1, 2.3, 0.01, 0.07, 3.3, 0.9, 0.13, 0.17]})
+    lines = pd.concat([HAND_TRANSACTIONS, many, pd.DataFrame({"customer_id": ["E"], "date": [pd.Timestamp(
+        "2024-01-09")], "amount": [0.7]})], ignore_index=True)
+    in_order = lines.sort_values(["customer_id", "date"], kind="stable")
+    # Shuffled, except that E's twelve lines of 5 Jan keep their order among themselves: a day's amounts are
+    # added in the order they come, so only then must the sums agree to the last bit.
+    order = list(lines.sample(frac=1, random_state=7).index)
+    same_day = list(range(len(HAND_TRANSACTIONS), len(HAND_TRANSACTIONS) + len(many)))
+    slots = [position for position, row in enumerate(order) if row in same_day]
+    for position, row in zip(slots, same_day, strict=True):
+        order[position] = row
+    shuffled = lines.loc[order]
     assert not shuffled["customer_id"].is_monotonic_increasing
     expected = models.summary_table(in_order, "2024-01-11", unit="days")
     assert expected.set_index("customer_id").loc["A"].tolist() == [2.0, 7.0, 10.0, 27.5]
-    pd.testing.assert_frame_equal(models.summary_table(shuffled, "2024-01-11", unit="days"), expected)
+    assert expected.set_index("customer_id").loc["E"].tolist() == pytest.approx([1.0, 4.0, 6.0, 0.7])
+    pd.testing.assert_frame_equal(models.summary_table(shuffled, "2024-01-11", unit="days"), expected,
+                                  check_exact=True)
+    # The day sums themselves, which the table shows only through repeat days, are equal bit for bit too.
+    by_order = models._purchase_days(in_order, "2024-01-11")
+    by_sort = models._purchase_days(shuffled, "2024-01-11")
+    assert np.array_equal(by_order.amount, by_sort.amount)
+    assert by_order.amount[np.flatnonzero(by_order.ids[by_order.customer] == "E")[0]] == sum(many["amount"])
 
 
 def test_summary_table_empty_and_bad_unit():

@@ -188,8 +188,9 @@ def test_revenue_movements_equal_a_count_customer_by_customer(demo_db):
     ("satisfaction_orders", {}),
 ])
 def test_skipping_the_scope_join_changes_nothing(demo_db, name, params):
-    # With no filter every customer is in scoped_customers, so joining it must give the same rows.
-    for filters in filter_variants(demo_db)[:6]:
+    # With no filter every customer is in scoped_customers, so joining it must give the same rows. The first
+    # fifteen variants are the unfiltered ones: every period preset and a custom period, W alternating.
+    for filters in filter_variants(demo_db)[0:15:2]:
         fast = run(demo_db, name, filters=filters, params={**params, "all_customers": True}, use_cache=False)
         joined = run(demo_db, name, filters=filters, params={**params, "all_customers": False}, use_cache=False)
         assert len(fast) > 0

@@ -289,6 +289,7 @@ def test_segment_table_flags_small_groups(tiny_company):
     assert table.loc["North", "rank"] == 1
     # Customers are counted once however often they answered: North A and B (4 answers), South C and D.
     assert table.loc["North", "customers"] == 2 and table.loc["South", "customers"] == 2
+    assert table["customers"].dtype == "int64"  # whole numbers in the JSON report, not 2.0
     # CSAT North 2 of 4 (5, 2, 1, 4) against the rest 0 of 2 (2, 3): pooled share 2/6, standard error
     # sqrt(1/3 x 2/3 x (1/4 + 1/2)) = 0.40825; the 0.5 gap is under 1.96 x 0.40825 = 0.80 -> within the noise.
     assert table.loc["North", "csat"] == pytest.approx(0.5) and table.loc["North", "csat_vs_rest"] == "within noise"
