@@ -140,15 +140,14 @@ def churn_first_tab(context: BenchContext) -> None:
 
 def lifetime_value_first_tab(context: BenchContext) -> None:
     """What a filter change recomputes while the lifetime value page shows its first tab: the BG/NBD and
-    Gamma-Gamma fit with the page's default settings (weeks, 12 months, 1% a month, observation end at the
-    period's end) and the table grouped by the first level the page offers."""
+    Gamma-Gamma fit with the page's default settings (clv_table's own: weeks, 12 months, 1% a month; observation
+    end at the period's end or the data's last day) and the table grouped by the first level the page offers."""
     from customer_value import clv
     from customer_value.dataset import data_range
 
     as_of = context.filters.as_of or data_range(context.db).end
-    rows, fit = clv.clv_table(context.db, context.filters, context.scope, unit="weeks",
-                              observation_end=min(context.filters.end, as_of), horizon_months=12,
-                              monthly_discount_rate=0.01)
+    rows, fit = clv.clv_table(context.db, context.filters, context.scope,
+                              observation_end=min(context.filters.end, as_of))
     if fit.trusted:
         clv.clv_by_group(rows, next(level for level in clv.GROUP_LEVELS if level in rows.columns))
 

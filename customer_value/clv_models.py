@@ -112,10 +112,10 @@ def _purchase_days(transactions: pd.DataFrame, end: Any, start: Any = None) -> _
     key *= span
     key += day
     key -= first_day
-    changes = key[1:] != key[:-1]
     if bool((key[1:] >= key[:-1]).all()):
         # Rows already in customer and day order (as exports and queries usually come): each run of one key
         # is a purchase day, numbered in one pass instead of a sort.
+        changes = key[1:] != key[:-1]
         keys = key[np.flatnonzero(np.r_[True, changes])]
         inverse = np.r_[0, np.cumsum(changes)]
     else:

@@ -43,9 +43,8 @@ MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary",
           "revenue_movement_months"]
 # Derived tables computed in Python after the SQL models, and the queries they read.
 PYTHON_MODELS = {"retention_cells": ["retention_cells_revenue", "retention_cells_segments"]}
-# The derived tables each of those queries reads (all carry customer_id, so a refresh can narrow them).
-RETENTION_INPUT_TABLES = {"retention_cells_revenue": ["customer_month"],
-                          "retention_cells_segments": ["customer_summary"]}
+# The derived tables those queries read (both carry customer_id, so a refresh can narrow them).
+RETENTION_INPUT_TABLES = ["customer_month", "customer_summary"]
 DERIVED_TABLES = [*MODELS, *PYTHON_MODELS]
 # The only parameters a model may take; none comes from user input.
 MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
@@ -207,17 +206,12 @@ def _retention_inputs(con: duckdb.DuckDBPyConnection, catalog: str, target: str)
     retention figure and are left out: a new customer known only from a survey
     answer or the customer list does not cost a rebuild.
     """
-    parts = []
-    for query, tables in RETENTION_INPUT_TABLES.items():
-        _shadowed(con, catalog, tables, load_sql(query), target + "_" + query, {})
-        parts.append(target + "_" + query)
-    revenue, segments = parts
-    # Names come from RETENTION_INPUT_TABLES and the callers' constants, never from user input.
-    con.execute("create or replace temp table " + target + " as select revenue.*, segments.customer_type, "
-                "segments.region from " + revenue + " as revenue left join " + segments + " as segments "
-                "on segments.customer_key = revenue.customer_key")
-    for part in parts:
-        con.execute("drop table temp.main." + part)
+    # The two query texts are constants of this package, never user input.
+    joined = ("select revenue.*, segments.customer_type, segments.region from (\n"
+              + load_sql("retention_cells_revenue") + "\n) as revenue left join (\n"
+              + load_sql("retention_cells_segments") + "\n) as segments"
+              " on segments.customer_key = revenue.customer_key")
+    _shadowed(con, catalog, RETENTION_INPUT_TABLES, joined, target, {})
 
 
 def _differ(con: duckdb.DuckDBPyConnection, first: str, second: str) -> bool:
