@@ -13,6 +13,9 @@
 --   lost             <=> the last purchase of a spell (next one more than W days
 --                        later, none, or after the contract end), on
 --                        least(day + W, churn_date).
+--   active at the end <=> as on D = $end, except that a loss after $as_of has
+--                        not happened yet (as in spell_events.sql), which only
+--                        matters for a period ending after the data does.
 -- When $movement_cube is true (query.py: W is one of the windows the derived
 -- table movement_events holds, and $as_of is the data's last day) the figures
 -- are sums over that table instead: movements are additive, and active on day
@@ -99,7 +102,8 @@ select
     coalesce(sum(case when ends_spell and lapse_date between $start and $end and lapse_date <= $as_of
         then 1 else 0 end), 0) as lost,
     coalesce(sum(case
-        when lapse_date > $end and (next_purchase_date is null or next_purchase_date > $end) then 1 else 0 end), 0)
+        when lapse_date > least($end, $as_of) and (next_purchase_date is null or next_purchase_date > $end)
+            then 1 else 0 end), 0)
         as active_end
 from purchase_days
 -- An aggregate without rows still returns one row: the flag goes in having, not where.

@@ -87,6 +87,8 @@ answering_customers as (
     -- whose customers nothing shows. With no attribute dimension wanted this has no rows to group.
     select
         case when grouping(survey) = 1 then 'all' else survey end as survey,
+        -- Kept to match the two aggregates' rows: a survey whose own name is 'all' has the same label.
+        grouping(survey) as every_survey,
         dimension,
         group_value,
         count(distinct customer_id) as customers
@@ -98,6 +100,7 @@ answering_customers as (
 answer_counts as (
     select
         case when grouping(survey) = 1 then 'all' else survey end as survey,
+        grouping(survey) as every_survey,
         dimension,
         group_value,
         count(*) as answers,
@@ -122,10 +125,21 @@ select
     answer_counts.group_value,
     answer_counts.answers,
     answering_customers.customers,
-    answer_counts.* exclude (survey, dimension, group_value, answers)
+    answer_counts.nps_answers,
+    answer_counts.promoters,
+    answer_counts.passives,
+    answer_counts.detractors,
+    answer_counts.csat_answers,
+    answer_counts.satisfied,
+    answer_counts.csat_total,
+    answer_counts.complaints,
+    answer_counts.open_complaints,
+    answer_counts.resolved_complaints,
+    answer_counts.median_days_to_resolve
 from answer_counts
 left join answering_customers
-    on answering_customers.survey = answer_counts.survey
+    on answering_customers.every_survey = answer_counts.every_survey
+    and answering_customers.survey = answer_counts.survey
     and answering_customers.dimension = answer_counts.dimension
     and answering_customers.group_value = answer_counts.group_value
-order by answer_counts.survey, answer_counts.dimension, answer_counts.group_value
+order by answer_counts.survey, answer_counts.every_survey, answer_counts.dimension, answer_counts.group_value

@@ -81,7 +81,7 @@ activity as (
             and (answering_purchase_days.next_purchase_date is null
                 or answering_purchase_days.next_purchase_date > latest_answers.response_date)) as active_at_answer,
         bool_or(answering_purchase_days.day <= $end
-            and answering_purchase_days.lapse_date > $end
+            and answering_purchase_days.lapse_date > least($end, $as_of)
             and (answering_purchase_days.next_purchase_date is null
                 or answering_purchase_days.next_purchase_date > $end)) as active_at_end,
         min(case

@@ -55,7 +55,8 @@ movements as (
             when day < $start and lapse_date >= $start
                 and (next_purchase_date is null or next_purchase_date >= $start) then 1 else 0 end) > 0
             as active_start,
-        sum(case when lapse_date > $end and (next_purchase_date is null or next_purchase_date > $end)
+        -- A loss after $as_of has not happened yet (spell_events.sql), even in a period ending later.
+        sum(case when lapse_date > least($end, $as_of) and (next_purchase_date is null or next_purchase_date > $end)
             then 1 else 0 end) > 0 as active_end,
         sum(case when day >= $start and prev_purchase_date is null then 1 else 0 end) as new_customer,
         sum(case when day >= $start and datediff('day', prev_purchase_date, day) > $window_days then 1 else 0 end)

@@ -100,7 +100,8 @@ day_movements as (
             as reactivations,
         sum(case when ends_spell and lapse_date between $start and $end and lapse_date <= $as_of
             then 1 else 0 end) as losses,
-        sum(case when lapse_date > $end and (next_purchase_date is null or next_purchase_date > $end)
+        -- A loss after $as_of has not happened yet (spell_events.sql), even in a period ending later.
+        sum(case when lapse_date > least($end, $as_of) and (next_purchase_date is null or next_purchase_date > $end)
             then 1 else 0 end) as active_end
     from purchase_days
     group by pair_id

@@ -229,6 +229,21 @@ def test_answering_customers_are_counted_only_where_shown(tiny_company):
     assert groups.xs("month", level="dimension")["customers"].isna().all()
 
 
+def test_a_survey_named_all_keeps_its_own_customer_count(tmp_path):
+    # A answered a survey its export calls "All", B the service questionnaire. The survey "all" (A's one answer)
+    # and every survey together (both answers) share a label; each must get its own count of customers.
+    database = tiny_database(tmp_path / "all.duckdb",
+                             transactions=[("A", d("2024-01-10"), 100), ("B", d("2024-02-10"), 100)],
+                             customers=[("A", "School", "North", "Ann", None), ("B", "School", "North", "Ann", None)],
+                             feedback=[("A", d("2024-01-15"), "All", 5, 10), ("B", d("2024-02-15"), "service", 4, 9)])
+    filters = Filters(start=d("2024-01-01"), end=d("2024-12-31"), period="custom", as_of=d("2024-02-10"))
+    groups = run(database, "satisfaction_groups", filters=filters, params={"dimensions": ["region"]},
+                 use_cache=False)
+    north = groups[(groups["survey"] == "all") & (groups["group_value"] == "North")]
+    assert sorted(zip(north["answers"], north["customers"], strict=True)) == [(1, 1), (2, 2)]
+    assert len(groups) == 3  # "all" North, service North and every survey North
+
+
 def test_all_answers_count_for_the_scores(tiny_company):
     service = sat.headline(tiny_company, PERIOD)["service"]["figures"]
     # Six answers: NPS 10, 3, 2, 9, 5, 8 -> 2 promoters, 3 detractors -> (2 - 3) / 6 = -16.67 points.

@@ -11,6 +11,7 @@ import pytest
 from customer_value import team
 from customer_value.cli import main
 from customer_value.dataset import filter_choices, make_filters
+from customer_value.filters import Filters
 from customer_value.metrics import period_figures
 from tests.builders import d, tiny_database
 from tests.test_satisfaction import PERIOD, real_retail_database, tiny_company  # noqa: F401  (the fixture)
@@ -121,3 +122,19 @@ def test_a_group_only_in_the_previous_period_shows_zero_now(tmp_path):
     customers = team.rep_customers(database, PERIOD, "Ann")
     # A bought once on 2024-02-01: new, then lost on 03-17 (W = 45 days), before the period's end.
     assert customers[["customer_id", "status"]].values.tolist() == [["A", "lost"]]
+
+
+@pytest.mark.parametrize("window_days", [45, 90])  # 45: counted from the purchase days; 90: from movement_events
+def test_a_period_ending_after_the_data_keeps_an_unlapsed_customer_active(tmp_path, window_days):
+    # X's only purchase, 2024-12-01, is also the data's last day. Through 2025-03-31 X would lapse on 2025-01-15
+    # (W = 45) or 2025-03-01 (W = 90), but a loss after the data's last day has not happened yet: X is active at
+    # the end, as spell_events and movement_events have it, on every path that counts movements.
+    database = tiny_database(tmp_path / "late.duckdb", transactions=[("X", d("2024-12-01"), 100)],
+                             customers=[("X", "School", "North", "Ann", None)])
+    filters = Filters(start=d("2024-10-01"), end=d("2025-03-31"), window_days=window_days, period="custom",
+                      as_of=d("2024-12-01"))
+    figures = period_figures(database, filters)
+    assert (figures["new_customers"], figures["lost_customers"], figures["active_customers"]) == (1, 0, 1)
+    table = team.team_table(database, filters, "sales_rep").set_index("sales_rep")
+    assert (table.loc["Ann", "active_customers"], table.loc["Ann", "lost"]) == (1, 0)
+    assert team.rep_customers(database, filters, "Ann")[["customer_id", "status"]].values.tolist() == [["X", "new"]]
