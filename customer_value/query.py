@@ -12,8 +12,8 @@ region is one argument to this function.
 
 A query may start with ``-- requires: other_query`` lines; each named query is
 materialised first as a temporary table of that name on the same cursor (keyed
-like the cache), so a building block such as ``spell_events`` is written once
-and shared by several queries, dbt-style.
+like the cache), so a building block such as ``month_end_activity`` is written
+once and shared by several queries, dbt-style.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def run(
     bound = _bind(sql, all_params, name)
     if use_cache:
         # The cache key covers the parameters of the building blocks too: a change of
-        # W alters spell_events, and so every query built on it.
+        # W alters month_end_activity, and so every query built on it.
         dependency_params = {
             key: all_params[key]
             for dependency in _all_requirements(name)

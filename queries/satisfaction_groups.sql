@@ -82,9 +82,7 @@ grouped_answers as (
 ),
 
 answering_customers as (
-    -- Distinct answering customers per attribute group, apart from the counts: a distinct count in the main
-    -- aggregate costs its whole input a second grouping even when only 'total' and 'month' are asked for,
-    -- whose customers nothing shows. With no attribute dimension wanted this has no rows to group.
+    -- Apart from the counts (see the header): with no attribute dimension wanted this has no rows to group.
     select
         case when grouping(survey) = 1 then 'all' else survey end as survey,
         -- Kept to match the two aggregates' rows: a survey whose own name is 'all' has the same label.
