@@ -126,6 +126,18 @@ def selection_key(db: Database, filters: Filters | None, scope: Scope | None) ->
     return (str(db.path), db.data_version(), filters, scope.regions if scope is not None else None)
 
 
+def customer_selection_key(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:
+    """What a result that reads each customer's whole history depends on: the database, its data version and
+    which customers are chosen (type, region and rep filters, the user's regions), but not the period's start
+    or W. The lifetime-value models are such results: their end day goes after this in the cache key.
+
+    Keyed by :func:`selection_key` instead, a change of W or of a period with the same last day refitted the
+    models for the same figures (3 s at 500,000 customers).
+    """
+    chosen = None if filters is None else (filters.customer_types, filters.regions, filters.sales_reps)
+    return (str(db.path), db.data_version(), chosen, scope.regions if scope is not None else None)
+
+
 def handed_out(frame: pd.DataFrame) -> pd.DataFrame:
     """A cached frame as given to a caller: a new object over the same data, nothing copied.
 

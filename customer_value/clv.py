@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from customer_value import clv_models
-from customer_value.cache import LruCache, handed_out, selection_key
+from customer_value.cache import LruCache, customer_selection_key, handed_out, selection_key
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
@@ -56,6 +56,8 @@ ALL_CUSTOMERS = "all customers"
 # Fits take seconds at 500,000 customers and the page, the early-warning list and the command line ask for the
 # same ones. Kept in the process (not Streamlit's cache_data, which pickled the 500,000-row table on every hit).
 _FITS = LruCache("lifetime-value fits and hold-out checks", 16)
+# The fitted table with the period's segment columns: they change with the period and W, the fit does not.
+_WITH_SEGMENTS = LruCache("lifetime values with the period's segments", 16)
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,10 @@ def _warnings(summary: pd.DataFrame, end: date, bgnbd: BGNBDFit, models: SpendMo
 
 
 def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, scope: Scope | None) -> pd.DataFrame:
-    """Add the period's value x margin cell and RFM segment, when the segments module provides them."""
+    """Add the period's value x margin cell and RFM segment, when the segments module provides them.
+
+    They go after the summary's columns, before the predictions, so the table reads summary, segments, value.
+    """
     try:
         from customer_value.segments import by_customer, customer_segments
     except ImportError:
@@ -339,9 +344,11 @@ def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, s
     if not wanted:
         return table
     merged = table.copy(deep=False)
-    for column, values in by_customer(table["customer_id"], segments,
-                                      dict.fromkeys(wanted, NOT_IN_PERIOD)).items():
-        merged[column] = values
+    position = (merged.columns.get_loc(PREDICTION_COLUMNS[0]) if PREDICTION_COLUMNS[0] in merged.columns
+                else len(merged.columns))
+    for offset, (column, values) in enumerate(by_customer(table["customer_id"], segments,
+                                                          dict.fromkeys(wanted, NOT_IN_PERIOD)).items()):
+        merged.insert(position + offset, column, values)
     return merged
 
 
@@ -383,25 +390,28 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
         the result is trusted ``expected_purchases_30/90/365`` (days),
         ``probability_alive``, ``expected_spend`` (per future purchase) and
         ``clv`` (discounted expected spend over the horizon), sorted by CLV
-        (equal values by customer id). Fits are kept per data version, selection
-        and settings, and the result is shared by every caller: read it, do not
-        change it.
+        (equal values by customer id). Fits are kept per data version, chosen
+        customers, observation end and settings (a change of the period's start
+        or of W refits nothing; it only attaches that period's segments), and the
+        result is shared by every caller: read it, do not change it.
     """
     if not 1 <= horizon_months <= 120:
         raise UserFacingError("the horizon must be 1 to 120 months")
     if not 0 <= monthly_discount_rate < 1:
         raise UserFacingError("the monthly discount rate must be at least 0 and below 1 (0.01 = 1% a month)")
     end = _observation_end(db, filters, observation_end)
-    key = ("clv_table", *selection_key(db, filters, scope), unit, end, horizon_months, monthly_discount_rate)
-    table, result = _FITS.get_or_compute(key, lambda: _clv_table(db, filters, scope, unit, end, horizon_months,
-                                                                   monthly_discount_rate))
+    settings = (unit, end, horizon_months, monthly_discount_rate)
+    fit_key = ("clv_table", *customer_selection_key(db, filters, scope), *settings)
+    fitted, result = _FITS.get_or_compute(fit_key, lambda: _clv_table(db, filters, scope, unit, end, horizon_months,
+                                                                       monthly_discount_rate))
+    table = _WITH_SEGMENTS.get_or_compute(("clv_table", *selection_key(db, filters, scope), *settings),
+                                          lambda: _with_segments(fitted, db, filters, scope))
     return handed_out(table), result
 
 
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
                horizon_months: int, monthly_discount_rate: float) -> tuple[pd.DataFrame, ClvResult]:
     summary = summary_frame(db, filters, scope, unit, end)
-    summary = _with_segments(summary, db, filters, scope)
     n_customers = len(summary)
     n_repeat = int((summary["frequency"] > 0).sum())
     ended = summary["churn_date"].notna() & (pd.to_datetime(summary["churn_date"]) <= pd.Timestamp(end))
@@ -554,12 +564,12 @@ def holdout_report(db: Database, filters: Filters | None, cut_date: date | None 
     Returns
     -------
     HoldoutReport
-        Kept per data version, selection and settings, and shared by every
+        Kept per data version, chosen customers and settings, and shared by every
         caller: read it, do not change it.
     """
     _unit_days(unit)
     end = _observation_end(db, filters, observation_end)
-    key = ("holdout_report", *selection_key(db, filters, scope), unit, end, cut_date, time_step)
+    key = ("holdout_report", *customer_selection_key(db, filters, scope), unit, end, cut_date, time_step)
     return _FITS.get_or_compute(key, lambda: _holdout_report(db, filters, cut_date, scope, unit, end, time_step))
 
 

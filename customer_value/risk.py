@@ -42,7 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from customer_value.cache import LruCache
+from customer_value.cache import LruCache, customer_selection_key
 from customer_value.clv import clv_table
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
@@ -544,8 +544,7 @@ _CACHE = LruCache("early-warning models and unusual customers", 16)
 
 def _cache_key(kind: str, db: Database, filters: Filters, scope: Scope | None) -> tuple:
     # Period start/end do not enter the model: it always runs up to the data's last day.
-    return (kind, str(db.path), db.data_version(), filters.customer_types, filters.regions, filters.sales_reps,
-            filters.window_days, filters.as_of, scope.regions if scope is not None else None)
+    return (kind, *customer_selection_key(db, filters, scope), filters.window_days, filters.as_of)
 
 
 def _single_threaded(function, *args):

@@ -151,6 +151,35 @@ def test_group_totals_add_up(demo_db):
         clv.clv_by_group(table, "favourite_colour")
 
 
+def test_a_new_period_start_or_w_keeps_the_fit_and_brings_its_own_segments(demo_db):
+    from dataclasses import replace
+
+    from customer_value.segments import customer_segments
+
+    filters = make_filters(demo_db)
+    year, year_fit = clv.clv_table(demo_db, filters)
+    # The last quarter of the same period, with another W: the same observation end, so the same fit.
+    quarter_start = (pd.Timestamp(filters.end) - pd.DateOffset(months=3) + pd.Timedelta(days=1)).date()
+    quarter_filters = replace(filters, start=quarter_start, window_days=60)
+    quarter, quarter_fit = clv.clv_table(demo_db, quarter_filters)
+    assert quarter_fit is year_fit
+    value_columns = [column for column in year.columns if column not in ("grid_cell", "rfm_segment")]
+    pd.testing.assert_frame_equal(quarter[value_columns], year[value_columns])
+    assert list(quarter.columns) == list(year.columns)
+    # The segment columns are each period's own: fewer customers bought in the quarter than in the year.
+    for period_filters, table in ((filters, year), (quarter_filters, quarter)):
+        segments = customer_segments(demo_db, period_filters).set_index("customer_id")
+        in_period = table[table["grid_cell"] != clv.NOT_IN_PERIOD].set_index("customer_id")
+        assert len(in_period) == len(segments)
+        assert in_period["grid_cell"].to_dict() == segments.loc[in_period.index, "grid_cell"].to_dict()
+        assert in_period["rfm_segment"].to_dict() == segments.loc[in_period.index, "rfm_segment"].to_dict()
+    assert (quarter["grid_cell"] == clv.NOT_IN_PERIOD).sum() > (year["grid_cell"] == clv.NOT_IN_PERIOD).sum()
+    # Other chosen customers are another fit.
+    region = sorted(year["region"].dropna().unique())[0]
+    _, region_fit = clv.clv_table(demo_db, replace(filters, regions=(region,)))
+    assert region_fit is not year_fit and region_fit.n_customers < year_fit.n_customers
+
+
 def test_scope_limits_the_customers(demo_db):
     filters = make_filters(demo_db)
     table, result = clv.clv_table(demo_db, filters, scope=Scope(regions=("West",)))
