@@ -36,6 +36,7 @@ from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
 from customer_value.query import as_date, run
+from customer_value.segments import customer_segments
 
 MIN_CUSTOMERS = 300
 MIN_REPEAT_BUYERS = 30
@@ -239,9 +240,21 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
         by the observation end.
     """
     end = _observation_end(db, filters, observation_end)
+    return _summary(db, filters, scope, unit, end).drop(columns=_POSITION)
+
+
+# Each customer's place in the id-ordered list of customers (dataset.with_customer_attributes). The fitted table
+# carries it only to find its customers' segments by number (matching 500,000 ids as text took 0.15 s); the
+# tables handed out do not have it.
+_POSITION = "list_position"
+
+
+def _summary(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date) -> pd.DataFrame:
+    """:func:`summary_frame`'s rows and columns, and :data:`_POSITION`."""
     figures = _summary_figures(db, filters, scope, unit, end)
     frame = with_customer_attributes(db, filters, scope, figures,
-                                     ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"])
+                                     ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"],
+                                     position_column=_POSITION)
     for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
         frame[column] = _as_dates(frame[column])
     return frame
@@ -329,26 +342,28 @@ def _warnings(summary: pd.DataFrame, end: date, bgnbd: BGNBDFit, models: SpendMo
 
 
 def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, scope: Scope | None) -> pd.DataFrame:
-    """Add the period's value x margin cell and RFM segment, when the segments module provides them.
+    """The fitted table with the period's value x margin cell and RFM segment, without :data:`_POSITION`.
 
     They go after the summary's columns, before the predictions, so the table reads summary, segments, value.
+    Without filters (no period) there are no segments.
     """
-    try:
-        from customer_value.segments import by_customer, customer_segments
-    except ImportError:
-        return table
+    merged = table.drop(columns=_POSITION)
     if filters is None:
-        return table
+        return merged
     segments = customer_segments(db, filters, scope)
-    wanted = [column for column in ("grid_cell", "rfm_segment") if column in segments.columns]
-    if not wanted:
-        return table
-    merged = table.copy(deep=False)
-    position = (merged.columns.get_loc(PREDICTION_COLUMNS[0]) if PREDICTION_COLUMNS[0] in merged.columns
-                else len(merged.columns))
-    for offset, (column, values) in enumerate(by_customer(table["customer_id"], segments,
-                                                          dict.fromkeys(wanted, NOT_IN_PERIOD)).items()):
-        merged.insert(position + offset, column, values)
+    positions = table[_POSITION].to_numpy(dtype="int64")
+    segment_positions = segments[_POSITION].to_numpy(dtype="int64")
+    row_of_position = np.full(int(max(positions.max(initial=-1), segment_positions.max(initial=-1))) + 1, -1)
+    row_of_position[segment_positions] = np.arange(len(segment_positions))
+    rows = row_of_position[positions]
+    found = rows >= 0
+    place = (merged.columns.get_loc(PREDICTION_COLUMNS[0]) if PREDICTION_COLUMNS[0] in merged.columns
+             else len(merged.columns))
+    for offset, column in enumerate(("grid_cell", "rfm_segment")):
+        values = np.full(len(rows), NOT_IN_PERIOD, dtype=object)
+        values[found] = segments[column].to_numpy(dtype=object)[rows[found]]
+        values[pd.isna(values)] = NOT_IN_PERIOD
+        merged.insert(place + offset, column, pd.Series(values, index=merged.index, dtype=object))
     return merged
 
 
@@ -411,7 +426,7 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
 
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
                horizon_months: int, monthly_discount_rate: float) -> tuple[pd.DataFrame, ClvResult]:
-    summary = summary_frame(db, filters, scope, unit, end)
+    summary = _summary(db, filters, scope, unit, end)
     n_customers = len(summary)
     n_repeat = int((summary["frequency"] > 0).sum())
     ended = summary["churn_date"].notna() & (pd.to_datetime(summary["churn_date"]) <= pd.Timestamp(end))
@@ -432,16 +447,16 @@ def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit:
         return summary, result
     unit_days = clv_models.UNIT_DAYS[unit]
     alive_factor = np.where(ended.to_numpy(), 0.0, 1.0)
-    table = summary.copy()
+    table = summary.copy(deep=False)  # pandas copies a column on write: only the new columns are new memory
+    # One predictor for every horizon: the same figures as clv_models.expected_purchases, probability_alive and
+    # discounted_purchases give one by one.
+    predictor = clv_models.PurchasePredictor(bgnbd, frequency, recency, age)
     for days in PREDICTION_DAYS:
-        table[f"expected_purchases_{days}"] = alive_factor * clv_models.expected_purchases(
-            bgnbd, days / unit_days, frequency, recency, age)
-    table["probability_alive"] = alive_factor * clv_models.probability_alive(bgnbd, frequency, recency, age)
+        table[f"expected_purchases_{days}"] = alive_factor * predictor.expected(days / unit_days)
+    table["probability_alive"] = alive_factor * predictor.alive
     table["expected_spend"] = spend
     table["spend_model"] = basis
-    table["clv"] = alive_factor * spend * clv_models.discounted_purchases(
-        bgnbd, frequency, recency, age, horizon_months=horizon_months,
-        monthly_discount_rate=monthly_discount_rate, unit=unit)
+    table["clv"] = alive_factor * spend * predictor.discounted(horizon_months, monthly_discount_rate, unit)
     # The summary arrives in customer id order (clv_summary.sql), so a stable sort on value alone leaves equal
     # values by id; sorting 500,000 ids as a second key cost half a second.
     table = table.sort_values("clv", ascending=False, kind="stable", ignore_index=True)

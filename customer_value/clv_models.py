@@ -459,13 +459,15 @@ def _fit_params(fit: BGNBDFit) -> tuple[float, float, float, float]:
     return fit.r, fit.alpha, fit.a, fit.b
 
 
-class _PurchasePredictor:
+class PurchasePredictor:
     """Conditional expected purchases for many customers and several horizons.
 
     The hypergeometric part of equation 10 depends on the frequency and T
     only, so it is evaluated once per distinct (x, T) pair and gathered; the
-    chance of being alive, the only part that needs t_x, is computed once for
-    all horizons.
+    chance of being alive (``alive``, :func:`probability_alive`), the only part
+    that needs t_x, is computed once for all horizons. Build one per fit and
+    set of customers and ask it every horizon: finding the distinct pairs of
+    500,000 customers costs as much as a horizon's predictions.
     """
 
     def __init__(self, fit: BGNBDFit, frequency: Any, recency: Any, T: Any) -> None:
@@ -499,6 +501,21 @@ class _PurchasePredictor:
         return (first * second)[self.inverse] * self.alive
 
 
+    def discounted(self, horizon_months: int, monthly_discount_rate: float, unit: str) -> np.ndarray:
+        """Expected purchases month by month over the horizon, each discounted (see :func:`discounted_purchases`).
+
+        ``unit`` is the one the model was fitted in; the arguments are checked by the caller.
+        """
+        month = MONTH_IN_UNITS[unit]
+        value = np.zeros(self.n)
+        previous = np.zeros(self.n)
+        for i in range(1, horizon_months + 1):
+            cumulative = self.expected(i * month)
+            value += (cumulative - previous) / (1 + monthly_discount_rate) ** i
+            previous = cumulative
+        return value
+
+
 def _alive(r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray,
            age: np.ndarray) -> np.ndarray:
     """P(alive): 1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)) for repeat buyers, else 1."""
@@ -529,9 +546,9 @@ def expected_purchases(fit: BGNBDFit, t: float | np.ndarray, frequency: Any, rec
         E[purchases in (T, T + t] | x, t_x, T] per customer.
     """
     if np.ndim(t) == 0:
-        return _PurchasePredictor(fit, frequency, recency, T).expected(float(t))
+        return PurchasePredictor(fit, frequency, recency, T).expected(float(t))
     horizons = np.asarray(t, dtype=float)
-    predictor = _PurchasePredictor(fit, frequency, recency, T)
+    predictor = PurchasePredictor(fit, frequency, recency, T)
     if horizons.shape != (predictor.n,):
         raise UserFacingError("give one horizon, or one per customer")
     result = np.empty(predictor.n)
@@ -818,15 +835,7 @@ def discounted_purchases(bgnbd: BGNBDFit, frequency: Any, recency: Any, T: Any, 
         raise UserFacingError("the horizon must be at least one month")
     if monthly_discount_rate < 0:
         raise UserFacingError("the monthly discount rate cannot be negative")
-    month = MONTH_IN_UNITS[unit]
-    predictor = _PurchasePredictor(bgnbd, frequency, recency, T)
-    value = np.zeros(predictor.n)
-    previous = np.zeros(predictor.n)
-    for i in range(1, horizon_months + 1):
-        cumulative = predictor.expected(i * month)
-        value += (cumulative - previous) / (1 + monthly_discount_rate) ** i
-        previous = cumulative
-    return value
+    return PurchasePredictor(bgnbd, frequency, recency, T).discounted(horizon_months, monthly_discount_rate, unit)
 
 
 # ---------------------------------------------------------------------------
@@ -966,7 +975,7 @@ def holdout_check_from_summary(table: pd.DataFrame, holdout_daily: pd.DataFrame,
     frequency, recency, age = (table[c].to_numpy(dtype=float) for c in ("frequency_cal", "recency_cal", "T_cal"))
     if fit is None:
         fit = fit_bgnbd(frequency, recency, age)
-    predictor = _PurchasePredictor(fit, frequency, recency, age)
+    predictor = PurchasePredictor(fit, frequency, recency, age)
     duration = (obs_end - cal_end).days / unit_days
     predicted = predictor.expected(duration)
     actual = table["frequency_holdout"].to_numpy(dtype=float)
