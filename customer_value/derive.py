@@ -35,6 +35,7 @@ import duckdb
 
 from customer_value import movements
 from customer_value.db import bump_data_version, set_meta
+from customer_value.errors import UserFacingError
 from customer_value.movements import RETENTION_COLUMNS, retention_table
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of
 
@@ -83,6 +84,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
         # Model names come from the constant list above, never from user input.
         statement = "create or replace table " + model + " as " + load_sql("models/" + model)
         con.execute(statement, _model_parameters(model))
+    check_attribute_groups(con)
     build_retention_cells(con)
     set_meta(con, "movement_cube_windows", ",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS))
     set_meta(con, "derived_signature", models_signature())
@@ -113,6 +115,24 @@ def build_retention_cells(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("insert into retention_cells by name select * from retention_cells_frame")
         finally:
             con.unregister("retention_cells_frame")
+
+
+def check_attribute_groups(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse data in which two different (type, region, sales rep) triples share one ``attribute_group``.
+
+    Queries keep the customers in scope by that number alone, so two triples on one
+    number would silently mix their customers. With 64-bit hashes it takes billions
+    of triples to make that likely; the check is one scan of ``customer_dim``.
+    """
+    clashes = con.execute(
+        "select count(*) from (select attribute_group from (select distinct attribute_group, customer_type, region,"
+        " sales_rep from customer_dim) as triples group by attribute_group having count(*) > 1) as shared"
+    ).fetchall()[0][0]
+    if clashes:
+        raise UserFacingError(
+            f"{clashes} pairs of different customer type, region and sales rep combinations got the same group "
+            "number in the derived tables, which would mix their customers in every filtered figure; nothing was "
+            "changed. Please report this with the customers file that caused it.")
 
 
 # The code the Python models' figures depend on (models_signature fingerprints it).
@@ -177,6 +197,7 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     con.execute("delete from customer_dim where customer_id in (select customer_id from refresh_ids)")
     # "by name" (DuckDB) matches columns by name, whatever order the model selects them in.
     con.execute("insert into customer_dim by name select * from refresh_dim_keyed")
+    check_attribute_groups(con)
     for model in ("customer_days", "customer_month", "customer_summary"):
         _shadowed(con, catalog, CUSTOMER_TABLES[model], load_sql("models/" + model), "refresh_rows",
                   _model_parameters(model))

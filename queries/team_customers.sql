@@ -22,8 +22,10 @@ with scoped_days as (
         customer_days.next_purchase_date,
         customer_days.churn_date
     from customer_days
-    inner join scoped_customers on scoped_customers.customer_key = customer_days.customer_key
-    where customer_days.day between cast($start as date) - cast($window_days as integer) and $end
+    where
+        customer_days.day between cast($start as date) - cast($window_days as integer) and $end
+        -- The groups of the customers in scope hold exactly those customers (customer_dim.sql).
+        and customer_days.attribute_group in (select scoped_customers.attribute_group from scoped_customers)
 ),
 
 purchase_days as (

@@ -294,6 +294,36 @@ def test_refresh_with_unknown_scope_rebuilds(writable_demo_db):
     query.clear_cache()
 
 
+def test_an_attribute_group_is_one_type_region_and_rep_on_every_day_row(demo_db):
+    con = demo_db.cursor()
+    # One number per (type, region, rep) triple, missing values included, and one triple per number.
+    per_triple = con.execute("""
+        select count(distinct attribute_group), count(*) from (
+            select distinct attribute_group, customer_type, region, sales_rep from customer_dim) as triples""").fetchall()
+    triples = con.execute("select count(*) from (select distinct customer_type, region, sales_rep "
+                          "from customer_dim) as triples").fetchall()[0][0]
+    assert per_triple == [(triples, triples)] and triples > 20
+    # Every day row carries its customer's group, as customer_summary (and so scoped_customers) does.
+    mismatched = con.execute("""
+        select count(*) from customer_days
+        inner join customer_summary on customer_summary.customer_key = customer_days.customer_key
+        where customer_days.attribute_group is distinct from customer_summary.attribute_group""").fetchall()[0][0]
+    assert mismatched == 0
+
+
+def test_two_triples_on_one_group_number_are_refused(writable_demo_db):
+    con = writable_demo_db.cursor()
+    con.execute("begin transaction")
+    try:
+        derive.check_attribute_groups(con)  # the demo's groups are all distinct
+        # Forced here: with 64-bit hashes a real clash needs billions of triples.
+        con.execute("update customer_dim set attribute_group = 1")
+        with pytest.raises(derive.UserFacingError, match="same group number"):
+            derive.check_attribute_groups(con)
+    finally:
+        con.execute("rollback")
+
+
 @pytest.mark.parametrize("start, end", [
     (date(2020, 1, 1), date(2027, 12, 31)),  # every month: before the first base, after the last
     (date(2025, 1, 1), date(2025, 12, 31)),

@@ -6,7 +6,9 @@
 -- prev/next_purchase_date: the neighbouring purchase days of the same customer,
 -- precomputed so that activity spells for any window W need no window function.
 -- churn_date is copied from customer_dim so that period movements need no join
--- when every customer is in scope.
+-- when every customer is in scope; attribute_group (see customer_dim.sql) so that
+-- a query can keep the rows of the customers in scope, or sum them by region and
+-- rep, without joining every customer.
 -- prev/next_order_only_date: on a purchase day, the customer's nearest day before
 -- and after it with an order but no purchase (a zero-amount order); null for the
 -- (nearly all) customers without such days. They tell period_sales whether a
@@ -78,6 +80,7 @@ select
     customer_dim.customer_key,
     day_totals.*,
     customer_dim.churn_date,
+    customer_dim.attribute_group,
     purchase_neighbours.prev_purchase_date,
     purchase_neighbours.next_purchase_date,
     case when day_totals.is_purchase then order_only_neighbours.prev_order_only_date end as prev_order_only_date,

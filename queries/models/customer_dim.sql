@@ -4,6 +4,12 @@
 -- them as "(unknown)". customer_key is a dense integer surrogate (by id order)
 -- that the derived tables carry: joining 10 million rows on an integer is ten
 -- times faster than on the text id.
+-- attribute_group: the customer's type, region and sales rep as one number. The
+-- filters and the row scope choose customers by these three only, so a query can
+-- keep a day row by its group (a handful of numbers) instead of joining 500,000
+-- customers; customer_value/derive.py checks that no two groups share a number.
+-- hash() is DuckDB's 64-bit hash (Spark's xxhash64 plays the same part): the
+-- tables and the queries reading them are built by one engine.
 -- Parameters: none (rebuilt after every load and undo).
 with ranked_attributes as (
     select
@@ -36,6 +42,8 @@ select
     latest_attributes.acquisition_channel,
     latest_attributes.signup_date,
     latest_attributes.referred_by,
-    latest_attributes.churn_date
+    latest_attributes.churn_date,
+    hash(latest_attributes.customer_type, latest_attributes.region, latest_attributes.sales_rep)
+        as attribute_group
 from known_ids
 left join latest_attributes on latest_attributes.customer_id = known_ids.customer_id
