@@ -500,7 +500,6 @@ class PurchasePredictor:
         second = -np.expm1(log_hyp + (r + x) * np.log((alpha + age) / (alpha + age + t)))
         return (first * second)[self.inverse] * self.alive
 
-
     def discounted(self, horizon_months: int, monthly_discount_rate: float, unit: str) -> np.ndarray:
         """Expected purchases month by month over the horizon, each discounted (see :func:`discounted_purchases`).
 

@@ -130,8 +130,8 @@ def check_attribute_groups(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()[0][0]
     if clashes:
         raise UserFacingError(
-            f"{clashes} pairs of different customer type, region and sales rep combinations got the same group "
-            "number in the derived tables, which would mix their customers in every filtered figure; nothing was "
+            f"{clashes} group numbers of the derived tables each stand for more than one combination of customer "
+            "type, region and sales rep, which would mix those customers in every filtered figure; nothing was "
             "changed. Please report this with the customers file that caused it.")
 
 
