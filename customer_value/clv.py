@@ -20,7 +20,7 @@ table holds the summary only: a fit on noise is never shown.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from customer_value import clv_models
-from customer_value.cache import LruCache, customer_selection_key, handed_out, selection_key
+from customer_value.cache import LruCache, customer_selection_key, handed_out
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
@@ -415,13 +415,23 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
     if not 0 <= monthly_discount_rate < 1:
         raise UserFacingError("the monthly discount rate must be at least 0 and below 1 (0.01 = 1% a month)")
     end = _observation_end(db, filters, observation_end)
-    settings = (unit, end, horizon_months, monthly_discount_rate)
-    fit_key = ("clv_table", *customer_selection_key(db, filters, scope), *settings)
+    chosen = customer_selection_key(db, filters, scope)
+    fit_key = ("clv_table", *chosen, unit, end, horizon_months, monthly_discount_rate)
     fitted, result = _FITS.get_or_compute(fit_key, lambda: _clv_table(db, filters, scope, unit, end, horizon_months,
                                                                        monthly_discount_rate))
-    table = _WITH_SEGMENTS.get_or_compute(("clv_table", *selection_key(db, filters, scope), *settings),
-                                          lambda: _with_segments(fitted, db, filters, scope))
+    # Under the fit's own key (its data version): a load landing between the fit and the segments must not file
+    # a table built on the old fit under the new version. The period's name does not matter (see selection_key).
+    period = None if filters is None else replace(filters, period="custom")
+    table = _WITH_SEGMENTS.get_or_compute((*fit_key, period), lambda: _with_segments(fitted, db, filters, scope))
+    _same_data_version(db, chosen)
     return handed_out(table), result
+
+
+def _same_data_version(db: Database, key: tuple) -> None:
+    """Refuse figures computed while a load or an undo landed: parts of them may come from either version."""
+    if db.data_version() != key[1]:
+        raise UserFacingError("The data changed while these figures were computed (a load or an undo just "
+                              "finished); reload the page")
 
 
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
@@ -584,8 +594,11 @@ def holdout_report(db: Database, filters: Filters | None, cut_date: date | None 
     """
     _unit_days(unit)
     end = _observation_end(db, filters, observation_end)
-    key = ("holdout_report", *customer_selection_key(db, filters, scope), unit, end, cut_date, time_step)
-    return _FITS.get_or_compute(key, lambda: _holdout_report(db, filters, cut_date, scope, unit, end, time_step))
+    chosen = customer_selection_key(db, filters, scope)
+    key = ("holdout_report", *chosen, unit, end, cut_date, time_step)
+    report = _FITS.get_or_compute(key, lambda: _holdout_report(db, filters, cut_date, scope, unit, end, time_step))
+    _same_data_version(db, chosen)
+    return report
 
 
 def _holdout_report(db: Database, filters: Filters | None, cut_date: date | None, scope: Scope | None, unit: str,

@@ -180,6 +180,29 @@ def test_a_new_period_start_or_w_keeps_the_fit_and_brings_its_own_segments(demo_
     assert region_fit is not year_fit and region_fit.n_customers < year_fit.n_customers
 
 
+def test_a_load_landing_during_the_fit_never_leaves_old_figures_under_the_new_data(writable_demo_db, monkeypatch):
+    from tests.test_loader_history import add_hand_batch
+
+    db = writable_demo_db
+    filters = make_filters(db)
+    compute_fit = clv._FITS.get_or_compute
+
+    def fit_then_load(key, compute):
+        fitted = compute_fit(key, compute)
+        monkeypatch.setattr(clv._FITS, "get_or_compute", compute_fit)
+        add_hand_batch(db)  # restates customer C00001 in another region and adds a buyer
+        return fitted
+
+    monkeypatch.setattr(clv._FITS, "get_or_compute", fit_then_load)
+    with pytest.raises(clv.UserFacingError, match="data changed"):
+        clv.clv_table(db, filters)
+    # The next request computes the new data's fit; its rows and its totals agree.
+    table, result = clv.clv_table(db, filters)
+    assert len(table) == result.n_customers
+    assert table["clv"].sum() == pytest.approx(result.totals["clv"])
+    assert table.loc[table["customer_id"] == "C00001", "region"].tolist() == ["West"]
+
+
 def test_scope_limits_the_customers(demo_db):
     filters = make_filters(demo_db)
     table, result = clv.clv_table(demo_db, filters, scope=Scope(regions=("West",)))

@@ -299,7 +299,8 @@ def test_an_attribute_group_is_one_type_region_and_rep_on_every_day_row(demo_db)
     # One number per (type, region, rep) triple, missing values included, and one triple per number.
     per_triple = con.execute("""
         select count(distinct attribute_group), count(*) from (
-            select distinct attribute_group, customer_type, region, sales_rep from customer_dim) as triples""").fetchall()
+            select distinct attribute_group, customer_type, region, sales_rep from customer_dim) as triples
+    """).fetchall()
     triples = con.execute("select count(*) from (select distinct customer_type, region, sales_rep "
                           "from customer_dim) as triples").fetchall()[0][0]
     assert per_triple == [(triples, triples)] and triples > 20

@@ -8,8 +8,9 @@
 -- filters and the row scope choose customers by these three only, so a query can
 -- keep a day row by its group (a handful of numbers) instead of joining 500,000
 -- customers; customer_value/derive.py checks that no two groups share a number.
--- hash() is DuckDB's 64-bit hash (Spark's xxhash64 plays the same part): the
--- tables and the queries reading them are built by one engine.
+-- hash() is DuckDB's 64-bit hash; on Spark it must become xxhash64, not Spark's
+-- 32-bit hash(), with which clashes between groups would be likely. The tables
+-- and the queries reading them are built by one engine, so only that matters.
 -- Parameters: none (rebuilt after every load and undo).
 with ranked_attributes as (
     select
