@@ -10,12 +10,12 @@
 -- true, else in one pass over the purchase days from $start - W to $end.
 -- buyers: a customer is counted on their first purchase day in the period, the
 -- one whose previous purchase is before $start (as in period_sales.sql).
--- Day rows are kept and summed by their attribute_group (customer type, region
--- and rep as one number, see customer_dim.sql), then the groups' sums are added
--- up by pair number (team_pairs), and the names are attached last: joining the
--- 2.6 million day rows to 500,000 customers, or carrying two text columns
--- through them, took longer than the sums (at 10M, for a W the movement cube
--- does not hold: 425 -> 217 ms; with the cube about 118 ms either way).
+-- Day rows find their pair number (team_pairs) through their attribute_group
+-- (customer type, region and rep as one number, see customer_dim.sql), a join
+-- to a few dozen groups, and the names are attached last: joining the 2.6
+-- million day rows to 500,000 customers, or carrying two text columns through
+-- them, took longer than the sums (at 10M, for a W the movement cube does not
+-- hold: 425 -> 197 ms; with the cube 117 -> 101 ms).
 -- Parameters: $start, $end, $window_days (W), $as_of, $movement_cube.
 with team_pairs as (
     select
@@ -30,26 +30,22 @@ with team_pairs as (
     ) as distinct_pairs
 ),
 
-group_pairs as (
-    -- A group is one customer type, region and rep, so it belongs to one pair.
-    select distinct scoped_customers.attribute_group, team_pairs.pair_id
+customer_pairs as (
+    select scoped_customers.customer_id, scoped_customers.attribute_group, team_pairs.pair_id
     from scoped_customers
     inner join team_pairs
         on team_pairs.region = coalesce(scoped_customers.region, '(unknown)')
         and team_pairs.sales_rep = coalesce(scoped_customers.sales_rep, '(unknown)')
 ),
 
-customer_pairs as (
-    select scoped_customers.customer_id, team_pairs.pair_id
-    from scoped_customers
-    inner join team_pairs
-        on team_pairs.region = coalesce(scoped_customers.region, '(unknown)')
-        and team_pairs.sales_rep = coalesce(scoped_customers.sales_rep, '(unknown)')
+group_pairs as (
+    -- A group is one customer type, region and rep, so it belongs to one pair.
+    select distinct attribute_group, pair_id from customer_pairs
 ),
 
 scoped_days as (
     select
-        customer_days.attribute_group,
+        group_pairs.pair_id,
         customer_days.day,
         customer_days.revenue,
         customer_days.profit,
@@ -59,14 +55,13 @@ scoped_days as (
         customer_days.next_purchase_date,
         customer_days.churn_date
     from customer_days
-    where
-        customer_days.day between cast($start as date) - cast($window_days as integer) and $end
-        and customer_days.attribute_group in (select group_pairs.attribute_group from group_pairs)
+    inner join group_pairs on group_pairs.attribute_group = customer_days.attribute_group
+    where customer_days.day between cast($start as date) - cast($window_days as integer) and $end
 ),
 
-group_sales as (
+sales as (
     select
-        attribute_group,
+        pair_id,
         sum(case
             when is_purchase and (prev_purchase_date is null or prev_purchase_date < $start) then 1 else 0 end)
             as bought_in_period,
@@ -76,25 +71,12 @@ group_sales as (
         count(*) as day_rows
     from scoped_days
     where day >= $start
-    group by attribute_group
-),
-
-sales as (
-    select
-        group_pairs.pair_id,
-        sum(group_sales.bought_in_period) as bought_in_period,
-        sum(group_sales.revenue) as revenue,
-        sum(group_sales.profit) as profit,
-        sum(group_sales.lines_with_profit) as lines_with_profit,
-        sum(group_sales.day_rows) as day_rows
-    from group_sales
-    inner join group_pairs on group_pairs.attribute_group = group_sales.attribute_group
-    group by group_pairs.pair_id
+    group by pair_id
 ),
 
 purchase_days as (
     select
-        attribute_group,
+        pair_id,
         day,
         prev_purchase_date,
         next_purchase_date,
@@ -114,9 +96,9 @@ purchase_days as (
         and (churn_date is null or day < churn_date)
 ),
 
-group_day_movements as (
+day_movements as (
     select
-        attribute_group,
+        pair_id,
         sum(case
             when day < $start and lapse_date >= $start
                 and (next_purchase_date is null or next_purchase_date >= $start) then 1 else 0 end)
@@ -130,20 +112,7 @@ group_day_movements as (
         sum(case when lapse_date > least($end, $as_of) and (next_purchase_date is null or next_purchase_date > $end)
             then 1 else 0 end) as active_end
     from purchase_days
-    group by attribute_group
-),
-
-day_movements as (
-    select
-        group_pairs.pair_id,
-        sum(group_day_movements.active_start) as active_start,
-        sum(group_day_movements.new_customer) as new_customer,
-        sum(group_day_movements.reactivations) as reactivations,
-        sum(group_day_movements.losses) as losses,
-        sum(group_day_movements.active_end) as active_end
-    from group_day_movements
-    inner join group_pairs on group_pairs.attribute_group = group_day_movements.attribute_group
-    group by group_pairs.pair_id
+    group by pair_id
 ),
 
 scoped_groups as (
