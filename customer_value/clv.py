@@ -20,7 +20,7 @@ table holds the summary only: a fit on noise is never shown.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,14 +29,14 @@ import pandas as pd
 import pyarrow as pa
 
 from customer_value import clv_models
-from customer_value.cache import LruCache, customer_selection_key, handed_out
+from customer_value.cache import LruCache, customer_selection_key, handed_out, without_period_name
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
 from customer_value.query import as_date, run
-from customer_value.segments import customer_segments
+from customer_value.segments import by_customer, customer_segments
 
 MIN_CUSTOMERS = 300
 MIN_REPEAT_BUYERS = 30
@@ -240,21 +240,9 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
         by the observation end.
     """
     end = _observation_end(db, filters, observation_end)
-    return _summary(db, filters, scope, unit, end).drop(columns=_POSITION)
-
-
-# Each customer's place in the id-ordered list of customers (dataset.with_customer_attributes). The fitted table
-# carries it only to find its customers' segments by number (matching 500,000 ids as text took 0.15 s); the
-# tables handed out do not have it.
-_POSITION = "list_position"
-
-
-def _summary(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date) -> pd.DataFrame:
-    """:func:`summary_frame`'s rows and columns, and :data:`_POSITION`."""
     figures = _summary_figures(db, filters, scope, unit, end)
     frame = with_customer_attributes(db, filters, scope, figures,
-                                     ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"],
-                                     position_column=_POSITION)
+                                     ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"])
     for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
         frame[column] = _as_dates(frame[column])
     return frame
@@ -342,28 +330,19 @@ def _warnings(summary: pd.DataFrame, end: date, bgnbd: BGNBDFit, models: SpendMo
 
 
 def _with_segments(table: pd.DataFrame, db: Database, filters: Filters | None, scope: Scope | None) -> pd.DataFrame:
-    """The fitted table with the period's value x margin cell and RFM segment, without :data:`_POSITION`.
+    """The fitted table with the period's value x margin cell and RFM segment (none without filters).
 
     They go after the summary's columns, before the predictions, so the table reads summary, segments, value.
-    Without filters (no period) there are no segments.
     """
-    merged = table.drop(columns=_POSITION)
     if filters is None:
-        return merged
-    segments = customer_segments(db, filters, scope)
-    positions = table[_POSITION].to_numpy(dtype="int64")
-    segment_positions = segments[_POSITION].to_numpy(dtype="int64")
-    row_of_position = np.full(int(max(positions.max(initial=-1), segment_positions.max(initial=-1))) + 1, -1)
-    row_of_position[segment_positions] = np.arange(len(segment_positions))
-    rows = row_of_position[positions]
-    found = rows >= 0
+        return table
+    labels = by_customer(table["customer_id"], customer_segments(db, filters, scope),
+                         dict.fromkeys(("grid_cell", "rfm_segment"), NOT_IN_PERIOD))
+    merged = table.copy(deep=False)
     place = (merged.columns.get_loc(PREDICTION_COLUMNS[0]) if PREDICTION_COLUMNS[0] in merged.columns
              else len(merged.columns))
-    for offset, column in enumerate(("grid_cell", "rfm_segment")):
-        values = np.full(len(rows), NOT_IN_PERIOD, dtype=object)
-        values[found] = segments[column].to_numpy(dtype=object)[rows[found]]
-        values[pd.isna(values)] = NOT_IN_PERIOD
-        merged.insert(place + offset, column, pd.Series(values, index=merged.index, dtype=object))
+    for offset, (column, values) in enumerate(labels.items()):
+        merged.insert(place + offset, column, values)
     return merged
 
 
@@ -420,9 +399,9 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
     fitted, result = _FITS.get_or_compute(fit_key, lambda: _clv_table(db, filters, scope, unit, end, horizon_months,
                                                                        monthly_discount_rate))
     # Under the fit's own key (its data version): a load landing between the fit and the segments must not file
-    # a table built on the old fit under the new version. The period's name does not matter (see selection_key).
-    period = None if filters is None else replace(filters, period="custom")
-    table = _WITH_SEGMENTS.get_or_compute((*fit_key, period), lambda: _with_segments(fitted, db, filters, scope))
+    # a table built on the old fit under the new version.
+    table = _WITH_SEGMENTS.get_or_compute((*fit_key, without_period_name(filters)),
+                                          lambda: _with_segments(fitted, db, filters, scope))
     _same_data_version(db, chosen)
     return handed_out(table), result
 
@@ -436,7 +415,7 @@ def _same_data_version(db: Database, key: tuple) -> None:
 
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
                horizon_months: int, monthly_discount_rate: float) -> tuple[pd.DataFrame, ClvResult]:
-    summary = _summary(db, filters, scope, unit, end)
+    summary = summary_frame(db, filters, scope, unit, end)
     n_customers = len(summary)
     n_repeat = int((summary["frequency"] > 0).sum())
     ended = summary["churn_date"].notna() & (pd.to_datetime(summary["churn_date"]) <= pd.Timestamp(end))
