@@ -157,13 +157,22 @@ def volume_classes(frame: pd.DataFrame, share: float = PARETO_SHARE, positions: 
     if frame.empty:
         return pd.Series([], index=frame.index, dtype=object)
     positions = revenue_positions(frame) if positions is None else positions
-    cents = _cents(frame["revenue"])[positions]
+    is_a = _volume_a_in_order(_cents(frame["revenue"])[positions], share)
+    return _in_frame_order(VOLUME_NAMES[is_a.astype("int64")], positions, frame)
+
+
+def _volume_a_in_order(cents: np.ndarray, share: float) -> np.ndarray:
+    """Whether each customer is volume A, given revenues in cents from the highest rank down.
+
+    True for a leading run only (which :func:`_grid_positions` relies on): the sums
+    above a customer rise while revenue is positive, and through the negative
+    revenues at the end they never fall below the total.
+    """
     total = int(cents.sum())
     above = np.concatenate([[0], np.cumsum(cents)[:-1]])
     # above < share * total in integers: share as a small exact fraction, sums in cents.
     fraction = Fraction(share).limit_denominator(1000)
-    is_a = (above * fraction.denominator < fraction.numerator * total) & (total > 0)
-    return _in_frame_order(VOLUME_NAMES[is_a.astype("int64")], positions, frame)
+    return (above * fraction.denominator < fraction.numerator * total) & (total > 0)
 
 
 def profit_per_order(frame: pd.DataFrame) -> pd.Series:
@@ -214,7 +223,8 @@ def value_grid_cells(frame: pd.DataFrame, margin_threshold: float | None = None,
     return cells, info
 
 
-def pareto_curve(frame: pd.DataFrame, points: int | None = None) -> pd.DataFrame:
+def pareto_curve(frame: pd.DataFrame, points: int | None = None, positions: np.ndarray | None = None
+                 ) -> pd.DataFrame:
     """Cumulative share of customers against cumulative share of revenue, highest revenue first.
 
     Parameters
@@ -226,6 +236,9 @@ def pareto_curve(frame: pd.DataFrame, points: int | None = None) -> pd.DataFrame
         instead of at every customer (the curve is piecewise linear between
         customers, so the picture is the same and a chart of 500,000 customers
         stays light).
+    positions : numpy.ndarray, optional
+        :func:`revenue_positions` of ``frame`` when the caller has it already
+        (any order of equal revenues draws the same curve).
 
     Returns
     -------
@@ -233,7 +246,8 @@ def pareto_curve(frame: pd.DataFrame, points: int | None = None) -> pd.DataFrame
         One row per customer in revenue order (plus the origin): ``customer_share``,
         ``revenue_share``. Empty when total revenue is not positive.
     """
-    revenue = frame["revenue"].astype(float).to_numpy()[revenue_positions(frame)]
+    positions = revenue_positions(frame) if positions is None else positions
+    revenue = frame["revenue"].astype(float).to_numpy()[positions]
     total = float(revenue.sum())
     if len(revenue) == 0 or total <= 0:
         return pd.DataFrame({"customer_share": [], "revenue_share": []})
@@ -247,14 +261,15 @@ def pareto_curve(frame: pd.DataFrame, points: int | None = None) -> pd.DataFrame
     return pd.DataFrame({"customer_share": customer_share, "revenue_share": revenue_share})
 
 
-def revenue_share_of_top(frame: pd.DataFrame, customer_share: float = 0.2) -> float | None:
+def revenue_share_of_top(frame: pd.DataFrame, customer_share: float = 0.2, positions: np.ndarray | None = None
+                         ) -> float | None:
     """Share of revenue brought by the top ``customer_share`` of customers ("top 20% bring X%").
 
     Read off the Pareto curve with linear interpolation between customers, so
     with 7 customers the top 20% is the first customer plus 40% of the second.
     None when total revenue is not positive.
     """
-    curve = pareto_curve(frame)
+    curve = pareto_curve(frame, positions=positions)
     if curve.empty:
         return None
     return float(np.interp(customer_share, curve["customer_share"], curve["revenue_share"]))
@@ -443,7 +458,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
                    "detractors"):
         frame[column] = frame[column].fillna(0).astype("int64")
     for column in ("first_purchase_in_period", "last_purchase_date", "first_purchase_date", "churn_date"):
-        frame[column] = pd.to_datetime(frame[column])
+        if column in frame.columns:
+            frame[column] = pd.to_datetime(frame[column])
     return frame
 
 
@@ -462,14 +478,80 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
     it is kept per data version, filters, scope and settings, like query results,
     and each caller gets its own frame (changes to it stay the caller's).
     """
-    if margin_threshold is not None and not math.isfinite(float(margin_threshold)):
-        raise UserFacingError("the margin threshold must be a number")
+    _check_threshold(margin_threshold)
     key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
            tuple(rules))
     frame, info = _CLASSIFIED.get_or_compute(key, lambda: classify(
         _typed(buying_customers(db, filters, scope)), filters.end, filters.window_days,
         margin_threshold=margin_threshold, rules=rules))
     return handed_out(frame), info
+
+
+@dataclass(frozen=True)
+class GridOverview:
+    """The value x margin grid of a selection with the figures above it, without the customer list."""
+
+    grid: pd.DataFrame  # grid_summary() rows
+    info: GridInfo
+    customers: int  # who bought in the period
+    revenue: float
+    top_share: float | None  # revenue_share_of_top(0.2)
+
+
+def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
+                  margin_threshold: float | None = None) -> GridOverview:
+    """The grid and headline figures of :func:`segment_frame`, from the period's figures alone.
+
+    Equal to ``grid_summary`` and ``revenue_share_of_top`` of the classified
+    customers (tests/test_segments.py checks it), without their names and
+    attributes, RFM scores or pyramid tiers: at 500,000 customers those take
+    most of a second and the grid, the page's first view, needs none of them.
+    The customers' order by revenue is exact wherever a cell depends on it (see
+    :func:`_grid_positions`).
+    """
+    _check_threshold(margin_threshold)
+    frame = _typed(run(db, "segment_customers", filters=filters, scope=scope))
+    if frame.empty:
+        empty = grid_summary(frame.assign(grid_cell=pd.Series(dtype=object), churned=pd.Series(dtype=bool)))
+        return GridOverview(empty, GridInfo(False, None, margin_threshold is None, 0, None), 0, 0.0, None)
+    positions = _grid_positions(db, frame)
+    volume = volume_classes(frame, positions=positions)
+    cells, info = value_grid_cells(frame, margin_threshold, volume=volume)
+    frame = frame.assign(grid_cell=cells, churned=lapsed_by(frame, filters.end, filters.window_days))
+    # Summed in whole cents: the same total whatever order the customers come in.
+    revenue = int(_cents(frame["revenue"]).sum()) / 100
+    return GridOverview(grid_summary(frame), info, len(frame), revenue,
+                        revenue_share_of_top(frame, 0.2, positions=positions))
+
+
+def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE) -> np.ndarray:
+    """Row positions by revenue, highest first, giving every customer the volume class of revenue_positions.
+
+    Equal revenues keep the rows' order instead of the customer ids', except in
+    the one group of equal revenues that ``share`` falls inside: only there does
+    the order decide who is A, so only its ids are read.
+    """
+    cents = _cents(frame["revenue"])
+    keys = frame["customer_key"].to_numpy(dtype="int64")
+    positions = np.argsort(-cents, kind="stable")
+    ordered_cents = cents[positions]
+    is_a = _volume_a_in_order(ordered_cents, share)
+    first_b = int(np.argmin(is_a)) if not is_a.all() else len(is_a)
+    if 0 < first_b < len(is_a) and ordered_cents[first_b - 1] == ordered_cents[first_b]:
+        descending = -ordered_cents
+        low = int(np.searchsorted(descending, descending[first_b], "left"))
+        high = int(np.searchsorted(descending, descending[first_b], "right"))
+        tied = positions[low:high]
+        ids = run(db, "customer_ids_of_keys", params={"customer_keys": keys[tied].tolist()}, use_cache=False)
+        id_of_key = dict(zip(ids["customer_key"].astype("int64"), ids["customer_id"], strict=True))
+        # Python compares text by code point, as Arrow's sort in revenue_positions compares UTF-8 bytes.
+        positions[low:high] = sorted(tied, key=lambda row: id_of_key[int(keys[row])])
+    return positions
+
+
+def _check_threshold(margin_threshold: float | None) -> None:
+    if margin_threshold is not None and not math.isfinite(float(margin_threshold)):
+        raise UserFacingError("the margin threshold must be a number")
 
 
 BUYING_CUSTOMER_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "acquisition_channel",
@@ -485,10 +567,11 @@ def buying_customers(db: Database, filters: Filters, scope: Scope | None = None)
     attributes only with the data and the scope (see
     :func:`customer_value.dataset.with_customer_attributes`).
     """
-    figures = run(db, "segment_customers", filters=filters, scope=scope, use_cache=False)
+    # Cached like any query result: the grid (grid_overview) read the same rows a moment before.
+    figures = run(db, "segment_customers", filters=filters, scope=scope)
     frame = with_customer_attributes(db, filters, scope, figures, ["customer_id", "name", "customer_type", "region",
                                                                   "sales_rep", "acquisition_channel",
-                                                                  "first_purchase_date", "churn_date"],
+                                                                  "first_purchase_date"],
                                      position_column="list_position")
     return frame[BUYING_CUSTOMER_COLUMNS]
 

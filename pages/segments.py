@@ -57,15 +57,20 @@ def shown(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return table.rename(columns={c: LABELS.get(c, c) for c in columns})
 
 
-def drill(frame: pd.DataFrame, column: str, options: list, key: str, label: str, format_func=str,
-          lister=None) -> None:
+def drill(frame: pd.DataFrame | None, column: str, options: list, key: str, label: str, format_func=str,
+          lister=None, placeholder: str | None = None) -> None:
     """A selectbox of the section's groups and the chosen group's customers, downloadable.
 
-    ``lister(choice)`` lists a group's customers when they are not rows of ``frame`` (lifecycle, migration).
+    ``lister(choice)`` lists a group's customers when they are not rows of ``frame`` (lifecycle, migration,
+    and the grid, whose customers are classified only once a cell is chosen). With a ``placeholder`` nothing
+    is chosen until the user picks a group.
     """
     if not options:
         return
-    choice = st.selectbox(label, options, key=key, format_func=format_func)
+    choice = st.selectbox(label, options, key=key, format_func=format_func, placeholder=placeholder,
+                          index=None if placeholder else 0)
+    if choice is None:
+        return
     customers = lister(choice) if lister is not None else segments.drill_down(frame, column, choice)
     if customers.empty:
         st.caption(f"No customer is listed in {format_func(choice)}.")
@@ -94,22 +99,36 @@ threshold_input = st.number_input(
 
 rules_state = st.session_state.get("seg_rules_applied")
 rules = rules_state if rules_state is not None else list(rfm.DEFAULT_SEGMENT_RULES)
+# The grid and the figures above it come without the customer list: classifying every customer (names, RFM,
+# tiers) takes most of a second at 500,000 customers, so only the tabs and lists that show customers ask for it.
 try:
-    frame, info = segments.segment_frame(db, filters, scope, threshold_input, rules)
+    overview = segments.grid_overview(db, filters, scope, threshold_input)
 except UserFacingError as error:
     st.error(str(error))
     st.stop()
+info = overview.info
 
-if frame.empty:
+if overview.customers == 0:
     empty_state("No customer in this selection bought anything in the period.",
                 "Widen the period or clear the customer type, region and sales rep filters in the sidebar.")
     st.stop()
 
-top_share = segments.revenue_share_of_top(frame, 0.2)
+
+def classified_customers() -> pd.DataFrame:
+    """Every buying customer with their segments; kept by the package, so each caller after the first is quick."""
+    try:
+        frame, _ = segments.segment_frame(db, filters, scope, threshold_input, rules)
+    except UserFacingError as error:
+        st.error(str(error))
+        st.stop()
+    return frame
+
+
+top_share = overview.top_share
 columns = st.columns(4)
-columns[0].metric("Customers who bought", format_value(len(frame), "count"), help="Customers in the selection "
-                  "with at least one purchase day in the period.")
-columns[1].metric("Revenue", format_value(float(frame["revenue"].sum()), "money"),
+columns[0].metric("Customers who bought", format_value(overview.customers, "count"), help="Customers in the "
+                  "selection with at least one purchase day in the period.")
+columns[1].metric("Revenue", format_value(overview.revenue, "money"),
                   help="Their net revenue in the period.")
 columns[2].metric("Top 20% bring", format_value(top_share, "share"),
                   help="Share of revenue from the 20% of customers with the highest revenue (Pareto curve).")
@@ -130,7 +149,8 @@ def clusters_for_page():
     k_choice = st.session_state["seg_k"]
     try:
         return cached_clusters(str(db.path), db.data_version(), filters_key(filters), scope.regions,
-                               threshold_input, None if k_choice == "automatic" else int(k_choice), frame), None
+                               threshold_input, None if k_choice == "automatic" else int(k_choice),
+                               classified_customers()), None
     except UserFacingError as error:
         return None, str(error)
 
@@ -148,7 +168,7 @@ with tabs[0]:
         elif info.customers_without_cost:
             st.info(f"{info.customers_without_cost:,} customers have no line with a cost in the period; they are "
                     "shown as 'margin unknown'.")
-        grid = segments.grid_summary(frame)
+        grid = overview.grid
         by_cell = grid.set_index("grid_cell")
         # The grid as the studies draw it: volume A on top, margin A on the left; each cell with its treatment.
         layout = [["AA", "AB"], ["BA", "BB"]] if info.has_profit else [["A", "B"]]
@@ -170,12 +190,15 @@ with tabs[0]:
                     f"answers) · churn rate {format_value(figures['churn_rate'], 'share')}")
                 card.caption(f"Treatment: {figures['treatment']}")
         st.dataframe(shown(grid, list(grid.columns)), hide_index=True, key="seg_grid_table")
-        drill(frame, "grid_cell", grid["grid_cell"].tolist(), "seg_grid_drill", "List the customers of cell")
+        drill(None, "grid_cell", grid["grid_cell"].tolist(), "seg_grid_drill", "List the customers of cell",
+              lister=lambda cell: segments.drill_down(classified_customers(), "grid_cell", cell),
+              placeholder="Choose a cell to list its customers")
 
 # ---------------------------------------------------------------- 2. Pareto curve and pyramid
 with tabs[1]:
     if tabs[1].open:
         st.subheader("Pareto curve and customer pyramid")
+        frame = classified_customers()
         curve = segments.pareto_curve(frame, points=1_000)
         if curve.empty:
             empty_state("Total revenue is not positive in this selection, so there is no Pareto curve.")
@@ -204,6 +227,7 @@ with tabs[1]:
 with tabs[2]:
     if tabs[2].open:
         st.subheader("Contribution by customer attribute")
+        frame = classified_customers()
         attribute = st.selectbox("Attribute", list(segments.ATTRIBUTES), key="seg_attribute",
                                  format_func=segments.ATTRIBUTES.get)
         parts = segments.contribution(frame, attribute)
@@ -226,6 +250,7 @@ with tabs[2]:
 with tabs[3]:
     if tabs[3].open:
         st.subheader("RFM")
+        frame = classified_customers()
         st.caption("Recency = days from the last purchase to the period's end; frequency = purchase days in the "
                    "period; monetary = net revenue in it. Scores 1-5 by quintile of rank; equal values share a score "
                    "(so every single-purchase customer has F = 1). A customer takes the first segment whose rule "
@@ -265,6 +290,7 @@ with tabs[3]:
 with tabs[4]:
     if tabs[4].open:
         st.subheader("Clusters (K-Means)")
+        frame = classified_customers()
         k_options = ["automatic", *K_RANGE]
         st.selectbox(
             "Number of clusters", k_options, key="seg_k",
@@ -315,7 +341,7 @@ with tabs[5]:
         stages = [stage for stage in segments.LIFECYCLE_STAGES if (ladder["stage"] == stage).any()]
         st.caption("Open leads have no customer record, so the lists hold the known customers of each rung.")
         drill(ladder, "stage", stages, "seg_lifecycle_drill", "List the customers of rung",
-              lister=lambda stage: segments.lifecycle_drill_down(ladder, frame, stage))
+              lister=lambda stage: segments.lifecycle_drill_down(ladder, classified_customers(), stage))
 
 # ---------------------------------------------------------------- 7. migration
 with tabs[6]:
@@ -365,6 +391,7 @@ with tabs[6]:
 with tabs[7]:
     if tabs[7].open:
         st.subheader("Customer lists")
+        frame = classified_customers()
         groupings = {"grid_cell": "Value x margin cell", "rfm_segment": "RFM segment", "pyramid_tier": "Pyramid tier",
                      **segments.ATTRIBUTES, "cluster": "Cluster (k as set on the Clusters tab)"}
         grouping = st.selectbox("List customers by", list(groupings), key="seg_list_by", format_func=groupings.get)

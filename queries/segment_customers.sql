@@ -3,7 +3,8 @@
 -- only cancellations or returns in the period is not here), by customer_key:
 -- the period's net revenue (returns and cancellations deducted), gross profit
 -- over the lines that carry a cost, orders, purchase days, first and last
--- purchase day in the period, and the customer's NPS answers dated in the
+-- purchase day in the period, the contract end (churn_date, for the churn
+-- flag of the grid), and the customer's NPS answers dated in the
 -- period (count, sum, promoters 9-10, detractors 0-6; summed per grid cell
 -- without a second customer-level join). Names and attributes come from
 -- segment_customer_attributes.sql, which does not change with the period:
@@ -20,7 +21,9 @@ with period_totals as (
         sum(customer_days.orders) as orders,
         sum(case when customer_days.is_purchase then 1 else 0 end) as purchase_days,
         min(case when customer_days.is_purchase then customer_days.day end) as first_purchase_in_period,
-        max(case when customer_days.is_purchase then customer_days.day end) as last_purchase_date
+        max(case when customer_days.is_purchase then customer_days.day end) as last_purchase_date,
+        -- The contract end, the same on every day row (customer_days copies it from customer_dim).
+        max(customer_days.churn_date) as churn_date
     from customer_days
     where
         customer_days.day between $start and $end
@@ -53,6 +56,7 @@ select
     period_totals.purchase_days,
     period_totals.first_purchase_in_period,
     period_totals.last_purchase_date,
+    period_totals.churn_date,
     coalesce(period_answers.nps_answers, 0) as nps_answers,
     coalesce(period_answers.nps_sum, 0) as nps_sum,
     coalesce(period_answers.promoters, 0) as promoters,

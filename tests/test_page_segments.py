@@ -107,6 +107,10 @@ def test_pareto_tab_marks_the_hand_computed_point_and_the_tiers(app_test, demo_d
 def test_drill_down_lists_exactly_the_cells_customers(app_test, demo_db):
     at = _open(app_test)
     frame = segments.customer_segments(demo_db, make_filters(demo_db))
+    # No cell is listed until one is chosen: the grid draws without the customer list.
+    assert at.selectbox(key="seg_grid_drill").value is None
+    assert not [table for table in _tab(at, "Value x margin grid").dataframe
+                if "Customer id" in table.value.columns]
     at.selectbox(key="seg_grid_drill").set_value("AB")
     at.run()
     assert not at.exception

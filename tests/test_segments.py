@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -282,6 +283,81 @@ def test_grid_summary_by_hand(grid_db):
     assert report["pareto"]["top_20_percent_revenue_share"] == pytest.approx(800 / 1700)
 
 
+def _assert_overview_is_the_classified_grid(database, filters, margin_threshold=None):
+    """grid_overview gives what the full classification's grid and Pareto figures give."""
+    overview = segments.grid_overview(database, filters, margin_threshold=margin_threshold)
+    frame, info = segments.segment_frame(database, filters, margin_threshold=margin_threshold)
+    pd.testing.assert_frame_equal(overview.grid, segments.grid_summary(frame))
+    assert overview.info == info
+    assert overview.customers == len(frame)
+    assert overview.revenue == pytest.approx(float(frame["revenue"].sum()), rel=1e-12)
+    assert overview.top_share == pytest.approx(segments.revenue_share_of_top(frame, 0.2), rel=1e-12)
+    return overview
+
+
+def test_grid_overview_by_hand(grid_db):
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
+    overview = _assert_overview_is_the_classified_grid(grid_db, filters)
+    # The figures of test_grid_summary_by_hand: C1 AA; C2 and C3 AB (equal revenue 300, both above the
+    # 80% line whatever their order); C5 BA. Median profit per order of 200, -60, 0, 50 = 25.
+    assert overview.customers == 4 and overview.revenue == 1700.0
+    assert overview.top_share == pytest.approx(800 / 1700)
+    assert overview.info.margin_threshold == 25.0 and overview.info.threshold_is_median
+    grid = overview.grid.set_index("grid_cell")
+    assert grid["customers"].to_dict() == {"AA": 1, "AB": 2, "BA": 1}
+    assert grid.loc["AB", "revenue"] == 600.0 and grid.loc["AB", "churned"] == 1
+    assert grid.loc["AA", "nps"] == 100.0 and grid.loc["AB", "nps"] == -100.0
+    # A threshold of 60 per order: only C1 (200) is above it, C5 (50) drops to BB.
+    with_threshold = _assert_overview_is_the_classified_grid(grid_db, filters, 60.0)
+    assert with_threshold.grid.set_index("grid_cell")["customers"].to_dict() == {"AA": 1, "AB": 2, "BB": 1}
+    nobody = segments.grid_overview(grid_db, make_filters(grid_db, start=d("2020-01-01"), end=d("2020-12-31")))
+    assert nobody.customers == 0 and nobody.grid.empty and nobody.top_share is None
+
+
+def test_grid_overview_orders_the_tie_at_the_80_percent_line_by_id(tmp_path):
+    # M1 70, then A1, Y8 and Z9 with 10 each: 100 in all, the 80% line at 80. By id, A1 (70 above it) is A
+    # and Y8 (80 above) and Z9 (90) are B. A1 arrives in a later load with the highest customer_key, so an
+    # order by key would make Y8 the A; the cells' counts and revenue would not show it, their churn does:
+    # A1 bought in December and is active at the end, the others are not.
+    from customer_value import db as dbmod
+    from customer_value.loader import load_file, suggest_mapping
+
+    database = dbmod.connect(tmp_path / "tie.duckdb")
+    try:
+        header = "order_id,customer_id,order_date,amount\n"
+        others = "".join(f"P{number},B{number:02d},2023-03-01,10\n" for number in range(1, 20))
+        for name, text in (("first.csv", "O1,M1,2024-03-01,70\nO2,Y8,2024-03-02,10\nO3,Z9,2024-03-03,10\n"
+                                         + others),
+                           ("second.csv", "O4,A1,2024-12-20,10\n")):
+            path = tmp_path / name
+            path.write_text(header + text)
+            load_file(database, path, "transactions", suggest_mapping(["order_id", "customer_id", "order_date",
+                                                                       "amount"], "transactions"))
+        keys = dict(database.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+        assert keys["Y8"] < keys["Z9"] < keys["A1"]
+        filters = make_filters(database, start=d("2024-01-01"), end=d("2024-12-31"))
+        overview = _assert_overview_is_the_classified_grid(database, filters)
+        # No cost in the file: volume classes only.
+        assert overview.grid[["grid_cell", "customers", "revenue", "churned"]].to_dict(orient="list") == {
+            "grid_cell": ["A", "B"], "customers": [2, 2], "revenue": [80.0, 20.0], "churned": [1, 2]}
+        frame = segments.customer_segments(database, filters).set_index("customer_id")
+        assert frame["grid_cell"].to_dict() == {"A1": "A", "M1": "A", "Y8": "B", "Z9": "B"}
+        # Top 20% of 4 customers = 0.8 of M1 = 56 of 100.
+        assert overview.top_share == pytest.approx(0.56)
+    finally:
+        dbmod.forget(tmp_path / "tie.duckdb")
+
+
+def test_grid_overview_equals_the_classified_grid_on_the_demo_data(demo_db):
+    base = make_filters(demo_db)
+    region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
+    for filters in (base, make_filters(demo_db, period="all_time"), replace(base, regions=(region,)),
+                    replace(base, window_days=180)):
+        overview = _assert_overview_is_the_classified_grid(demo_db, filters)
+        assert overview.customers > 100 and set(overview.grid["grid_cell"]) == set(segments.GRID_CELLS)
+    _assert_overview_is_the_classified_grid(demo_db, base, 1500.0)
+
+
 def test_contribution_and_drill_down_by_hand(grid_db):
     filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
     frame = segments.customer_segments(grid_db, filters)
@@ -510,8 +586,10 @@ def test_rfm_values_match_the_conventional_definition_on_real_exports(real_data_
     assert (summary["frequency"] == expected["purchase_days"] - 1).all()
     assert (summary["recency"] == (expected["last"] - expected["first"]).dt.days).all()
     assert (summary["T"] == (pd.Timestamp(end) - expected["first"]).dt.days).all()
-    # Without any cost in the file the grid falls back to volume classes.
+    # Without any cost in the file the grid falls back to volume classes; the grid drawn without the customer
+    # list is the same.
     assert set(frame["grid_cell"]) == {"A", "B"}
+    assert _assert_overview_is_the_classified_grid(database, filters).customers == len(frame)
     # Scores follow the values: a longer time since the last purchase never scores a higher R.
     ordered = frame.sort_values("recency_days")
     assert ordered["r_score"].is_monotonic_decreasing
