@@ -40,7 +40,7 @@ from customer_value.movements import RETENTION_COLUMNS, retention_table
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of
 
 # Dependency order: each model reads only base tables and models listed before it.
-MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "movement_events",
+MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "answer_days", "movement_events",
           "revenue_movement_months"]
 # Derived tables computed in Python after the SQL models, and the queries they read.
 PYTHON_MODELS = {"retention_cells": ["retention_cells_revenue", "retention_cells_segments"]}
@@ -61,6 +61,7 @@ CUSTOMER_TABLES = {
     "customer_days": ["transactions", "customer_dim"],
     "customer_month": ["customer_days"],
     "customer_summary": ["customer_dim", "customer_days"],
+    "answer_days": ["feedback", "customer_dim"],
 }
 # Models whose rows each sum many customers' figures by group (keys), refreshed by subtracting the
 # refreshed customers' old figures and adding their new ones; the tables they read, narrowed.
@@ -198,7 +199,7 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     # "by name" (DuckDB) matches columns by name, whatever order the model selects them in.
     con.execute("insert into customer_dim by name select * from refresh_dim_keyed")
     check_attribute_groups(con)
-    for model in ("customer_days", "customer_month", "customer_summary"):
+    for model in ("customer_days", "customer_month", "customer_summary", "answer_days"):
         _shadowed(con, catalog, CUSTOMER_TABLES[model], load_sql("models/" + model), "refresh_rows",
                   _model_parameters(model))
         con.execute("delete from " + model + " where customer_id in (select customer_id from refresh_ids)")

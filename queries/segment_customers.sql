@@ -36,15 +36,14 @@ with period_totals as (
 
 period_answers as (
     select
-        customer_dim.customer_key,
-        count(feedback.nps) as nps_answers,
-        sum(feedback.nps) as nps_sum,
-        sum(case when feedback.nps >= 9 then 1 else 0 end) as promoters,
-        sum(case when feedback.nps <= 6 then 1 else 0 end) as detractors
-    from feedback
-    inner join customer_dim on customer_dim.customer_id = feedback.customer_id
-    where feedback.response_date between $start and $end
-    group by customer_dim.customer_key
+        answer_days.customer_key,
+        sum(answer_days.nps_answers) as nps_answers,
+        sum(answer_days.nps_sum) as nps_sum,
+        sum(answer_days.promoters) as promoters,
+        sum(answer_days.detractors) as detractors
+    from answer_days
+    where answer_days.response_date between $start and $end
+    group by answer_days.customer_key
 )
 
 select

@@ -2,7 +2,7 @@
 -- active on the day before $start or on $end, new / reactivated / lost in the
 -- period (the activity rule of the domain brief, as spell_events.sql applies
 -- it), period revenue and gross profit (customer_days), and the period's survey
--- answers and complaints. The team page sums these rows by region and by sales
+-- answers and complaints (answer_days). The team page sums these rows by region and by sales
 -- rep, so its totals add up to the overview's. Scores outside their scale
 -- (NPS 0-10, CSAT 1-5) are ignored, as on the satisfaction page.
 -- Movements are counted in one pass over the purchase days from $start - W to
@@ -83,17 +83,18 @@ period_sales as (
 
 period_feedback as (
     select
-        feedback.customer_id,
-        sum(case when feedback.nps between 0 and 10 then 1 else 0 end) as nps_answers,
-        sum(case when feedback.nps between 9 and 10 then 1 else 0 end) as promoters,
-        sum(case when feedback.nps between 0 and 6 then 1 else 0 end) as detractors,
-        sum(case when feedback.csat between 1 and 5 then 1 else 0 end) as csat_answers,
-        sum(case when feedback.csat between 4 and 5 then 1 else 0 end) as satisfied,
-        sum(case when feedback.complaint then 1 else 0 end) as complaints
-    from feedback
-    inner join scoped_customers on scoped_customers.customer_id = feedback.customer_id
-    where feedback.response_date between $start and $end
-    group by feedback.customer_id
+        answer_days.customer_key,
+        sum(answer_days.nps_answers) as nps_answers,
+        sum(answer_days.promoters) as promoters,
+        sum(answer_days.detractors) as detractors,
+        sum(answer_days.csat_answers) as csat_answers,
+        sum(answer_days.satisfied) as satisfied,
+        sum(answer_days.complaints) as complaints
+    from answer_days
+    where
+        answer_days.response_date between $start and $end
+        and answer_days.attribute_group in (select scoped_customers.attribute_group from scoped_customers)
+    group by answer_days.customer_key
 )
 
 select
@@ -121,10 +122,10 @@ select
 from scoped_customers
 left join movements on movements.customer_key = scoped_customers.customer_key
 left join period_sales on period_sales.customer_key = scoped_customers.customer_key
-left join period_feedback on period_feedback.customer_id = scoped_customers.customer_id
+left join period_feedback on period_feedback.customer_key = scoped_customers.customer_key
 where
     movements.customer_key is not null and (movements.active_start or movements.active_end
         or movements.new_customer > 0 or movements.reactivations > 0 or movements.losses > 0)
     or period_sales.customer_key is not null
-    or period_feedback.customer_id is not null
+    or period_feedback.customer_key is not null
 order by scoped_customers.customer_id

@@ -10,12 +10,14 @@
 -- true, else in one pass over the purchase days from $start - W to $end.
 -- buyers: a customer is counted on their first purchase day in the period, the
 -- one whose previous purchase is before $start (as in period_sales.sql).
--- Day rows find their pair number (team_pairs) through their attribute_group
--- (customer type, region and rep as one number, see customer_dim.sql), a join
--- to a few dozen groups, and the names are attached last: joining the 2.6
--- million day rows to 500,000 customers, or carrying two text columns through
--- them, took longer than the sums (at 10M, for a W the movement cube does not
--- hold: 425 -> 197 ms; with the cube 117 -> 101 ms).
+-- Day rows (customer_days) and answer rows (answer_days) find their pair
+-- number (team_pairs) through their attribute_group (customer type, region and
+-- rep as one number, see customer_dim.sql), a join to a few dozen groups, and
+-- the names are attached last: joining the 2.6 million day rows to 500,000
+-- customers, or carrying two text columns through them, took longer than the
+-- sums (at 10M, for a W the movement cube does not hold: 425 -> 197 ms; with
+-- the cube 117 -> 101 ms); answers joined to customers by text id were half
+-- of what remained.
 -- Parameters: $start, $end, $window_days (W), $as_of, $movement_cube.
 with team_pairs as (
     select
@@ -30,17 +32,13 @@ with team_pairs as (
     ) as distinct_pairs
 ),
 
-customer_pairs as (
-    select scoped_customers.customer_id, scoped_customers.attribute_group, team_pairs.pair_id
+group_pairs as (
+    -- A group is one customer type, region and rep, so it belongs to one pair.
+    select distinct scoped_customers.attribute_group, team_pairs.pair_id
     from scoped_customers
     inner join team_pairs
         on team_pairs.region = coalesce(scoped_customers.region, '(unknown)')
         and team_pairs.sales_rep = coalesce(scoped_customers.sales_rep, '(unknown)')
-),
-
-group_pairs as (
-    -- A group is one customer type, region and rep, so it belongs to one pair.
-    select distinct attribute_group, pair_id from customer_pairs
 ),
 
 scoped_days as (
@@ -162,18 +160,18 @@ movements as (
 
 answers as (
     select
-        customer_pairs.pair_id,
-        sum(case when feedback.nps between 0 and 10 then 1 else 0 end) as nps_answers,
-        sum(case when feedback.nps between 9 and 10 then 1 else 0 end) as promoters,
-        sum(case when feedback.nps between 0 and 6 then 1 else 0 end) as detractors,
-        sum(case when feedback.csat between 1 and 5 then 1 else 0 end) as csat_answers,
-        sum(case when feedback.csat between 4 and 5 then 1 else 0 end) as satisfied,
-        sum(case when feedback.complaint then 1 else 0 end) as complaints,
-        count(*) as answer_rows
-    from feedback
-    inner join customer_pairs on customer_pairs.customer_id = feedback.customer_id
-    where feedback.response_date between $start and $end
-    group by customer_pairs.pair_id
+        group_pairs.pair_id,
+        sum(answer_days.nps_answers) as nps_answers,
+        sum(answer_days.promoters) as promoters,
+        sum(answer_days.detractors) as detractors,
+        sum(answer_days.csat_answers) as csat_answers,
+        sum(answer_days.satisfied) as satisfied,
+        sum(answer_days.complaints) as complaints,
+        sum(answer_days.answer_rows) as answer_rows
+    from answer_days
+    inner join group_pairs on group_pairs.attribute_group = answer_days.attribute_group
+    where answer_days.response_date between $start and $end
+    group by group_pairs.pair_id
 )
 
 select

@@ -94,6 +94,42 @@ from events group by all
 """
 
 
+def test_answer_days_equal_the_raw_answers(demo_db):
+    # Counted here from the answers one by one, in Python, not with the model's SQL.
+    con = demo_db.cursor()
+    answers = frame(con, "select customer_id, survey, response_date, nps, csat, complaint from feedback")
+    assert len(answers) > 1_000
+    expected = {}
+    for row in answers.itertuples(index=False):
+        key = (row.customer_id, row.survey, row.response_date.date())
+        counts = expected.setdefault(key, [0] * 9)
+        nps = None if pd.isna(row.nps) else int(row.nps)
+        csat = None if pd.isna(row.csat) else int(row.csat)
+        counts[0] += 1
+        if nps is not None and 0 <= nps <= 10:
+            counts[1] += 1
+            counts[2] += nps
+            counts[3] += nps >= 9
+            counts[4] += nps <= 6
+        if csat is not None and 1 <= csat <= 5:
+            counts[5] += 1
+            counts[6] += csat
+            counts[7] += csat >= 4
+        counts[8] += bool(row.complaint)
+    derived = frame(con, """
+        select answer_days.customer_id, answer_days.survey, answer_days.response_date, answer_rows, nps_answers,
+               nps_sum, promoters, detractors, csat_answers, csat_sum, satisfied, complaints,
+               answer_days.customer_key = customer_dim.customer_key as same_key,
+               answer_days.attribute_group = customer_dim.attribute_group as same_group
+        from answer_days inner join customer_dim on customer_dim.customer_id = answer_days.customer_id""")
+    assert len(derived) == len(expected) == frame(con, "select count(*) as n from answer_days")["n"].iloc[0]
+    assert derived["same_key"].all() and derived["same_group"].all()
+    got = {(row.customer_id, row.survey, row.response_date.date()): [
+        row.answer_rows, row.nps_answers, row.nps_sum, row.promoters, row.detractors, row.csat_answers,
+        row.csat_sum, row.satisfied, row.complaints] for row in derived.itertuples(index=False)}
+    assert got == expected
+
+
 @pytest.mark.parametrize("window", MOVEMENT_CUBE_WINDOWS)
 def test_movement_events_equal_movements_from_raw_lines(demo_db, window):
     con = demo_db.cursor()

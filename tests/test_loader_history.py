@@ -20,8 +20,8 @@ from customer_value.loader.presets import delete_preset, get_preset, list_preset
 from tests.builders import d, tiny_database
 
 CHECKED_TABLES = ("transactions", "customers", "feedback", "leads", "load_batches",
-                  "customer_dim", "customer_days", "customer_month", "customer_summary", "movement_events",
-                  "revenue_movement_months", "retention_cells")
+                  "customer_dim", "customer_days", "customer_month", "customer_summary", "answer_days",
+                  "movement_events", "revenue_movement_months", "retention_cells")
 
 
 def database_state(database: dbmod.Database, ignore_batch: int = 0) -> dict:
