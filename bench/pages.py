@@ -73,12 +73,20 @@ def overview_data(context: BenchContext) -> None:
     monthly_trend(context.db, context.filters, context.scope)
 
 
-def team_data(context: BenchContext) -> None:
+def team_first_view(context: BenchContext) -> Any:
+    """What a filter change recomputes on the team page before a rep is chosen: the region and rep tables."""
     from customer_value import team
 
     team.team_table(context.db, context.filters, "region", context.scope)
-    reps = team.team_table(context.db, context.filters, "sales_rep", context.scope)
-    # The page lists one rep's customers once a rep is chosen; the first rep stands for that click.
+    return team.team_table(context.db, context.filters, "sales_rep", context.scope)
+
+
+def team_data(context: BenchContext) -> None:
+    from customer_value import team
+
+    reps = team_first_view(context)
+    # The page lists one rep's customers once a rep is chosen (and keeps the choice through filter changes);
+    # the first rep stands for that click.
     if not reps.empty:
         team.rep_customers(context.db, context.filters, reps["sales_rep"].iloc[0], context.scope)
 
@@ -124,6 +132,17 @@ def segments_first_tab(context: BenchContext) -> None:
     segments.grid_overview(context.db, context.filters, context.scope)
 
 
+def segments_cell_listed(context: BenchContext) -> None:
+    """The first tab with a cell's customers listed (the choice stays through filter changes): the grid, then
+    every customer classified and the first cell's list."""
+    from customer_value import segments
+
+    overview = segments.grid_overview(context.db, context.filters, context.scope)
+    if overview.customers:
+        frame, _ = segments.segment_frame(context.db, context.filters, context.scope)
+        segments.drill_down(frame, "grid_cell", overview.grid["grid_cell"].iloc[0])
+
+
 def churn_first_tab(context: BenchContext) -> None:
     """What a filter change recomputes while the churn page shows its first tab, movements and ratios: the
     monthly movements (headline and tab), the churn rule and the data range the early-history caveat reads."""
@@ -151,10 +170,17 @@ def lifetime_value_first_tab(context: BenchContext) -> None:
         clv.clv_by_group(rows, next(level for level in clv.GROUP_LEVELS if level in rows.columns))
 
 
-FIRST_TAB_FUNCTIONS: dict[str, Callable[[BenchContext], Any]] = {"satisfaction": satisfaction_first_tab,
-                                                                  "segments": segments_first_tab,
-                                                                  "churn": churn_first_tab,
-                                                                  "lifetime_value": lifetime_value_first_tab}
+# Views of a page smaller than the whole, reported beside it: (label, function) per page.
+PARTIAL_VIEWS: dict[str, list[tuple[str, Callable[[BenchContext], Any]]]] = {
+    "satisfaction": [("first tab", satisfaction_first_tab)],
+    "segments": [("first tab", segments_first_tab), ("first tab, a cell listed", segments_cell_listed)],
+    "churn": [("first tab", churn_first_tab)],
+    "lifetime_value": [("first tab", lifetime_value_first_tab)],
+    "team": [("first view", team_first_view)],
+}
+_PARTIAL_METHODS = {"first tab": "written out, the tab open after a filter change",
+                    "first tab, a cell listed": "written out, the first tab after a filter change with a cell chosen",
+                    "first view": "written out, the page after a filter change before any list is chosen"}
 # Pages whose data calls are written out above; any other page is replayed from its source.
 PAGE_FUNCTIONS: dict[str, Callable[[BenchContext], None]] = {
     "overview": overview_data,
@@ -194,9 +220,8 @@ def page_runners() -> list[PageRunner]:
         else:
             runners.append(PageRunner(name, path, "replayed from page source, every tab",
                                       lambda context, path=path: replay_page(path, context)))
-        if name in FIRST_TAB_FUNCTIONS:
-            runners.append(PageRunner(f"{name} (first tab)", path, "written out, the tab open after a filter "
-                                      "change", FIRST_TAB_FUNCTIONS[name]))
+        for label, function in PARTIAL_VIEWS.get(name, []):
+            runners.append(PageRunner(f"{name} ({label})", path, _PARTIAL_METHODS[label], function))
     return runners
 
 

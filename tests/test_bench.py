@@ -20,8 +20,10 @@ def test_bench_writes_a_well_formed_report(tmp_path, capsys):
     assert report["machine"]["cores"] >= 1 and report["machine"]["memory_bytes"] > 0
     assert report["rows"]["transactions"] > 15000
     pages = report["pages"]["pages"]
-    # Every page, and the first tab alone of a page whose tabs compute only when open.
-    first_tabs = {"satisfaction (first tab)", "segments (first tab)", "churn (first tab)", "lifetime_value (first tab)"}
+    # Every page, and the first tab alone of a page whose tabs compute only when open (or the view before a
+    # list is chosen).
+    first_tabs = {"satisfaction (first tab)", "segments (first tab)", "segments (first tab, a cell listed)",
+                  "churn (first tab)", "lifetime_value (first tab)", "team (first view)"}
     assert set(pages) == {name for name, _ in page_files()} | first_tabs
     for name in first_tabs:
         assert pages[name]["status"] == "measured" and pages[name]["method"].startswith("written out"), name
