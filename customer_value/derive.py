@@ -30,18 +30,20 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from datetime import date
 
 import duckdb
 
 from customer_value import movements
 from customer_value.db import bump_data_version, set_meta
 from customer_value.errors import UserFacingError
+from customer_value.filters import resolve_period
 from customer_value.movements import RETENTION_COLUMNS, retention_table
-from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of
+from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of, stored_periods_text
 
 # Dependency order: each model reads only base tables and models listed before it.
-MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "answer_days", "movement_events",
-          "revenue_movement_months"]
+MODELS = ["customer_dim", "customer_days", "customer_month", "customer_summary", "answer_days", "customer_periods",
+          "movement_events", "revenue_movement_months"]
 # Derived tables computed in Python after the SQL models, and the queries they read.
 PYTHON_MODELS = {"retention_cells": ["retention_cells_revenue", "retention_cells_segments"]}
 # The derived tables those queries read (both carry customer_id, so a refresh can narrow them).
@@ -49,10 +51,31 @@ RETENTION_INPUT_TABLES = ["customer_month", "customer_summary"]
 DERIVED_TABLES = [*MODELS, *PYTHON_MODELS]
 # The only parameters a model may take; none comes from user input.
 MODEL_PARAMETERS = {"cube_windows": list(MOVEMENT_CUBE_WINDOWS)}
+# The period presets customer_periods keeps every customer's figures for, resolved against the data's range.
+STORED_PERIOD_PRESETS = ("last_12_months", "year_to_date", "last_full_year", "all_time")
+# Parameters computed from the data (the stored periods) rather than fixed like MODEL_PARAMETERS.
+PERIOD_PARAMETERS = {"period_starts", "period_ends"}
 
 
-def _model_parameters(model: str) -> dict:
-    return {name: MODEL_PARAMETERS[name] for name in parameters_of(load_sql("models/" + model))}
+def stored_periods(data_start: date | None, data_end: date | None) -> list[tuple[date, date]]:
+    """The distinct (start, end) of the stored period presets for data from ``data_start`` to ``data_end``."""
+    if data_start is None or data_end is None:
+        return []
+    return sorted({resolve_period(preset, data_end, data_start) for preset in STORED_PERIOD_PRESETS})
+
+
+def _data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """First and last transaction day as the tables hold them now (the meta keys may not be written yet)."""
+    return con.execute("select min(order_date), max(order_date) from transactions").fetchone()
+
+
+def _model_parameters(con: duckdb.DuckDBPyConnection, model: str) -> dict:
+    needed = parameters_of(load_sql("models/" + model))
+    params = {name: MODEL_PARAMETERS[name] for name in needed if name in MODEL_PARAMETERS}
+    if needed & PERIOD_PARAMETERS:
+        periods = stored_periods(*_data_range(con))
+        params.update(period_starts=[start for start, _ in periods], period_ends=[end for _, end in periods])
+    return params
 
 
 # Tables (and the models reading them) a customer's derived rows depend on; all carry customer_id.
@@ -62,6 +85,7 @@ CUSTOMER_TABLES = {
     "customer_month": ["customer_days"],
     "customer_summary": ["customer_dim", "customer_days"],
     "answer_days": ["feedback", "customer_dim"],
+    "customer_periods": ["customer_days"],
 }
 # Models whose rows each sum many customers' figures by group (keys), refreshed by subtracting the
 # refreshed customers' old figures and adding their new ones; the tables they read, narrowed.
@@ -82,14 +106,32 @@ INCREMENTAL_MAX_SHARE = 0.2
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild every derived model and the data-range metadata on ``con`` (inside its transaction)."""
     for model in MODELS:
-        # Model names come from the constant list above, never from user input.
-        statement = "create or replace table " + model + " as " + load_sql("models/" + model)
-        con.execute(statement, _model_parameters(model))
+        _build_model(con, model)
     check_attribute_groups(con)
     build_retention_cells(con)
     set_meta(con, "movement_cube_windows", ",".join(str(window) for window in MOVEMENT_CUBE_WINDOWS))
     set_meta(con, "derived_signature", models_signature())
     _set_data_range(con)
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, model: str) -> None:
+    # Model names come from the constant list above, never from user input.
+    statement = "create or replace table " + model + " as " + load_sql("models/" + model)
+    con.execute(statement, _model_parameters(con, model))
+    if model == "customer_periods":
+        set_meta(con, "stored_periods", stored_periods_text(stored_periods(*_data_range(con))))
+
+
+def _rebuild_periods_if_moved(con: duckdb.DuckDBPyConnection) -> bool:
+    """Rebuild customer_periods when the data's range moved the presets it holds; True if it did.
+
+    Its rows are then kept per customer by refresh_customers like the other per-customer models.
+    """
+    stored = con.execute("select value from app_meta where key = 'stored_periods'").fetchone()
+    if stored is not None and stored[0] == stored_periods_text(stored_periods(*_data_range(con))):
+        return False
+    _build_model(con, "customer_periods")
+    return True
 
 
 def build_retention_cells(con: duckdb.DuckDBPyConnection) -> None:
@@ -142,9 +184,7 @@ _PYTHON_MODEL_CODE = [build_retention_cells, movements.retention_table, movement
 
 
 def _set_data_range(con: duckdb.DuckDBPyConnection) -> None:
-    data_start, data_end = con.execute(
-        "select min(order_date), max(order_date) from transactions"
-    ).fetchone()
+    data_start, data_end = _data_range(con)
     set_meta(con, "data_start", data_start.isoformat() if data_start else "")
     set_meta(con, "data_end", data_end.isoformat() if data_end else "")
 
@@ -181,7 +221,7 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     _retention_inputs(con, catalog, "refresh_old_retention_inputs")
     for model, (_, _, tables) in ADDITIVE_MODELS.items():
         _shadowed(con, catalog, tables, load_sql("models/" + model), "refresh_old_" + model,
-                  _model_parameters(model))
+                  _model_parameters(con, model))
     # customer_dim: recomputed rows keep their key; ids seen for the first time get the next free numbers.
     _shadowed(con, catalog, CUSTOMER_TABLES["customer_dim"], load_sql("models/customer_dim"), "refresh_dim", {})
     con.execute(
@@ -199,15 +239,22 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     # "by name" (DuckDB) matches columns by name, whatever order the model selects them in.
     con.execute("insert into customer_dim by name select * from refresh_dim_keyed")
     check_attribute_groups(con)
-    for model in ("customer_days", "customer_month", "customer_summary", "answer_days"):
+    # A load that moves the data's first or last day moves the stored periods: customer_periods is then
+    # rebuilt whole (after customer_days is up to date) instead of customer by customer.
+    periods_moved = con.execute("select value from app_meta where key = 'stored_periods'").fetchone() != (
+        stored_periods_text(stored_periods(*_data_range(con))),)
+    per_customer = ["customer_days", "customer_month", "customer_summary", "answer_days"]
+    for model in per_customer if periods_moved else [*per_customer, "customer_periods"]:
         _shadowed(con, catalog, CUSTOMER_TABLES[model], load_sql("models/" + model), "refresh_rows",
-                  _model_parameters(model))
+                  _model_parameters(con, model))
         con.execute("delete from " + model + " where customer_id in (select customer_id from refresh_ids)")
         con.execute("insert into " + model + " by name select * from refresh_rows")
+    if periods_moved:
+        _build_model(con, "customer_periods")
     temporaries = ["refresh_ids", "refresh_dim", "refresh_dim_keyed", "refresh_rows"]
     for model, (keys, measures, tables) in ADDITIVE_MODELS.items():
         _shadowed(con, catalog, tables, load_sql("models/" + model), "refresh_new_" + model,
-                  _model_parameters(model))
+                  _model_parameters(con, model))
         _apply_difference(con, model, keys, measures)
         temporaries += ["refresh_old_" + model, "refresh_new_" + model]
     _retention_inputs(con, catalog, "refresh_new_retention_inputs")
@@ -283,8 +330,9 @@ def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str]
     elif ids:
         refresh_customers(con, ids)
     else:
-        # Only anonymous lines changed: no customer's rows, but maybe the data's date range.
+        # Only anonymous lines changed: no customer's rows, but maybe the data's date range and so the presets.
         _set_data_range(con)
+        _rebuild_periods_if_moved(con)
 
 
 def models_signature() -> str:

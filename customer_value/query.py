@@ -114,6 +114,20 @@ def _movement_cube(db: Database, filters: Filters | None) -> bool:
     return db.meta("data_end") == filters.as_of.isoformat()
 
 
+def stored_periods_text(periods: list[tuple[date, date]]) -> str:
+    """How the meta key ``stored_periods`` lists the periods customer_periods holds."""
+    return ",".join(f"{start.isoformat()}..{end.isoformat()}" for start, end in periods)
+
+
+def _stored_period(db: Database, filters: Filters | None) -> bool:
+    """Whether customer_periods holds the figures of the filters' period (see queries/models/customer_periods.sql)."""
+    if filters is None:
+        return False
+    # A database derived before customer_periods existed has no such meta key: it is read the slow way.
+    held = (db.meta("stored_periods") or "").split(",")
+    return stored_periods_text([(filters.start, filters.end)]) in held
+
+
 def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope | None) -> tuple:
     state = db.thread_state()
     regions = _scope_regions(filters, scope)
@@ -223,6 +237,8 @@ def run(
     sql = load_sql(name)
     if "movement_cube" in parameters_of(sql) and "movement_cube" not in all_params:
         all_params["movement_cube"] = _movement_cube(db, filters)
+    if "stored_period" in parameters_of(sql) and "stored_period" not in all_params:
+        all_params["stored_period"] = _stored_period(db, filters)
     bound = _bind(sql, all_params, name)
     if use_cache:
         # The cache key covers the parameters of the building blocks too: a change of

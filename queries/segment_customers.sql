@@ -11,8 +11,32 @@
 -- joining and sorting them here cost more than the aggregate itself.
 -- The segment grids, RFM scores and clusters of customer_value/segments.py
 -- are computed from these rows.
--- Parameters: $start, $end, $all_customers (set by query.py).
+-- Parameters: $start, $end, $all_customers, $stored_period (both set by query.py).
 with period_totals as (
+    -- A period customer_periods holds (a period preset, $stored_period set by
+    -- query.py) is read as the load summed it; any other is summed here, the
+    -- same sums. DuckDB folds the bound constants, so only one branch runs.
+    select
+        customer_periods.customer_key,
+        customer_periods.revenue,
+        customer_periods.profit,
+        customer_periods.lines_with_profit,
+        customer_periods.orders,
+        customer_periods.purchase_days,
+        customer_periods.first_purchase_in_period,
+        customer_periods.last_purchase_date,
+        customer_periods.churn_date
+    from customer_periods
+    where
+        $stored_period
+        and customer_periods.period_start = $start
+        and customer_periods.period_end = $end
+        and ($all_customers or customer_periods.customer_key in (
+            select scoped_customers.customer_key from scoped_customers where not $all_customers
+        ))
+
+    union all
+
     select
         customer_days.customer_key,
         sum(customer_days.revenue) as revenue,
@@ -26,7 +50,8 @@ with period_totals as (
         max(customer_days.churn_date) as churn_date
     from customer_days
     where
-        customer_days.day between $start and $end
+        not $stored_period
+        and customer_days.day between $start and $end
         -- Nobody is filtered out when $all_customers: skip the scope join (DuckDB folds the constant).
         and ($all_customers or customer_days.customer_key in (
             select scoped_customers.customer_key from scoped_customers where not $all_customers

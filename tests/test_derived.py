@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -128,6 +128,47 @@ def test_answer_days_equal_the_raw_answers(demo_db):
         row.answer_rows, row.nps_answers, row.nps_sum, row.promoters, row.detractors, row.csat_answers,
         row.csat_sum, row.satisfied, row.complaints] for row in derived.itertuples(index=False)}
     assert got == expected
+
+
+def test_customer_periods_hold_the_period_presets_summed_from_raw_lines(demo_db):
+    con = demo_db.cursor()
+    presets = sorted({(filters.start, filters.end) for filters in (
+        make_filters(demo_db, period=preset) for preset in derive.STORED_PERIOD_PRESETS)})
+    assert demo_db.meta("stored_periods") == ",".join(f"{start}..{end}" for start, end in presets)
+    assert len(presets) >= 2
+    purchase = "not is_cancellation and amount > 0"
+    for start, end in presets:
+        raw = frame(con, f"""
+            select customer_id, sum(amount) as revenue, sum(gross_profit) as profit,
+                   count(gross_profit) as lines_with_profit,
+                   count(distinct case when {purchase} then order_date end) as purchase_days,
+                   min(case when {purchase} then order_date end) as first_purchase_in_period,
+                   max(case when {purchase} then order_date end) as last_purchase_date
+            {PURCHASE_LINES} and order_date between $start and $end group by customer_id""",
+                    {"start": start, "end": end})
+        stored = frame(con, """
+            select customer_id, revenue, profit, lines_with_profit, purchase_days, first_purchase_in_period,
+                   last_purchase_date
+            from customer_periods where period_start = $start and period_end = $end""", {"start": start, "end": end})
+        merged = raw.merge(stored, on="customer_id", suffixes=("", "_stored"))
+        assert len(merged) == len(raw) == len(stored) > 1_000
+        for column in raw.columns.drop("customer_id"):
+            pd.testing.assert_series_equal(merged[column], merged[f"{column}_stored"], check_names=False,
+                                           check_dtype=False, obj=f"{start}..{end} {column}")
+
+
+@pytest.mark.parametrize("period", derive.STORED_PERIOD_PRESETS)
+def test_a_stored_period_gives_the_figures_summed_from_day_rows(demo_db, period):
+    base = make_filters(demo_db, period=period)
+    region = filter_choices(demo_db)["region"][0]
+    for filters in (base, replace(base, regions=(region,))):
+        assert query._stored_period(demo_db, filters)
+        stored = run(demo_db, "segment_customers", filters=filters, use_cache=False)
+        summed = run(demo_db, "segment_customers", filters=filters, params={"stored_period": False}, use_cache=False)
+        assert len(stored) > 100
+        pd.testing.assert_frame_equal(sorted_frame(stored, ["customer_key"]), sorted_frame(summed, ["customer_key"]))
+    # Any other period is summed from the day rows.
+    assert not query._stored_period(demo_db, replace(base, start=base.start + timedelta(days=1)))
 
 
 @pytest.mark.parametrize("window", MOVEMENT_CUBE_WINDOWS)
@@ -317,6 +358,30 @@ def test_incremental_refresh_equals_full_rebuild(writable_demo_db, monkeypatch):
     new_customer = incremental["customer_summary"].set_index("customer_id").loc["NEW-CUSTOMER"]
     assert float(new_customer["revenue"]) == 1220.00  # 500 + 800 - 80 returned
     assert new_customer["region"] == "West"
+
+
+def test_a_load_past_the_last_day_moves_the_stored_periods(writable_demo_db, monkeypatch):
+    con = writable_demo_db.cursor()
+    before = con.execute("select value from app_meta where key = 'stored_periods'").fetchone()[0]
+    customer = con.execute("select min(customer_id) from customer_dim").fetchone()[0]
+    last_day = con.execute("select max(order_date) from transactions").fetchone()[0]
+    con.execute("begin transaction")
+    con.execute("""
+        insert into transactions (row_key, order_id, line_no, customer_id, order_date, amount, quantity,
+                                  gross_profit, product, channel, is_cancellation, batch_id)
+        values (1, 'LATER-1', 1, $customer, $day, 321.00, 1, 50.00, 'x', 'y', false, 999)
+        """, {"customer": customer, "day": last_day + timedelta(days=20)})
+    with monkeypatch.context() as patched:
+        patched.setattr(derive, "rebuild_derived", lambda con: pytest.fail("rebuilt everything"))
+        refresh_after_change(con, [customer])
+    moved = con.execute("select value from app_meta where key = 'stored_periods'").fetchone()[0]
+    incremental = snapshot(con)["customer_periods"]
+    rebuild_derived(con)
+    rebuilt = snapshot(con)["customer_periods"]
+    con.execute("rollback")
+    # Every preset ends on the new last day now (last full year too, when the new day starts a year).
+    assert moved != before and f"..{last_day + timedelta(days=20)}" in moved
+    pd.testing.assert_frame_equal(incremental, rebuilt, check_dtype=False)
 
 
 def test_refresh_with_unknown_scope_rebuilds(writable_demo_db):

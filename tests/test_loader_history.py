@@ -21,7 +21,7 @@ from tests.builders import d, tiny_database
 
 CHECKED_TABLES = ("transactions", "customers", "feedback", "leads", "load_batches",
                   "customer_dim", "customer_days", "customer_month", "customer_summary", "answer_days",
-                  "movement_events", "revenue_movement_months", "retention_cells")
+                  "customer_periods", "movement_events", "revenue_movement_months", "retention_cells")
 
 
 def database_state(database: dbmod.Database, ignore_batch: int = 0) -> dict:
