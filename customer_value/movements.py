@@ -44,7 +44,7 @@ from customer_value.metrics import (
     safe_ratio,
 )
 from customer_value.query import RESULT_CACHE, all_customers_in_scope, run, scalar_row
-from customer_value.segments import CELL_NAMES_BY_CODE, UNKNOWN_MARGIN, VOLUME_NAMES, cell_code
+from customer_value.segments import GRID_NAMES_BY_CODE, UNKNOWN_MARGIN, VOLUME_NAMES, cell_code
 
 MOVEMENT_COUNTS = ["active_start", "new_customers", "reactivated", "lost", "lost_at_contract_end", "active_end"]
 CUSTOMER_RATIOS = {
@@ -364,7 +364,7 @@ def cell_labels(volume_a: np.ndarray, margin_known: np.ndarray, margin_a: np.nda
     if not any_margin:
         return VOLUME_NAMES[volume_a.astype("int64")]
     # Picked from the names by code: building strings per customer cost 0.1 s a month at 500,000 customers.
-    return CELL_NAMES_BY_CODE[cell_code(volume_a, margin_known, margin_a)]
+    return GRID_NAMES_BY_CODE[cell_code(volume_a, margin_known, margin_a)]
 
 
 def _month_rows(rows: pd.DataFrame, first: int, last: int) -> Callable[[int, int], slice]:

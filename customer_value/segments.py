@@ -47,6 +47,8 @@ PARETO_SHARE = 0.8
 GRID_CELLS = ("AA", "AB", "BA", "BB")
 VOLUME_TIERS = ("A", "B")
 UNKNOWN_MARGIN = " (margin unknown)"
+GRID_ORDER = [*GRID_CELLS, *(tier + UNKNOWN_MARGIN for tier in VOLUME_TIERS), *VOLUME_TIERS]
+ANSWER_COLUMNS = ("nps_answers", "nps_sum", "promoters", "detractors")
 TREATMENTS = {
     "AA": "Key accounts: one-to-one key-account care and regular visits.",
     "AB": "High volume, thin margin: develop toward AA (raise margin: mix, pricing, cost to serve).",
@@ -87,12 +89,13 @@ class GridInfo:
 
 # Names by code, as object arrays so that picking them per customer copies references, not text.
 VOLUME_NAMES = np.array(["B", "A"], dtype=object)  # indexed by "is volume A"
-# Indexed by cell_code().
-CELL_NAMES_BY_CODE = np.array(["AA", "AB", "BA", "BB", "A" + UNKNOWN_MARGIN, "B" + UNKNOWN_MARGIN], dtype=object)
+# Indexed by cell_code() and _grid_codes(): GRID_ORDER as an array.
+GRID_NAMES_BY_CODE = np.array(GRID_ORDER, dtype=object)
 
 
 def cell_code(volume_a: np.ndarray, margin_known: np.ndarray, margin_a: np.ndarray) -> np.ndarray:
-    """Position of each customer's cell name in CELL_NAMES_BY_CODE (volume and margin class as booleans)."""
+    """Position of each customer's cell name in GRID_ORDER when cost data exists (volume and margin class as
+    booleans): AA, AB, BA, BB, or A / B with the margin unknown."""
     volume_b = (~volume_a).astype("int64")
     return np.where(margin_known, 2 * volume_b + (~margin_a).astype("int64"), 4 + volume_b)
 
@@ -205,6 +208,15 @@ def value_grid_cells(frame: pd.DataFrame, margin_threshold: float | None = None,
     info : GridInfo
     """
     volume = volume_classes(frame) if volume is None else volume
+    code, info = _grid_codes(frame, (volume == "A").to_numpy(), margin_threshold)
+    # Picked by position from the cells' names, not built per customer: string addition, or numpy's
+    # fixed-width strings turned into Python ones, cost a pass over 375,000 rows each.
+    return pd.Series(GRID_NAMES_BY_CODE[code], index=frame.index, dtype=object), info
+
+
+def _grid_codes(frame: pd.DataFrame, volume_a: np.ndarray, margin_threshold: float | None
+                ) -> tuple[np.ndarray, GridInfo]:
+    """Each customer's cell as its position in GRID_ORDER, and how the grid was built (see value_grid_cells)."""
     per_order = profit_per_order(frame) if not frame.empty else pd.Series([], dtype=float)
     known = per_order.notna()
     if not known.any():
@@ -212,15 +224,11 @@ def value_grid_cells(frame: pd.DataFrame, margin_threshold: float | None = None,
                   "be computed; the grid shows the volume classes (Pareto 80%) only. Load transactions with a "
                   "cost or gross_profit column to split them by margin.")
         info = GridInfo(False, None, margin_threshold is None, 0, reason if not frame.empty else None)
-        return volume.astype(object), info
+        return GRID_ORDER.index("A") + (~volume_a).astype("int64"), info
     threshold_is_median = margin_threshold is None
     threshold = float(per_order[known].median()) if threshold_is_median else float(margin_threshold)
-    # Picked by position from the six names, not built per customer: string addition, or numpy's fixed-width
-    # strings turned into Python ones, cost a pass over 375,000 rows each.
-    code = cell_code((volume == "A").to_numpy(), known.to_numpy(), (per_order > threshold).to_numpy())
-    cells = pd.Series(CELL_NAMES_BY_CODE[code], index=frame.index, dtype=object)
-    info = GridInfo(True, threshold, threshold_is_median, int((~known).sum()), None)
-    return cells, info
+    code = cell_code(volume_a, known.to_numpy(), (per_order > threshold).to_numpy())
+    return code, GridInfo(True, threshold, threshold_is_median, int((~known).sum()), None)
 
 
 def pareto_curve(frame: pd.DataFrame, points: int | None = None, positions: np.ndarray | None = None
@@ -356,9 +364,8 @@ def grid_summary(segments: pd.DataFrame, feedback: pd.DataFrame | None = None) -
         ``churned``, ``churn_rate`` (share of the cell's customers not active on the period's last day),
         ``treatment``.
     """
-    order = list(GRID_CELLS) + [c + UNKNOWN_MARGIN for c in VOLUME_TIERS] + list(VOLUME_TIERS)
-    summary = group_summary(segments, "grid_cell", order)
-    answer_columns = ["nps_answers", "nps_sum", "promoters", "detractors"]
+    summary = group_summary(segments, "grid_cell", GRID_ORDER)
+    answer_columns = list(ANSWER_COLUMNS)
     if feedback is None and all(column in segments.columns for column in answer_columns):
         # customer_segments carries each customer's answers already (summed in SQL): no join on 500k ids here.
         answers = segments[["grid_cell", "churned", *answer_columns]]
@@ -370,7 +377,11 @@ def grid_summary(segments: pd.DataFrame, feedback: pd.DataFrame | None = None) -
                                     for column in answer_columns})
     per_cell = answers[["grid_cell", "churned", *answer_columns]].astype(
         {column: float for column in ["churned", *answer_columns]}).groupby("grid_cell").sum()
-    summary = summary.merge(per_cell, left_on="grid_cell", right_index=True, how="left")
+    return _grid_table(summary.merge(per_cell, left_on="grid_cell", right_index=True, how="left"))
+
+
+def _grid_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """grid_summary's rows from each present cell's customers, revenue, profit, shares, churned and answers."""
     summary["average_nps"] = [safe_ratio(total, count) for total, count
                               in zip(summary["nps_sum"], summary["nps_answers"], strict=True)]
     summary["nps"] = [nps_score(int(p), int(d), int(n)) for p, d, n
@@ -510,30 +521,64 @@ def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
     :func:`_grid_positions`).
     """
     _check_threshold(margin_threshold)
-    frame = _typed(run(db, "segment_customers", filters=filters, scope=scope))
+    # The query's columns as they come (money and counts as float64, days as datetime64): the grid needs
+    # none of _typed's conversions, which cost a pass over every column.
+    frame = run(db, "segment_customers", filters=filters, scope=scope)
     if frame.empty:
-        empty = grid_summary(frame.assign(grid_cell=pd.Series(dtype=object), churned=pd.Series(dtype=bool)))
+        empty = grid_summary(_typed(frame).assign(grid_cell=pd.Series(dtype=object),
+                                                  churned=pd.Series(dtype=bool)))
         return GridOverview(empty, GridInfo(False, None, margin_threshold is None, 0, None), 0, 0.0, None)
-    positions = _grid_positions(db, frame)
-    volume = volume_classes(frame, positions=positions)
-    cells, info = value_grid_cells(frame, margin_threshold, volume=volume)
-    frame = frame.assign(grid_cell=cells, churned=lapsed_by(frame, filters.end, filters.window_days))
+    positions, is_a_in_order = _grid_positions(db, frame)
+    volume_a = np.empty(len(frame), dtype=bool)
+    volume_a[positions] = is_a_in_order
+    code, info = _grid_codes(frame, volume_a, margin_threshold)
+    churned = lapsed_by(frame, filters.end, filters.window_days)
     # Summed in whole cents: the same total whatever order the customers come in.
     revenue = int(_cents(frame["revenue"]).sum()) / 100
-    return GridOverview(grid_summary(frame), info, len(frame), revenue,
+    return GridOverview(_grid_by_cell(frame, code, churned), info, len(frame), revenue,
                         revenue_share_of_top(frame, 0.2, positions=positions))
 
 
-def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE) -> np.ndarray:
-    """Row positions by revenue, highest first, giving every customer the volume class of revenue_positions.
+def _grid_by_cell(frame: pd.DataFrame, code: np.ndarray, churned: pd.Series) -> pd.DataFrame:
+    """grid_summary of ``frame`` with these cells (_grid_codes) and churn flags, summed by cell number.
 
-    Equal revenues keep the rows' order instead of the customer ids', except in
+    The same figures as grid_summary's pandas groupby (tests/test_segments.py compares them), which
+    costs a pass over 500,000 cell names for each of its two groupings.
+    """
+    names = pd.Index(GRID_ORDER)
+    count = len(names)
+    with_cost = frame["lines_with_profit"].fillna(0).to_numpy() > 0
+    profit = np.where(with_cost, frame["profit"].astype(float).fillna(0.0).to_numpy(), 0.0)
+
+    def per_cell(values: Any) -> np.ndarray:
+        return np.bincount(code, weights=np.asarray(values, dtype=float), minlength=count)
+
+    customers = np.bincount(code, minlength=count)
+    cost_customers = np.bincount(code, weights=with_cost, minlength=count)
+    present = customers > 0
+    summary = pd.DataFrame({"grid_cell": names[present], "customers": customers[present].astype("int64"),
+                            "revenue": per_cell(frame["revenue"])[present],
+                            "profit": np.where(cost_customers > 0, per_cell(profit), np.nan)[present]})
+    total_profit = float(profit.sum()) if with_cost.any() else None
+    summary = _shares(summary, len(frame), float(frame["revenue"].astype(float).sum()), total_profit)
+    summary["churned"] = per_cell(churned)[present]
+    for column in ANSWER_COLUMNS:
+        summary[column] = per_cell(frame[column].fillna(0))[present]
+    return _grid_table(summary)
+
+
+def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions by revenue, highest first, giving every customer the volume class of revenue_positions,
+    and whether the customer at each position is volume A.
+
+    Equal revenues come in any order instead of the customer ids', except in
     the one group of equal revenues that ``share`` falls inside: only there does
     the order decide who is A, so only its ids are read.
     """
     cents = _cents(frame["revenue"])
     keys = frame["customer_key"].to_numpy(dtype="int64")
-    positions = np.argsort(-cents, kind="stable")
+    positions = np.argsort(-cents)
     ordered_cents = cents[positions]
     is_a = _volume_a_in_order(ordered_cents, share)
     first_b = int(np.argmin(is_a)) if not is_a.all() else len(is_a)
@@ -546,7 +591,7 @@ def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHA
         id_of_key = dict(zip(ids["customer_key"].astype("int64"), ids["customer_id"], strict=True))
         # Python compares text by code point, as Arrow's sort in revenue_positions compares UTF-8 bytes.
         positions[low:high] = sorted(tied, key=lambda row: id_of_key[int(keys[row])])
-    return positions
+    return positions, is_a
 
 
 def _check_threshold(margin_threshold: float | None) -> None:
