@@ -37,7 +37,7 @@ import duckdb
 from customer_value import movements
 from customer_value.db import bump_data_version, set_meta
 from customer_value.errors import UserFacingError
-from customer_value.filters import resolve_period
+from customer_value.filters import previous_period, resolve_period
 from customer_value.movements import RETENTION_COLUMNS, retention_table
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, arrow_to_frame, load_sql, parameters_of, stored_periods_text
 
@@ -58,10 +58,12 @@ PERIOD_PARAMETERS = {"period_starts", "period_ends"}
 
 
 def stored_periods(data_start: date | None, data_end: date | None) -> list[tuple[date, date]]:
-    """The distinct (start, end) of the stored period presets for data from ``data_start`` to ``data_end``."""
+    """The distinct (start, end) of the stored period presets for data from ``data_start`` to ``data_end``, and
+    of the period before each (Filters.previous: what the team page compares with)."""
     if data_start is None or data_end is None:
         return []
-    return sorted({resolve_period(preset, data_end, data_start) for preset in STORED_PERIOD_PRESETS})
+    presets = {resolve_period(preset, data_end, data_start) for preset in STORED_PERIOD_PRESETS}
+    return sorted(presets | {previous_period(start, end) for start, end in presets})
 
 
 def _data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:

@@ -18,7 +18,7 @@
 -- sums (at 10M, for a W the movement cube does not hold: 425 -> 197 ms; with
 -- the cube 117 -> 101 ms); answers joined to customers by text id were half
 -- of what remained.
--- Parameters: $start, $end, $window_days (W), $as_of, $movement_cube.
+-- Parameters: $start, $end, $window_days (W), $as_of, $movement_cube, $stored_period.
 with team_pairs as (
     select
         region,
@@ -58,6 +58,29 @@ scoped_days as (
 ),
 
 sales as (
+    -- A period customer_periods holds ($stored_period, set by query.py: a
+    -- period preset or the one before it) is read as the load summed it per
+    -- customer; any other is summed from the day rows. DuckDB folds the bound
+    -- constants, so one branch runs. rows_in_period: customers with a day row
+    -- in the period, or their day rows; either is above 0 exactly when a pair
+    -- has any.
+    select
+        group_pairs.pair_id,
+        sum(case when customer_periods.purchase_days > 0 then 1 else 0 end) as bought_in_period,
+        sum(customer_periods.revenue) as revenue,
+        sum(customer_periods.profit) as profit,
+        sum(customer_periods.lines_with_profit) as lines_with_profit,
+        count(*) as rows_in_period
+    from customer_periods
+    inner join group_pairs on group_pairs.attribute_group = customer_periods.attribute_group
+    where
+        $stored_period
+        and customer_periods.period_start = $start
+        and customer_periods.period_end = $end
+    group by group_pairs.pair_id
+
+    union all
+
     select
         pair_id,
         sum(case
@@ -66,9 +89,9 @@ sales as (
         sum(revenue) as revenue,
         sum(profit) as profit,
         sum(lines_with_profit) as lines_with_profit,
-        count(*) as day_rows
+        count(*) as rows_in_period
     from scoped_days
-    where day >= $start
+    where not $stored_period and day >= $start
     group by pair_id
 ),
 
@@ -199,7 +222,7 @@ left join answers on answers.pair_id = team_pairs.pair_id
 -- A pair whose customers have nothing to report (left long ago, no sale, no answer) is no row,
 -- as no customer of it is a row of team_customers.sql.
 where
-    coalesce(sales.day_rows, 0) > 0
+    coalesce(sales.rows_in_period, 0) > 0
     or coalesce(answers.answer_rows, 0) > 0
     or coalesce(movements.active_start, 0) > 0
     or coalesce(movements.active_end, 0) > 0

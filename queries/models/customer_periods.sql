@@ -3,9 +3,11 @@
 -- for that period, the sums segment_customers.sql takes over customer_days for
 -- any other period (revenue net of returns and cancellations, gross profit over
 -- the lines with a cost, orders, purchase days, first and last purchase day,
--- contract end). The stored periods are the period presets resolved against
--- the data's range (derive.stored_periods: last 12 months, year to date, last
--- full year, all time), the periods nearly every filter change asks for; a
+-- contract end), and the customer's attribute_group (customer_dim.sql) for
+-- sums by region and rep. The stored periods are the period presets resolved
+-- against the data's range (derive.stored_periods: last 12 months, year to
+-- date, last full year, all time) and the periods before each, which the team
+-- page compares with: the periods nearly every filter change asks for. A
 -- segment grid of one of them reads a row per customer here instead of
 -- summing 2.6 million day rows at 10 million lines. A load that moves the
 -- data's first or last day moves the presets, and rebuilds this table.
@@ -23,6 +25,7 @@ select
     stored_periods.period_end,
     customer_days.customer_key,
     customer_days.customer_id,
+    customer_days.attribute_group,
     sum(customer_days.revenue) as revenue,
     sum(customer_days.profit) as profit,
     sum(customer_days.lines_with_profit) as lines_with_profit,
@@ -38,5 +41,6 @@ group by
     stored_periods.period_start,
     stored_periods.period_end,
     customer_days.customer_key,
-    customer_days.customer_id
+    customer_days.customer_id,
+    customer_days.attribute_group
 order by stored_periods.period_start, stored_periods.period_end
