@@ -15,7 +15,9 @@
 with period_totals as (
     -- A period customer_periods holds (a period preset, $stored_period set by
     -- query.py) is read as the load summed it; any other is summed here, the
-    -- same sums. DuckDB folds the bound constants, so only one branch runs.
+    -- same sums as models/customer_periods.sql (tests/test_derived.py checks
+    -- that both give the same rows). DuckDB folds the bound constants, so only
+    -- one branch runs.
     select
         customer_periods.customer_key,
         customer_periods.revenue,

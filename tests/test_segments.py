@@ -195,24 +195,32 @@ def grid_db(tmp_path):
                          feedback=feedback)
 
 
+def _load_in_two_batches(database, tmp_path, first_orders: str, second_orders: str) -> dict[str, int]:
+    """Load two transaction files (order_id,customer_id,order_date,amount lines), the first with nineteen
+    customers who bought in 2023 so that the second load is small enough to be refreshed incrementally;
+    returns each customer's key."""
+    from customer_value.loader import load_file, suggest_mapping
+
+    header = "order_id,customer_id,order_date,amount\n"
+    others = "".join(f"P{number},B{number:02d},2023-03-01,10\n" for number in range(1, 20))
+    for name, text in (("first.csv", first_orders + others), ("second.csv", second_orders)):
+        path = tmp_path / name
+        path.write_text(header + text)
+        load_file(database, path, "transactions", suggest_mapping(["order_id", "customer_id", "order_date",
+                                                                   "amount"], "transactions"))
+    return dict(database.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+
+
 def test_buying_customers_are_listed_by_id_after_a_later_load(tmp_path):
     # Z9 and B01-B19 load first; A1 arrives in a second load, small enough to be refreshed incrementally,
     # and gets the next key, above Z9's. Lists (and ties in revenue rankings) go by id, so A1 comes first
     # whatever the keys, with its own figures.
     from customer_value import db as dbmod
-    from customer_value.loader import load_file, suggest_mapping
 
     database = dbmod.connect(tmp_path / "later.duckdb")
     try:
-        header = "order_id,customer_id,order_date,amount\n"
-        others = "".join(f"P{number},B{number:02d},2023-03-01,10\n" for number in range(1, 20))
-        for name, text in (("first.csv", "O1,Z9,2024-03-01,100\n" + others),
-                           ("second.csv", "O2,A1,2024-04-01,250\nO3,Z9,2024-05-01,40\n")):
-            path = tmp_path / name
-            path.write_text(header + text)
-            load_file(database, path, "transactions", suggest_mapping(["order_id", "customer_id", "order_date",
-                                                                       "amount"], "transactions"))
-        keys = dict(database.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+        keys = _load_in_two_batches(database, tmp_path, "O1,Z9,2024-03-01,100\n",
+                                    "O2,A1,2024-04-01,250\nO3,Z9,2024-05-01,40\n")
         assert keys["Z9"] < keys["A1"]
         frame = segments.buying_customers(database, make_filters(database, start=d("2024-01-01"),
                                                                  end=d("2024-12-31")))
@@ -320,20 +328,11 @@ def test_grid_overview_orders_the_tie_at_the_80_percent_line_by_id(tmp_path):
     # order by key would make Y8 the A; the cells' counts and revenue would not show it, their churn does:
     # A1 bought in December and is active at the end, the others are not.
     from customer_value import db as dbmod
-    from customer_value.loader import load_file, suggest_mapping
 
     database = dbmod.connect(tmp_path / "tie.duckdb")
     try:
-        header = "order_id,customer_id,order_date,amount\n"
-        others = "".join(f"P{number},B{number:02d},2023-03-01,10\n" for number in range(1, 20))
-        for name, text in (("first.csv", "O1,M1,2024-03-01,70\nO2,Y8,2024-03-02,10\nO3,Z9,2024-03-03,10\n"
-                                         + others),
-                           ("second.csv", "O4,A1,2024-12-20,10\n")):
-            path = tmp_path / name
-            path.write_text(header + text)
-            load_file(database, path, "transactions", suggest_mapping(["order_id", "customer_id", "order_date",
-                                                                       "amount"], "transactions"))
-        keys = dict(database.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+        keys = _load_in_two_batches(database, tmp_path, "O1,M1,2024-03-01,70\nO2,Y8,2024-03-02,10\n"
+                                    "O3,Z9,2024-03-03,10\n", "O4,A1,2024-12-20,10\n")
         assert keys["Y8"] < keys["Z9"] < keys["A1"]
         filters = make_filters(database, start=d("2024-01-01"), end=d("2024-12-31"))
         overview = _assert_overview_is_the_classified_grid(database, filters)
