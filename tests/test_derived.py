@@ -161,7 +161,8 @@ def test_customer_periods_hold_the_period_presets_summed_from_raw_lines(demo_db)
 
 
 @pytest.mark.parametrize("period", derive.STORED_PERIOD_PRESETS)
-@pytest.mark.parametrize("name, key", [("segment_customers", "customer_key"), ("team_groups", "sales_rep")])
+@pytest.mark.parametrize("name, key", [("segment_customers", "customer_key"), ("team_groups", "sales_rep"),
+                                       ("period_sales", "revenue")])
 def test_a_stored_period_gives_the_figures_summed_from_day_rows(demo_db, period, name, key):
     base = make_filters(demo_db, period=period)
     region = filter_choices(demo_db)["region"][0]
@@ -170,7 +171,7 @@ def test_a_stored_period_gives_the_figures_summed_from_day_rows(demo_db, period,
         assert query._stored_period(demo_db, filters)
         stored = run(demo_db, name, filters=filters, use_cache=False)
         summed = run(demo_db, name, filters=filters, params={"stored_period": False}, use_cache=False)
-        assert len(stored) > 2
+        assert len(stored) > 2 or stored["buyers"].iloc[0] > 100
         pd.testing.assert_frame_equal(sorted_frame(stored, [key]), sorted_frame(summed, [key]))
     # Any other period is summed from the day rows.
     assert not query._stored_period(demo_db, replace(base, start=base.start + timedelta(days=1)))

@@ -2,8 +2,8 @@
 -- row in it (period_start, period_end, customer_key): the customer's figures
 -- for that period, the sums segment_customers.sql takes over customer_days for
 -- any other period (revenue net of returns and cancellations, gross profit over
--- the lines with a cost, orders, purchase days, first and last purchase day,
--- contract end), and the customer's attribute_group (customer_dim.sql) for
+-- the lines with a cost, orders, lines, purchase days, first and last purchase
+-- day, contract end), and the customer's attribute_group (customer_dim.sql) for
 -- sums by region and rep. The stored periods are the period presets resolved
 -- against the data's range (derive.stored_periods: last 12 months, year to
 -- date, last full year, all time) and the periods before each, which the team
@@ -30,6 +30,7 @@ select
     sum(customer_days.profit) as profit,
     sum(customer_days.lines_with_profit) as lines_with_profit,
     sum(customer_days.orders) as orders,
+    sum(customer_days.lines) as lines,
     sum(case when customer_days.is_purchase then 1 else 0 end) as purchase_days,
     min(case when customer_days.is_purchase then customer_days.day end) as first_purchase_in_period,
     max(case when customer_days.is_purchase then customer_days.day end) as last_purchase_date,
