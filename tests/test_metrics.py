@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from customer_value import db as dbmod
+from customer_value import query
+from customer_value.dataset import make_filters
 from customer_value.filters import Filters
 from customer_value.metrics import (
     csat_share,
@@ -136,6 +138,14 @@ def test_repeat_buyers_by_hand(tmp_path):
         figures = period_figures(database, march_14_on)
         assert figures["buyers"] == 4  # P (20 March), S (2 April), V, X
         assert figures["repeat_purchase_rate"] == pytest.approx(1 / 4)  # V
+        # The whole history is a period preset, read from customer_periods' rows: S's March and April
+        # purchases make it a repeat buyer too.
+        everything = make_filters(database, period="all_time")
+        assert (everything.start, everything.end) == (d("2024-02-20"), d("2024-04-10"))
+        assert query._stored_period(database, everything)
+        figures = period_figures(database, everything)
+        assert figures["buyers"] == 7
+        assert figures["repeat_purchase_rate"] == pytest.approx(6 / 7)  # P, Q, R, S, V, X
     finally:
         dbmod.forget(database.path)
 
