@@ -33,7 +33,7 @@ from customer_value.cache import LruCache, customer_selection_key, handed_out, w
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
-from customer_value.errors import UserFacingError
+from customer_value.errors import DataChangedError, UserFacingError
 from customer_value.filters import Filters, Scope
 from customer_value.query import as_date, run
 from customer_value.segments import by_customer, customer_segments
@@ -409,8 +409,7 @@ def clv_table(db: Database, filters: Filters | None, scope: Scope | None = None,
 def _same_data_version(db: Database, key: tuple) -> None:
     """Refuse figures computed while a load or an undo landed: parts of them may come from either version."""
     if db.data_version() != key[1]:
-        raise UserFacingError("The data changed while these figures were computed (a load or an undo just "
-                              "finished); reload the page")
+        raise DataChangedError()
 
 
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from customer_value.cache import LruCache, handed_out, selection_key
 from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
-from customer_value.errors import UserFacingError
+from customer_value.errors import DataChangedError, UserFacingError
 from customer_value.filters import Filters, Scope
 from customer_value.metrics import nps_score, safe_ratio
 from customer_value.query import run
@@ -521,6 +521,7 @@ def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
     :func:`_grid_positions`).
     """
     _check_threshold(margin_threshold)
+    version = db.data_version()
     # The query's columns as they come (money and counts as float64, days as datetime64): the grid needs
     # none of _typed's conversions, which cost a pass over every column.
     frame = run(db, "segment_customers", filters=filters, scope=scope)
@@ -529,6 +530,9 @@ def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
                                                   churned=pd.Series(dtype=bool)))
         return GridOverview(empty, GridInfo(False, None, margin_threshold is None, 0, None), 0, 0.0, None)
     positions, is_a_in_order = _grid_positions(db, frame)
+    if db.data_version() != version:
+        # The ids of a tie were read after the rows: a load in between may have renumbered the customers.
+        raise DataChangedError()
     volume_a = np.empty(len(frame), dtype=bool)
     volume_a[positions] = is_a_in_order
     code, info = _grid_codes(frame, volume_a, margin_threshold)
@@ -589,6 +593,9 @@ def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHA
         tied = positions[low:high]
         ids = run(db, "customer_ids_of_keys", params={"customer_keys": keys[tied].tolist()}, use_cache=False)
         id_of_key = dict(zip(ids["customer_key"].astype("int64"), ids["customer_id"], strict=True))
+        if len(id_of_key) != len(tied):
+            # The rows may come from the cache of a version a full rebuild has since renumbered.
+            raise DataChangedError()
         # Python compares text by code point, as Arrow's sort in revenue_positions compares UTF-8 bytes.
         positions[low:high] = sorted(tied, key=lambda row: id_of_key[int(keys[row])])
     return positions, is_a

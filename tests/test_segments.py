@@ -347,6 +347,15 @@ def test_grid_overview_orders_the_tie_at_the_80_percent_line_by_id(tmp_path):
         dbmod.forget(tmp_path / "tie.duckdb")
 
 
+def test_a_tie_read_after_a_rebuild_renumbered_the_customers_is_refused(grid_db):
+    # Rows of an earlier version (as the query cache may hold them) with a tie at the 80% line whose keys no
+    # longer name anyone: 300, then 50 and 50 (80% of 400 = 320 falls between the two 50s: the first has 300
+    # above it, the second 350).
+    rows = pd.DataFrame({"customer_key": [1, 900_001, 900_002], "revenue": [300.0, 50.0, 50.0]})
+    with pytest.raises(UserFacingError, match="data changed"):
+        segments._grid_positions(grid_db, rows)
+
+
 def test_grid_overview_equals_the_classified_grid_on_the_demo_data(demo_db):
     base = make_filters(demo_db)
     region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
