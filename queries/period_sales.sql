@@ -19,15 +19,15 @@
 -- DuckDB folds the bound constants, so only one path runs.
 -- Parameters: $start, $end, $all_customers (true when no filter or scope leaves
 -- anyone out: the scoped_customers join is skipped), $stored_period.
-with stored_sales as (
+with stored_rows as (
     select
-        sum(revenue) as revenue,
-        sum(profit) as profit,
-        sum(lines_with_profit) as lines_with_profit,
-        sum(lines) as lines,
-        sum(orders) as orders,
-        sum(case when purchase_days > 0 then 1 else 0 end) as buyers,
-        sum(case when purchase_days > 0 and orders >= 2 then 1 else 0 end) as repeat_buyers
+        revenue,
+        profit,
+        lines_with_profit,
+        lines,
+        orders,
+        case when purchase_days > 0 then 1 else 0 end as buyers,
+        case when purchase_days > 0 and orders >= 2 then 1 else 0 end as repeat_buyers
     from customer_periods
     where
         $stored_period
@@ -58,26 +58,30 @@ days_marked as (
     from scoped_days
 ),
 
-summed_sales as (
+day_rows as (
+    -- A buyer counts on their first purchase day; a repeat buyer there too, or on their only purchase day
+    -- when it holds two orders or the period has an order-only day of theirs.
     select
-        sum(revenue) as revenue,
-        sum(profit) as profit,
-        sum(lines_with_profit) as lines_with_profit,
-        sum(lines) as lines,
-        sum(orders) as orders,
-        sum(case when is_first_purchase then 1 else 0 end) as buyers,
-        coalesce(sum(case when is_first_purchase and not is_only_purchase then 1 else 0 end), 0)
-        + coalesce(sum(case when is_only_purchase and orders >= 2 then 1 else 0 end), 0)
-        + coalesce(sum(case when is_only_purchase and orders = 1 and has_order_only_day then 1 else 0 end), 0)
-            as repeat_buyers
+        revenue,
+        profit,
+        lines_with_profit,
+        lines,
+        orders,
+        case when is_first_purchase then 1 else 0 end as buyers,
+        case
+            when is_first_purchase and not is_only_purchase then 1
+            when is_only_purchase and orders >= 2 then 1
+            when is_only_purchase and orders = 1 and has_order_only_day then 1
+            else 0
+        end as repeat_buyers
     from days_marked
 ),
 
-both_paths as (
-    -- One of the two rows is empty (nulls): sums skip it.
-    select * from stored_sales
+period_rows as (
+    -- One of the two is empty: DuckDB folds $stored_period, so only one is read.
+    select * from stored_rows
     union all
-    select * from summed_sales
+    select * from day_rows
 )
 
 select
@@ -88,4 +92,4 @@ select
     coalesce(sum(orders), 0) as orders,
     coalesce(sum(buyers), 0) as buyers,
     coalesce(sum(repeat_buyers), 0) as repeat_buyers
-from both_paths
+from period_rows
