@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
+from customer_value import db as dbmod
 from customer_value import derive, movements, query
 from customer_value.dataset import filter_choices, make_filters
 from customer_value.derive import DERIVED_TABLES, rebuild_derived, refresh_after_change
@@ -15,6 +16,7 @@ from customer_value.filters import Filters
 from customer_value.loader.history import undo_batch
 from customer_value.movements import month_number, month_of_number
 from customer_value.query import MOVEMENT_CUBE_WINDOWS, run
+from tests.builders import tiny_database
 from tests.test_loader_history import add_hand_batch
 
 PURCHASE_LINES = "from transactions where customer_id is not null"
@@ -175,6 +177,46 @@ def test_a_stored_period_gives_the_figures_summed_from_day_rows(demo_db, period,
         pd.testing.assert_frame_equal(sorted_frame(stored, [key]), sorted_frame(summed, [key]))
     # Any other period is summed from the day rows.
     assert not query._stored_period(demo_db, replace(base, start=base.start + timedelta(days=1)))
+
+
+def test_stored_periods_of_data_ending_mid_year(tmp_path):
+    # Data from 10 March 2023 to 15 June 2024: the four presets are four different periods, and so are the
+    # periods before them (by whole years for the last full year, by days for the others).
+    transactions = [
+        ("A", date(2023, 3, 10), 100, 40), ("A", date(2023, 8, 1), 50, 10), ("A", date(2024, 2, 1), 70, 20),
+        ("B", date(2023, 6, 20), 200, None), ("B", date(2024, 6, 15), 30, 5), ("B", date(2024, 6, 15), 20, 5),
+        ("C", date(2023, 12, 31), 80, 30), ("C", date(2024, 1, 2), -10, None, True),
+        ("D", date(2024, 5, 5), 0), ("D", date(2024, 6, 1), 60, 15),
+    ]
+    customers = [("A", "University", "North", "Ann", None), ("B", "K-12 school", "South", "Bo", date(2024, 3, 1)),
+                 ("C", "University", "North", "Bo", None), ("D", "University", "South", "Ann", None)]
+    feedback = [("A", date(2024, 1, 5), "annual", 4, 9), ("C", date(2023, 9, 9), "service", 2, 3)]
+    database = tiny_database(tmp_path / "mid_year.duckdb", transactions=transactions, customers=customers,
+                             feedback=feedback)
+    try:
+        # Last 12 months 16 Jun 2023 - 15 Jun 2024 (366 days with 29 Feb) and the 366 days before; year to date
+        # 1 Jan - 15 Jun 2024 (167 days) and the 167 days before; last full year 2023 and 2022; all time
+        # 10 Mar 2023 - 15 Jun 2024 (464 days) and the 464 days before.
+        assert database.meta("stored_periods").split(",") == [
+            "2021-12-01..2023-03-09", "2022-01-01..2022-12-31", "2022-06-15..2023-06-15", "2023-01-01..2023-12-31",
+            "2023-03-10..2024-06-15", "2023-06-16..2024-06-15", "2023-07-18..2023-12-31", "2024-01-01..2024-06-15"]
+        for preset in derive.STORED_PERIOD_PRESETS:
+            base = make_filters(database, period=preset)
+            for filters in (base, base.previous(), replace(base, regions=("North",))):
+                assert query._stored_period(database, filters)
+                for name, key in (("segment_customers", "customer_key"), ("team_groups", "sales_rep"),
+                                  ("period_sales", "revenue")):
+                    stored = run(database, name, filters=filters, use_cache=False)
+                    summed = run(database, name, filters=filters, params={"stored_period": False}, use_cache=False)
+                    pd.testing.assert_frame_equal(sorted_frame(stored, [key]), sorted_frame(summed, [key]),
+                                                  obj=f"{name} {filters.start}..{filters.end}")
+        # Year to date by hand: A (70 on 1 Feb), B (50 on 15 June, two orders: a repeat buyer), D (60; its
+        # zero-amount order of 5 May is a second order: a repeat buyer too); C only cancelled (its -10 is net
+        # revenue, and it is no buyer).
+        ytd = run(database, "period_sales", filters=make_filters(database, period="year_to_date"))
+        assert ytd[["revenue", "buyers", "repeat_buyers"]].iloc[0].tolist() == [170.0, 3, 2]
+    finally:
+        dbmod.forget(database.path)
 
 
 @pytest.mark.parametrize("window", MOVEMENT_CUBE_WINDOWS)
