@@ -117,6 +117,14 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def wait_until_idle(page, timeout: int = 90_000) -> None:
+    """Until Streamlit's "Running..." indicator is gone: a click that lands while a script runs may be dropped."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout)
+
+
 def metric_value(page, label: str, timeout: int = 90_000, within=None) -> str:
     """The shown value of the first metric labelled ``label`` (in ``within``, else the page).
 

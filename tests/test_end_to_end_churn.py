@@ -7,7 +7,7 @@ import pytest
 from customer_value import movements as mv
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
-from tests.conftest import CHROMIUM, metric_value
+from tests.conftest import CHROMIUM, metric_value, wait_until_idle
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -20,11 +20,7 @@ def _metric_value(page, label: str) -> str:
 
 
 def _wait_until_idle(page) -> None:
-    """Until Streamlit's "Running..." indicator is gone: a click while a script runs may be dropped."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=TIMEOUT)
+    wait_until_idle(page, TIMEOUT)
 
 
 def _open_from_sidebar(page, title: str) -> None:

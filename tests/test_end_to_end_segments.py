@@ -10,7 +10,7 @@ import pytest
 from customer_value import segments
 from customer_value.dataset import make_filters
 from customer_value.formatting import format_value
-from tests.conftest import CHROMIUM, metric_value
+from tests.conftest import CHROMIUM, metric_value, wait_until_idle
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -61,6 +61,9 @@ def test_the_grid_shows_the_package_figures_and_a_drill_down_lists_the_cells_cus
         page.wait_for_timeout(500)
         shown_ids = table.locator('[id^="glide-cell-0-"]').all_inner_texts()
     assert shown_ids and set(shown_ids) <= expected
+    # Choosing the cell classifies every customer; a click on the download while that run is still going can
+    # be dropped by the front end (a CI run waited 90 s for a download that never started).
+    wait_until_idle(page)
     with page.expect_download() as download:
         page.locator(".st-key-seg_grid_drill_csv button").click()
     listed = pd.read_csv(download.value.path(), dtype={"customer_id": str})
