@@ -71,11 +71,22 @@ def _data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | Non
     return con.execute("select min(order_date), max(order_date) from transactions").fetchone()
 
 
+def _periods_of_data(con: duckdb.DuckDBPyConnection) -> list[tuple[date, date]]:
+    """The stored periods for the data as the tables hold it now."""
+    return stored_periods(*_data_range(con))
+
+
+def _periods_moved(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether customer_periods holds other periods than the data's range now gives (or none recorded)."""
+    held = con.execute("select value from app_meta where key = 'stored_periods'").fetchone()
+    return held is None or held[0] != stored_periods_text(_periods_of_data(con))
+
+
 def _model_parameters(con: duckdb.DuckDBPyConnection, model: str) -> dict:
     needed = parameters_of(load_sql("models/" + model))
     params = {name: MODEL_PARAMETERS[name] for name in needed if name in MODEL_PARAMETERS}
     if needed & PERIOD_PARAMETERS:
-        periods = stored_periods(*_data_range(con))
+        periods = _periods_of_data(con)
         params.update(period_starts=[start for start, _ in periods], period_ends=[end for _, end in periods])
     return params
 
@@ -121,19 +132,7 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: str) -> None:
     statement = "create or replace table " + model + " as " + load_sql("models/" + model)
     con.execute(statement, _model_parameters(con, model))
     if model == "customer_periods":
-        set_meta(con, "stored_periods", stored_periods_text(stored_periods(*_data_range(con))))
-
-
-def _rebuild_periods_if_moved(con: duckdb.DuckDBPyConnection) -> bool:
-    """Rebuild customer_periods when the data's range moved the presets it holds; True if it did.
-
-    Its rows are then kept per customer by refresh_customers like the other per-customer models.
-    """
-    stored = con.execute("select value from app_meta where key = 'stored_periods'").fetchone()
-    if stored is not None and stored[0] == stored_periods_text(stored_periods(*_data_range(con))):
-        return False
-    _build_model(con, "customer_periods")
-    return True
+        set_meta(con, "stored_periods", stored_periods_text(_periods_of_data(con)))
 
 
 def build_retention_cells(con: duckdb.DuckDBPyConnection) -> None:
@@ -243,8 +242,7 @@ def refresh_customers(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -
     check_attribute_groups(con)
     # A load that moves the data's first or last day moves the stored periods: customer_periods is then
     # rebuilt whole (after customer_days is up to date) instead of customer by customer.
-    periods_moved = con.execute("select value from app_meta where key = 'stored_periods'").fetchone() != (
-        stored_periods_text(stored_periods(*_data_range(con))),)
+    periods_moved = _periods_moved(con)
     per_customer = ["customer_days", "customer_month", "customer_summary", "answer_days"]
     for model in per_customer if periods_moved else [*per_customer, "customer_periods"]:
         _shadowed(con, catalog, CUSTOMER_TABLES[model], load_sql("models/" + model), "refresh_rows",
@@ -334,7 +332,8 @@ def refresh_after_change(con: duckdb.DuckDBPyConnection, customer_ids: list[str]
     else:
         # Only anonymous lines changed: no customer's rows, but maybe the data's date range and so the presets.
         _set_data_range(con)
-        _rebuild_periods_if_moved(con)
+        if _periods_moved(con):
+            _build_model(con, "customer_periods")
 
 
 def models_signature() -> str:
