@@ -148,10 +148,16 @@ def rfm_scores(values: pd.DataFrame) -> pd.DataFrame:
     Customers with a single purchase always have F = 1: they hold the lowest
     frequency, and ties share the score of their first rank.
     """
+    scores = rf_scores(values)
+    scores["m_score"] = quintile_scores(values["monetary"])
+    return scores
+
+
+def rf_scores(values: pd.DataFrame) -> pd.DataFrame:
+    """The R and F scores of :func:`rfm_scores`, all a segment rule reads (M costs a sort of the revenues)."""
     scores = pd.DataFrame({
         "r_score": quintile_scores(values["recency_days"], higher_is_better=False),
         "f_score": quintile_scores(values["frequency"]),
-        "m_score": quintile_scores(values["monetary"]),
     }, index=values.index)
     single = values["frequency"] <= 1
     scores.loc[single, "f_score"] = 1
@@ -177,14 +183,27 @@ def assign_segments(r_score: pd.Series, f_score: pd.Series,
     validate_rules(rules)
     r_values, f_values = r_score.to_numpy(), f_score.to_numpy()
     if len(r_values) > len(SCORES) ** 2 and np.isin(r_values, SCORES).all() and np.isin(f_values, SCORES).all():
-        # Decide the 25 (R, F) pairs by the rules once, then look every customer's pair up: rule masks over
-        # 375,000 customers cost a pass per rule.
-        pairs_r = pd.Series([r for r in SCORES for _ in SCORES])
-        pairs_f = pd.Series([f for _ in SCORES for f in SCORES])
-        names = _first_matching_rule(pairs_r, pairs_f, rules).to_numpy(dtype=object)
-        picked = names[(r_values.astype("int64") - 1) * len(SCORES) + (f_values.astype("int64") - 1)]
-        return pd.Series(picked, index=r_score.index, dtype=object)
+        # Rule masks over 375,000 customers cost a pass per rule; a lookup of each customer's pair does not.
+        codes, names = segment_codes(r_values, f_values, rules)
+        return pd.Series(names[codes], index=r_score.index, dtype=object)
     return _first_matching_rule(r_score, f_score, rules)
+
+
+def segment_codes(r_score: np.ndarray, f_score: np.ndarray,
+                  rules: list[SegmentRule] | tuple[SegmentRule, ...] = DEFAULT_SEGMENT_RULES
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`assign_segments` as each customer's position in an array of segment names, and that array.
+
+    The 25 (R, F) pairs are decided by the rules once. Scores must be whole numbers 1-5, as
+    :func:`rfm_scores` gives them.
+    """
+    validate_rules(rules)
+    pairs_r = pd.Series([r for r in SCORES for _ in SCORES])
+    pairs_f = pd.Series([f for _ in SCORES for f in SCORES])
+    names, pair_codes = np.unique(_first_matching_rule(pairs_r, pairs_f, rules).to_numpy(dtype=str),
+                                  return_inverse=True)
+    pair = (np.asarray(r_score, dtype="int64") - 1) * len(SCORES) + (np.asarray(f_score, dtype="int64") - 1)
+    return pair_codes[pair], names.astype(object)
 
 
 def _first_matching_rule(r_score: pd.Series, f_score: pd.Series,

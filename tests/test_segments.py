@@ -153,6 +153,12 @@ def test_default_segment_rules_cover_every_cell_once():
         ["Lost", "Lost", "At risk", "At risk", "Can't lose them"],                                # R 1
     ]
     assert rfm.segment_map().to_numpy().tolist() == expected
+    # The same map as codes into a list of the 11 names (how the lifetime-value table labels customers).
+    every_r = [r for r in (5, 4, 3, 2, 1) for _ in range(5)]
+    every_f = [f for _ in range(5) for f in (1, 2, 3, 4, 5)]
+    codes, names = rfm.segment_codes(np.array(every_r), np.array(every_f))
+    assert names[codes].reshape(5, 5).tolist() == expected
+    assert sorted(names) == sorted({rule.segment for rule in rfm.DEFAULT_SEGMENT_RULES})
     assert len({rule.segment for rule in rfm.DEFAULT_SEGMENT_RULES}) == 11
 
 
@@ -164,6 +170,9 @@ def test_edited_rules_take_the_first_match_and_leave_gaps_to_other():
         rfm.assign_segments(r_score, f_score, [SegmentRule("Bad", 5, 3, 1, 1)])
     with pytest.raises(UserFacingError, match="1 to 5"):
         rfm.rules_from_frame(pd.DataFrame([{"segment": "X", "r_min": 0, "r_max": 6, "f_min": 1, "f_max": 1}]))
+    # As codes into a list of names: the same first matches, "Other" included, for every (R, F) pair.
+    codes, names = rfm.segment_codes(r_score.to_numpy(), f_score.to_numpy(), rules)
+    assert names[codes].tolist() == ["Best", "Recent", rfm.OTHER_SEGMENT]
     edited = rfm.rules_frame()
     edited.loc[0, "f_min"] = 5
     assert rfm.rules_from_frame(edited)[0] == SegmentRule("Champions", 5, 5, 5, 5, "bought very recently and often")
@@ -300,6 +309,15 @@ def _assert_overview_is_the_classified_grid(database, filters, margin_threshold=
     assert overview.customers == len(frame)
     assert overview.revenue == pytest.approx(float(frame["revenue"].sum()), rel=1e-12)
     assert overview.top_share == pytest.approx(segments.revenue_share_of_top(frame, 0.2), rel=1e-12)
+    # The labels by key (the lifetime-value table's) are the classification's, customer for customer.
+    labels = segments.segment_labels_by_key(database, filters, margin_threshold=margin_threshold)
+    id_of_key = {key: customer_id for customer_id, key in database.cursor().execute(
+        "select customer_id, customer_key from customer_dim").fetchall()}
+    labelled = labels.assign(customer_id=labels["customer_key"].map(id_of_key)).set_index("customer_id")
+    classified = frame.set_index("customer_id")
+    assert sorted(labelled.index) == sorted(classified.index)
+    for column in ("grid_cell", "rfm_segment"):
+        assert labelled[column].astype(object).to_dict() == classified[column].to_dict()
     return overview
 
 
