@@ -31,7 +31,7 @@ import pyarrow as pa
 from customer_value import clv_models
 from customer_value.cache import LruCache, customer_selection_key, handed_out, without_period_name
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
-from customer_value.dataset import with_customer_attributes
+from customer_value.dataset import data_range, with_customer_attributes
 from customer_value.db import Database
 from customer_value.errors import DataChangedError, UserFacingError
 from customer_value.filters import Filters, Scope
@@ -257,9 +257,16 @@ def _summary_and_keys(db: Database, filters: Filters | None, scope: Scope | None
 
 def _summary_figures(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
                      end: date) -> pd.DataFrame:
-    """``clv_summary.sql``'s rows: the summary by customer key, without names (kept in the query cache)."""
-    return run(db, "clv_summary", filters=filters, scope=scope, params={"observation_end": end,
-                                                                          "unit_days": _unit_days(unit)})
+    """``clv_summary.sql``'s rows: the summary by customer key, without names (kept in the query cache).
+
+    Up to the data's last day or later, the query reads the load's all-time sums. Should a load move that day
+    between this check and the query, the fit's data version check refuses the result, and the query cache
+    entry is one no later request asks for (the same end and version with the other answer).
+    """
+    span = data_range(db)
+    whole_history = span is not None and end >= span.end
+    return run(db, "clv_summary", filters=filters, scope=scope, params={
+        "observation_end": end, "unit_days": _unit_days(unit), "whole_history": whole_history})
 
 
 def _as_dates(values: pd.Series) -> pd.Series:

@@ -10,19 +10,37 @@
 -- them, in customer id order).
 -- customer_value/clv_models.py summary_table computes the same from raw rows.
 -- Parameters: $observation_end (DATE), $unit_days (1 for days, 7 for weeks),
--- $all_customers (set by query.py).
--- arg_min(value, key) is DuckDB's name for Spark's min_by: the first purchase
--- day's revenue, which is not a repeat purchase.
+-- $whole_history (true when $observation_end is on or after the data's last
+-- day: set by customer_value/clv.py), $all_customers (set by query.py).
+-- A repeat purchase day is one with an earlier purchase day (prev_purchase_date).
 with per_customer as (
+    -- The whole history, the page's default: customer_summary's all-time figures,
+    -- summed by the load, one row per customer instead of 2.6 million day rows at
+    -- 10 million lines (tests/test_clv.py checks both paths give the same rows).
+    -- DuckDB folds the bound constants, so only one branch runs.
+    select
+        scoped_customers.customer_key,
+        scoped_customers.purchase_days - 1 as frequency,
+        scoped_customers.first_purchase_date,
+        scoped_customers.last_purchase_date,
+        scoped_customers.repeat_purchase_revenue as repeat_revenue
+    from scoped_customers
+    where $whole_history and scoped_customers.purchase_days > 0
+
+    union all
+
+    -- Up to an earlier day (a hold-out's cut, a period ending before the data):
+    -- the purchase days on or before it.
     select
         customer_days.customer_key,
         count(*) - 1 as frequency,
         min(customer_days.day) as first_purchase_date,
         max(customer_days.day) as last_purchase_date,
-        sum(customer_days.revenue) - arg_min(customer_days.revenue, customer_days.day) as repeat_revenue
+        sum(case when customer_days.prev_purchase_date is not null then customer_days.revenue end) as repeat_revenue
     from customer_days
     where
-        customer_days.is_purchase
+        not $whole_history
+        and customer_days.is_purchase
         and customer_days.day <= $observation_end
         -- Nobody is filtered out when $all_customers: skip the scope join (DuckDB folds the constant).
         and ($all_customers or customer_days.customer_key in (

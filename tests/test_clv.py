@@ -299,6 +299,48 @@ def test_real_exports_are_too_small_to_trust(tmp_path, real_data_dir, export):
     assert (summary["frequency"] == days["nunique"].reindex(summary.index) - 1).all()
     age = (pd.Timestamp(filters.end) - pd.to_datetime(days["min"])).dt.days / 7
     np.testing.assert_allclose(summary["T"], age.reindex(summary.index))
+    # Mean net revenue of the repeat purchase days (every line of a purchase day, returns included), here read
+    # from the load's all-time sums: the period ends on the export's last day.
+    day_revenue = lines[lines["customer_id"].notna()].groupby(["customer_id", "order_date"])["amount"].sum()
+    purchase_days = day_revenue[day_revenue.index.isin(
+        pd.MultiIndex.from_frame(purchases[["customer_id", "order_date"]]))].sort_index()
+    first_day = purchase_days.groupby(level="customer_id").head(1).droplevel("order_date")
+    repeat = purchase_days.groupby(level="customer_id").sum() - first_day
+    frequency = days["nunique"] - 1
+    expected_monetary = (repeat / frequency).where(frequency > 0, 0.0)
+    np.testing.assert_allclose(summary["monetary_value"], expected_monetary.reindex(summary.index).astype(float),
+                               atol=1e-9)
+
+
+def test_the_whole_history_summary_from_the_load_sums_equals_the_day_rows(demo_db, monkeypatch):
+    from dataclasses import replace
+
+    from customer_value.query import run
+
+    base = make_filters(demo_db)
+    last_day = date.fromisoformat(demo_db.meta("data_end"))
+    region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
+    for filters, scope in ((base, None), (replace(base, regions=(region,)), None),
+                           (base, Scope(regions=(region,)))):
+        for end in (last_day, date(last_day.year + 1, 6, 30)):
+            read = {whole: run(demo_db, "clv_summary", filters=filters, scope=scope, use_cache=False, params={
+                "observation_end": end, "unit_days": 7, "whole_history": whole}).sort_values(
+                    "customer_key", ignore_index=True) for whole in (True, False)}
+            assert len(read[True]) > 100
+            pd.testing.assert_frame_equal(read[True], read[False])
+    # The page's call picks the load's sums up to the last day and later, the day rows before it.
+    whole_history = []
+    original = clv.run
+
+    def spy(db, name, **kwargs):
+        if name == "clv_summary":
+            whole_history.append(kwargs["params"]["whole_history"])
+        return original(db, name, **kwargs)
+
+    monkeypatch.setattr(clv, "run", spy)
+    for end in (last_day, date(last_day.year + 1, 1, 1), date(last_day.year, 6, 30)):
+        clv.summary_frame(demo_db, base, observation_end=end)
+    assert whole_history == [True, True, False]
 
 
 # ----------------------------------------------------------------------------- command line

@@ -303,13 +303,15 @@ def test_sql_summary_matches_pandas_summary_on_the_demo(demo_db):
     lines = demo_db.cursor().execute(
         "select customer_id, order_date, cast(amount as double) as amount, is_cancellation "
         "from transactions where customer_id is not null").df()
-    end = pd.Timestamp(demo_db.meta("data_end")) - pd.Timedelta(days=40)
+    last_day = pd.Timestamp(demo_db.meta("data_end"))
     # A purchase day: any non-cancelled line with positive revenue; its amount is the day's net revenue.
     lines["purchase_line"] = ~lines["is_cancellation"] & (lines["amount"] > 0)
     days = lines.groupby(["customer_id", "order_date"], as_index=False).agg(
         amount=("amount", "sum"), purchase=("purchase_line", "any"))
     purchases = days[days["purchase"]].rename(columns={"order_date": "date"})
-    for unit in ("days", "weeks"):
+    # Before the last day the query sums day rows; on and after it, it reads the load's all-time sums.
+    for unit, end in (("days", last_day - pd.Timedelta(days=40)), ("weeks", last_day - pd.Timedelta(days=40)),
+                      ("weeks", last_day), ("days", last_day + pd.Timedelta(days=10))):
         expected = models.summary_table(purchases, end, unit=unit).reset_index(drop=True)
         from_sql = clv.summary_frame(demo_db, None, unit=unit, observation_end=end.date())
         assert from_sql["customer_id"].tolist() == expected["customer_id"].tolist()
