@@ -358,14 +358,15 @@ def _with_segments(table: pd.DataFrame, keys: np.ndarray, db: Database, filters:
     row_of_key = np.full(int(max(keys.max(initial=0), labelled_keys.max(initial=0))) + 1, -1, dtype="int64")
     row_of_key[labelled_keys] = np.arange(len(labelled_keys))
     rows = row_of_key[keys]
-    found = rows >= 0
     merged = table.copy(deep=False)
     place = (merged.columns.get_loc(PREDICTION_COLUMNS[0]) if PREDICTION_COLUMNS[0] in merged.columns
              else len(merged.columns))
     for offset, column in enumerate(("grid_cell", "rfm_segment")):
         names = np.append(labels[column].cat.categories.to_numpy(dtype=object), NOT_IN_PERIOD)
-        codes = np.where(found, labels[column].cat.codes.to_numpy()[np.maximum(rows, 0)], len(names) - 1)
-        merged.insert(place + offset, column, pd.Series(names[codes], index=merged.index, dtype=object))
+        # One code past the labelled customers' stands for everyone who did not buy in the period.
+        codes = np.append(labels[column].cat.codes.to_numpy(), len(names) - 1)
+        picked = codes[np.where(rows >= 0, rows, len(codes) - 1)]
+        merged.insert(place + offset, column, pd.Series(names[picked], index=merged.index, dtype=object))
     return merged
 
 

@@ -174,6 +174,13 @@ def test_a_new_period_start_or_w_keeps_the_fit_and_brings_its_own_segments(demo_
         assert in_period["grid_cell"].to_dict() == segments.loc[in_period.index, "grid_cell"].to_dict()
         assert in_period["rfm_segment"].to_dict() == segments.loc[in_period.index, "rfm_segment"].to_dict()
     assert (quarter["grid_cell"] == clv.NOT_IN_PERIOD).sum() > (year["grid_cell"] == clv.NOT_IN_PERIOD).sum()
+    # A period nobody bought in (before the data), valued up to the same day: the same fit, nobody labelled.
+    first_day = date.fromisoformat(demo_db.meta("data_start"))
+    empty_filters = replace(filters, start=date(first_day.year - 1, 1, 1), end=date(first_day.year - 1, 12, 31))
+    empty, empty_fit = clv.clv_table(demo_db, empty_filters, observation_end=filters.end)
+    assert empty_fit is year_fit
+    assert (empty["grid_cell"] == clv.NOT_IN_PERIOD).all() and (empty["rfm_segment"] == clv.NOT_IN_PERIOD).all()
+    pd.testing.assert_frame_equal(empty[value_columns], year[value_columns])
     # Other chosen customers are another fit.
     region = sorted(year["region"].dropna().unique())[0]
     _, region_fit = clv.clv_table(demo_db, replace(filters, regions=(region,)))
