@@ -112,11 +112,11 @@ def fit_spend_models(summary: pd.DataFrame) -> SpendModels:
     pooled = fit(spends)
     by_type: dict[str, GammaGammaFit] = {}
     notes: list[str] = []
-    type_of = summary["customer_type"].astype(str)
-    types = sorted(type_of.unique())
-    if len(types) > 1:
-        for customer_type in types:
-            rows = spends[type_of == customer_type]
+    type_code, type_names = _type_codes(summary["customer_type"])
+    if len(type_names) > 1:
+        for code in np.argsort(type_names):
+            customer_type = type_names[code]
+            rows = spends[type_code == code]
             usable = _usable_spends(rows)
             if usable < MIN_REPEAT_BUYERS:
                 notes.append(f"{customer_type}: only {usable:,} repeat buyers with a positive spend, so it uses the "
@@ -153,20 +153,30 @@ def expected_spend_by_type(models: SpendModels, customer_type: Any, frequency: A
     ModelFitError
         When a customer needs the model on all customers and it did not converge.
     """
-    types = pd.Series(np.asarray(customer_type, dtype=object)).astype(str)
+    type_code, type_names = _type_codes(customer_type)
     x = np.asarray(frequency, dtype=float)
     m = np.asarray(monetary_value, dtype=float)
-    spend = np.zeros(len(types))
-    # Hashing (pandas) rather than sorting (numpy) half a million type names: 0.9 s became a few hundredths.
-    basis = np.where(types.isin(list(models.by_type)).to_numpy(), types.to_numpy(dtype=object),
-                     ALL_CUSTOMERS).astype(object)
-    for name in sorted(pd.unique(basis)):
-        chosen = basis == name
-        fit = models.named(name)
+    spend = np.zeros(len(type_code))
+    # Each type's model name, then every customer's by their type's code: no pass over 500,000 names as text.
+    model_names = np.array([name if name in models.by_type else ALL_CUSTOMERS for name in type_names], dtype=object)
+    model_code, used_names = pd.factorize(model_names)
+    customer_model = model_code[type_code] if len(type_code) else np.array([], dtype="int64")
+    for code in np.argsort(used_names):
+        chosen = customer_model == code
+        fit = models.named(used_names[code])
         if fit is None:
             raise ModelFitError("no repeat buyer has a positive spend, so the spend model cannot be fitted")
         spend[chosen] = clv_models.expected_spend(fit, x[chosen], m[chosen])
-    return spend, basis
+    return spend, used_names[customer_model]
+
+
+def _type_codes(customer_type: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's type as a position in an array of the type names (as text, a missing type "nan").
+
+    Hashed once (pandas), not compared as text per type: 0.9 s became a few hundredths at 500,000 customers.
+    """
+    codes, names = pd.factorize(pd.Series(customer_type, copy=False), use_na_sentinel=False)
+    return codes, np.array([str(name) for name in names], dtype=object)
 
 
 @dataclass

@@ -284,13 +284,15 @@ class _BGNBDData:
         self.x_values, x_counts = np.unique(x, return_counts=True)
         self.x_counts = x_counts.astype(float)
         repeat = x > 0
-        self.once_age_values, once_counts = np.unique(age[~repeat], return_counts=True)
-        self.once_age_counts = once_counts.astype(float)
+        # Distinct ages and recencies in any order, hashed (pandas) rather than sorted: three sorts of up to
+        # 500,000 values cost a tenth of a second per fit.
+        once_index, self.once_age_values = pd.factorize(age[~repeat])
+        self.once_age_counts = np.bincount(once_index, minlength=len(self.once_age_values)).astype(float)
         self.repeat_x = x[repeat]
         # Index of each repeat buyer's frequency in x_values (x_values[0] is 0 whenever anyone bought once).
         self.repeat_x_index = np.searchsorted(self.x_values, self.repeat_x)
-        self.age_values, self.age_index = np.unique(age[repeat], return_inverse=True)
-        self.recency_values, self.recency_index = np.unique(t_x[repeat], return_inverse=True)
+        self.age_index, self.age_values = pd.factorize(age[repeat])
+        self.recency_index, self.recency_values = pd.factorize(t_x[repeat])
 
 
 def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.ndarray]:
@@ -474,10 +476,11 @@ class PurchasePredictor:
         self.r, self.alpha, self.a, self.b = _fit_params(fit)
         x, t_x, age = _check_rfm(frequency, recency, T)
         self.n = len(x)
-        x_values, x_index = np.unique(x, return_inverse=True)
-        age_values, age_index = np.unique(age, return_inverse=True)
-        keys, self.inverse = np.unique(x_index.astype(np.int64) * len(age_values) + age_index,
-                                       return_inverse=True)
+        # Hashed (pandas), not sorted (numpy): the pairs' order does not matter, and three sorts of 500,000
+        # values took a tenth of a second.
+        x_index, x_values = pd.factorize(x)
+        age_index, age_values = pd.factorize(age)
+        self.inverse, keys = pd.factorize(x_index.astype(np.int64) * len(age_values) + age_index)
         self.pair_x = x_values[keys // len(age_values)]
         self.pair_age = age_values[keys % len(age_values)]
         self.alive = _alive(self.r, self.alpha, self.a, self.b, x, t_x, age)
