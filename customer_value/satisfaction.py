@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 from customer_value.cache import LruCache, handed_out, selection_key
+from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope
 from customer_value.metrics import Kpi, csat_share, nps_score, safe_ratio
 from customer_value.query import run
-from customer_value.segments import by_customer, customer_segments
+from customer_value.segments import by_customer, segment_labels_by_key
 
 Z_95 = 1.959963984540054
 DEFAULT_MIN_ANSWERS = 10
@@ -53,9 +54,9 @@ SEGMENT_DIMENSIONS: dict[str, str] = {
     "sales_rep": "Sales rep",
 }
 # Dimensions whose customer labels come from customer_value.segments (the segments page's own rules), and the
-# column of its customer_segments() frame that holds them.
+# column of its customer_segments() and segment_labels_by_key() frames that holds them.
 SEGMENT_LABEL_COLUMNS: dict[str, str] = {"value_cell": "grid_cell", "rfm_segment": "rfm_segment"}
-# customer_segments() lists the customers who bought in the period; the others answered without buying.
+# The segments module labels the customers who bought in the period; the others answered without buying.
 NO_SEGMENT = "No purchase in period"
 COUNT_COLUMNS = ["answers", "nps_answers", "promoters", "passives", "detractors", "csat_answers", "satisfied",
                  "csat_total", "complaints"]
@@ -428,14 +429,25 @@ def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -
     asks several times.
     """
     labels = _SEGMENT_LABELS.get_or_compute(selection_key(db, filters, scope),
-                                            lambda: _labels_of(customer_segments(db, filters, scope=scope)))
+                                            lambda: _labels_of(_buyer_labels(db, filters, scope)))
     return handed_out(labels)
 
 
+def _buyer_labels(db: Database, filters: Filters, scope: Scope | None) -> pd.DataFrame:
+    """The segments page's grid cell, RFM segment and period revenue of each buyer, with their id.
+
+    From the period's figures alone (segment_labels_by_key), not the whole classification with names and
+    attributes, which took most of a second at 500,000 customers.
+    """
+    return with_customer_attributes(db, filters, scope, segment_labels_by_key(db, filters, scope), ["customer_id"])
+
+
 def _labels_of(segments: pd.DataFrame) -> pd.DataFrame:
-    labels = pd.DataFrame({"customer_id": segments["customer_id"].astype(str).to_numpy()})
+    # Text as pandas' text columns throughout: through numpy, 500,000 ids and labels became Python strings and
+    # back, a fifth of a second.
+    labels = pd.DataFrame({"customer_id": segments["customer_id"].astype(str).reset_index(drop=True)})
     for dimension, column in SEGMENT_LABEL_COLUMNS.items():
-        labels[dimension] = segments[column].astype("string").to_numpy()
+        labels[dimension] = segments[column].astype(str).reset_index(drop=True)
     labels["period_revenue"] = segments["revenue"].astype(float).clip(lower=0).to_numpy()
     return labels
 

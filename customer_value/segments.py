@@ -578,8 +578,9 @@ def segment_labels_by_key(db: Database, filters: Filters, scope: Scope | None = 
     -------
     DataFrame
         ``customer_key`` (int64), ``grid_cell`` and ``rfm_segment`` (categorical:
-        500,000 names as text cost more than the rest), one row per customer who
-        bought in the period, in no particular order.
+        500,000 names as text cost more than the rest) and ``revenue`` (the
+        period's net revenue), one row per customer who bought in the period, in
+        no particular order.
     """
     _check_threshold(margin_threshold)
     version = db.data_version()
@@ -593,7 +594,8 @@ def segment_labels_by_key(db: Database, filters: Filters, scope: Scope | None = 
         segment_code, segment_names = segment_codes(scores["r_score"], scores["f_score"], rules)
     return pd.DataFrame({"customer_key": frame["customer_key"].to_numpy(dtype="int64"),
                          "grid_cell": pd.Categorical.from_codes(grid_code, categories=GRID_ORDER),
-                         "rfm_segment": pd.Categorical.from_codes(segment_code, categories=segment_names)})
+                         "rfm_segment": pd.Categorical.from_codes(segment_code, categories=segment_names),
+                         "revenue": pd.to_numeric(frame["revenue"]).to_numpy(dtype=float)})
 
 
 def _grid_by_cell(frame: pd.DataFrame, code: np.ndarray, churned: pd.Series) -> pd.DataFrame:

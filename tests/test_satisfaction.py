@@ -451,7 +451,7 @@ def test_rfm_and_value_cells_come_from_the_segments_module(tiny_company, monkeyp
         return pd.DataFrame({"customer_id": ["A", "B", "C"], "rfm_segment": ["Champions", "Champions", "At risk"],
                              "grid_cell": ["BA", "BB", "AA"], "revenue": [300.0, -20.0, 50.0]})
 
-    monkeypatch.setattr(sat, "customer_segments", customer_segments)
+    monkeypatch.setattr(sat, "_buyer_labels", customer_segments)
     sat._SEGMENT_LABELS.clear()
     table = sat.segment_table(tiny_company, PERIOD, "rfm_segment", "service", min_answers=2).set_index("group")
     # Champions: A's 10 and 3, B's 2 and 9 -> 2 promoters, 2 detractors of 4 -> 0 points; CSAT 5, 2, 1, 4 -> 50%.
@@ -485,6 +485,14 @@ def test_labels_and_revenue_are_the_segments_pages(demo_db):
         segments.loc[buyers.index, "revenue"].clip(lower=0).tolist())
     others = latest[latest["value_cell"] == sat.NO_SEGMENT]
     assert not others.index.isin(segments.index).any() and (others["period_revenue"] == 0).all()
+    # Every buyer's labels, for other periods, a region and W too, as the classification gives them.
+    region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
+    for chosen in (filters, make_filters(demo_db, period="all_time"), replace(filters, regions=(region,)),
+                   replace(filters, window_days=180)):
+        expected = sat._labels_of(customer_segments(demo_db, chosen)).sort_values("customer_id", ignore_index=True)
+        labels = sat.segment_labels(demo_db, chosen).sort_values("customer_id", ignore_index=True)
+        assert len(labels) > 100
+        pd.testing.assert_frame_equal(labels, expected)
 
 
 def real_retail_database(real_data_dir, path):
