@@ -198,11 +198,14 @@ def segment_codes(r_score: np.ndarray, f_score: np.ndarray,
     :func:`rfm_scores` gives them.
     """
     validate_rules(rules)
+    r_values, f_values = np.asarray(r_score, dtype="int64"), np.asarray(f_score, dtype="int64")
+    if len(r_values) and (min(r_values.min(), f_values.min()) < 1 or max(r_values.max(), f_values.max()) > 5):
+        raise ValueError("segment_codes needs R and F scores from 1 to 5")
     pairs_r = pd.Series([r for r in SCORES for _ in SCORES])
     pairs_f = pd.Series([f for _ in SCORES for f in SCORES])
     names, pair_codes = np.unique(_first_matching_rule(pairs_r, pairs_f, rules).to_numpy(dtype=str),
                                   return_inverse=True)
-    pair = (np.asarray(r_score, dtype="int64") - 1) * len(SCORES) + (np.asarray(f_score, dtype="int64") - 1)
+    pair = (r_values - 1) * len(SCORES) + (f_values - 1)
     return pair_codes[pair], names.astype(object)
 
 

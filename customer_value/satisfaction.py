@@ -420,8 +420,8 @@ _SEGMENT_LABELS = LruCache("segment labels of answering customers", 8)
 def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:
     """Each buying customer's value grid cell, RFM segment and period revenue, as the segments page has them.
 
-    One classification serves both pages, so a follow-up list and the segments
-    page never disagree on a customer's cell. Returns ``customer_id``,
+    The segments page's own rules label them (segments.segment_labels_by_key),
+    so a follow-up list and the segments page never disagree on a customer's cell. Returns ``customer_id``,
     ``value_cell``, ``rfm_segment`` and ``period_revenue`` (net revenue in the
     period, 0 when returns outweigh purchases) for the customers with a
     purchase day in the period; everyone else answered without buying

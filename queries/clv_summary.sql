@@ -29,8 +29,9 @@ with per_customer as (
 
     union all
 
-    -- Up to an earlier day (a hold-out's cut, a period ending before the data):
-    -- the purchase days on or before it.
+    -- Up to an earlier day (a hold-out's cut, a period ending before the data's
+    -- last day): the purchase days on or before it. Every purchase day from the
+    -- first one is read, so the one without an earlier purchase day is the first.
     select
         customer_days.customer_key,
         count(*) - 1 as frequency,

@@ -159,6 +159,9 @@ def test_default_segment_rules_cover_every_cell_once():
     codes, names = rfm.segment_codes(np.array(every_r), np.array(every_f))
     assert names[codes].reshape(5, 5).tolist() == expected
     assert sorted(names) == sorted({rule.segment for rule in rfm.DEFAULT_SEGMENT_RULES})
+    for bad_r, bad_f in ((0, 1), (1, 6)):
+        with pytest.raises(ValueError, match="1 to 5"):
+            rfm.segment_codes(np.array([5, bad_r]), np.array([5, bad_f]))
     assert len({rule.segment for rule in rfm.DEFAULT_SEGMENT_RULES}) == 11
 
 
