@@ -31,7 +31,7 @@ import pyarrow as pa
 from customer_value import clv_models
 from customer_value.cache import LruCache, customer_selection_key, handed_out, without_period_name
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
-from customer_value.dataset import data_range, with_customer_attributes
+from customer_value.dataset import data_range, rows_of_keys, with_customer_attributes
 from customer_value.db import Database
 from customer_value.errors import DataChangedError, UserFacingError
 from customer_value.filters import Filters, Scope
@@ -369,10 +369,7 @@ def _with_segments(table: pd.DataFrame, keys: np.ndarray, db: Database, filters:
     if filters is None:
         return table
     labels = segment_labels_by_key(db, filters, scope)
-    labelled_keys = labels["customer_key"].to_numpy(dtype="int64")
-    row_of_key = np.full(int(max(keys.max(initial=0), labelled_keys.max(initial=0))) + 1, -1, dtype="int64")
-    row_of_key[labelled_keys] = np.arange(len(labelled_keys))
-    rows = row_of_key[keys]
+    rows = rows_of_keys(labels["customer_key"].to_numpy(dtype="int64"), keys)
     merged = table.copy(deep=False)
     place = (merged.columns.get_loc(PREDICTION_COLUMNS[0]) if PREDICTION_COLUMNS[0] in merged.columns
              else len(merged.columns))

@@ -76,6 +76,19 @@ def make_filters(
                    sales_reps=tuple(sales_reps), window_days=window_days, period=period, as_of=span.end)
 
 
+def rows_of_keys(listed: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Each ``wanted`` integer's position in ``listed`` (distinct integers from 0), -1 where it is not listed.
+
+    Customer keys and list positions are small dense integers: a lookup table indexed by them beats sorting
+    or hashing half a million of them.
+    """
+    listed = np.asarray(listed, dtype="int64")
+    wanted = np.asarray(wanted, dtype="int64")
+    row_of = np.full(int(max(listed.max(initial=-1), wanted.max(initial=-1))) + 1, -1, dtype="int64")
+    row_of[listed] = np.arange(len(listed))
+    return row_of[wanted]
+
+
 def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope | None, rows: pd.DataFrame,
                              attributes: list[str], *, position_column: str | None = None) -> pd.DataFrame:
     """``rows`` (one per customer, with ``customer_key``) in customer id order, ``attributes`` columns first.
@@ -94,11 +107,7 @@ def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope
     """
     listing = run(db, "segment_customer_attributes", filters=filters, scope=scope)
     listed_keys = listing["customer_key"].to_numpy(dtype="int64")
-    row_keys = rows["customer_key"].to_numpy(dtype="int64")
-    size = int(max(listed_keys.max(initial=0), row_keys.max(initial=0))) + 1
-    position_of_key = np.full(size, -1, dtype="int64")
-    position_of_key[listed_keys] = np.arange(len(listed_keys))
-    positions = position_of_key[row_keys]
+    positions = rows_of_keys(listed_keys, rows["customer_key"].to_numpy(dtype="int64"))
     kept = np.zeros(len(listed_keys), dtype=bool)
     kept[positions[positions >= 0]] = True
     if (positions < 0).any() or int(kept.sum()) != len(rows):

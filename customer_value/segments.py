@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from customer_value.cache import LruCache, handed_out, selection_key
-from customer_value.dataset import with_customer_attributes
+from customer_value.dataset import rows_of_keys, with_customer_attributes
 from customer_value.db import Database
 from customer_value.errors import DataChangedError, UserFacingError
 from customer_value.filters import Filters, Scope
@@ -1005,9 +1005,7 @@ def _outer_by_position(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFram
     everyone = np.flatnonzero(in_either)
 
     def rows_in(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        row_of_position = np.full(size, -1, dtype="int64")
-        row_of_position[positions] = np.arange(len(positions))
-        rows = row_of_position[everyone]
+        rows = rows_of_keys(positions, everyone)
         return np.maximum(rows, 0), rows >= 0
 
     before_rows, in_before = rows_in(before_positions)

@@ -245,6 +245,15 @@ def test_buying_customers_are_listed_by_id_after_a_later_load(tmp_path):
         dbmod.forget(tmp_path / "later.duckdb")
 
 
+def test_rows_of_keys_by_hand():
+    from customer_value.dataset import rows_of_keys
+
+    # Keys 4, 0, 2 listed in rows 0, 1, 2; 1 and 7 (past every listed key) are not listed.
+    assert rows_of_keys(np.array([4, 0, 2]), np.array([2, 4, 1, 7, 0])).tolist() == [2, 0, -1, -1, 1]
+    assert rows_of_keys(np.array([], dtype="int64"), np.array([3])).tolist() == [-1]
+    assert rows_of_keys(np.array([], dtype="int64"), np.array([], dtype="int64")).tolist() == []
+
+
 def test_attributes_attach_by_key_and_refuse_rows_they_cannot_match(grid_db):
     from customer_value.dataset import with_customer_attributes
 
