@@ -130,9 +130,12 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
 def _build_model(con: duckdb.DuckDBPyConnection, model: str) -> None:
     # Model names come from the constant list above, never from user input.
     statement = "create or replace table " + model + " as " + load_sql("models/" + model)
-    con.execute(statement, _model_parameters(con, model))
+    params = _model_parameters(con, model)
+    con.execute(statement, params)
     if model == "customer_periods":
-        set_meta(con, "stored_periods", stored_periods_text(_periods_of_data(con)))
+        # The periods the table was built with, as bound: not a second read of the data's range.
+        periods = list(zip(params["period_starts"], params["period_ends"], strict=True))
+        set_meta(con, "stored_periods", stored_periods_text(periods))
 
 
 def build_retention_cells(con: duckdb.DuckDBPyConnection) -> None:
