@@ -47,7 +47,7 @@ from customer_value.clv import clv_table
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
 from customer_value.filters import Filters, Scope
-from customer_value.query import run
+from customer_value.query import detached_text, run
 
 SEED = 0
 TRAINING_CUTS = 4
@@ -154,21 +154,32 @@ def model_features(raw: pd.DataFrame, window_days: int) -> pd.DataFrame:
     features["last_nps"] = _float(raw, "last_nps")
     features["open_complaints"] = _float(raw, "open_complaints")
     features["complaints_last_year"] = _float(raw, "complaints_last_year")
-    features["customer_type"] = raw["customer_type"].astype(str)
-    features["region"] = raw["region"].astype(str)
+    for column in CATEGORICAL_FEATURES:
+        # Copied: kept for six past cuts, the columns as read held the whole of each cut's query result (every
+        # feature, name and id) at 100M lines, gigabytes.
+        features[column] = detached_text(raw[column].astype(str))
     return features
 
 
-def snapshot(db: Database, filters: Filters, cut: date, scope: Scope | None = None) -> pd.DataFrame:
-    """Customers active on ``cut`` with their features and (when known) ``lost_next_window``."""
+def snapshot(db: Database, filters: Filters, cut: date, scope: Scope | None = None, *,
+             for_training: bool = False) -> pd.DataFrame:
+    """Customers active on ``cut`` with their features and (when known) ``lost_next_window``.
+
+    With ``for_training`` (a past cut, whose outcome a fit learns from or is judged on), only the model's
+    features and the label: six cuts of five million customers are held at once at 100M lines, and names, ids
+    and dates of customers nobody lists were gigabytes of them.
+    """
     # A past cut's rows serve one model fit, which is itself cached: kept in the query cache too they held
     # gigabytes at 100M lines for nothing. Today's (as_of) rows are shared with the unusual customers.
-    raw = run(db, "risk_features", filters=filters, scope=scope, params={"cut": cut},
+    raw = run(db, "risk_features", filters=filters, scope=scope, params={"cut": cut, "active_only": for_training},
               use_cache=cut == filters.as_of)
-    active = raw[raw["is_active"].astype(bool)].reset_index(drop=True)
+    active = raw[raw["is_active"].astype(bool)].reset_index(drop=True) if not for_training else raw
+    del raw  # the inactive customers' rows are not kept while the features are built
     features = model_features(active, filters.window_days)
     label = active["lost_next_window"]
     features["lost_next_window"] = label.astype("float64") if len(label) else pd.Series(dtype="float64")
+    if for_training:
+        return features
     features.insert(0, "customer_id", active["customer_id"].astype(str))
     features["cut"] = cut
     for column in ("name", "sales_rep", "last_purchase_date", "revenue_last_year"):
@@ -488,10 +499,22 @@ def cut_dates(as_of: date, data_start: date, window_days: int) -> tuple[date, li
     return validation, [cut for cut in training if cut - step >= data_start]
 
 
-def _capped(frame: pd.DataFrame) -> pd.DataFrame:
-    if len(frame) <= MAX_TRAINING_ROWS:
-        return frame
-    return frame.sample(n=MAX_TRAINING_ROWS, random_state=SEED).sort_index().reset_index(drop=True)
+def _capped_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one after the other, cut to ``MAX_TRAINING_ROWS`` by a fixed-seed sample kept in row order.
+
+    The same rows as ``pd.concat(frames).sample(n, random_state=SEED).sort_index()`` (pandas draws them with
+    ``RandomState(SEED).choice``), without first copying every frame into one: four cuts of five million
+    customers were gigabytes, of which a hundred thousand rows were kept.
+    """
+    lengths = [len(frame) for frame in frames]
+    total = sum(lengths)
+    if total <= MAX_TRAINING_ROWS:
+        return pd.concat(frames, ignore_index=True)
+    positions = np.sort(np.random.RandomState(SEED).choice(total, size=MAX_TRAINING_ROWS, replace=False))
+    starts = np.cumsum([0, *lengths])
+    pieces = [frame.iloc[positions[(positions >= start) & (positions < start + length)] - start]
+              for frame, start, length in zip(frames, starts, lengths, strict=False)]
+    return pd.concat(pieces, ignore_index=True)
 
 
 def _data_start(db: Database) -> date | None:
@@ -601,19 +624,20 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     result.selection_cut = training_cuts[0]
     result.training_cuts = training_cuts
 
-    snapshots = {cut: snapshot(db, filters, cut, scope) for cut in [validation_cut, *training_cuts]}
-    snapshots = {cut: frame[frame["lost_next_window"].notna()].reset_index(drop=True)
-                 for cut, frame in snapshots.items()}
+    # Every customer active on a past cut has a known outcome (cut + W <= as_of), so each is a labelled row.
+    snapshots = {cut: snapshot(db, filters, cut, scope, for_training=True) for cut in [validation_cut, *training_cuts]}
     current = snapshot(db, filters, as_of, scope)
     # The values seen at any cut, without concatenating every cut's rows (a copy of them all).
     categories = {column: sorted(set().union(*(frame[column].unique().tolist()
                                                for frame in [*snapshots.values(), current])))
                   for column in CATEGORICAL_FEATURES}
 
-    training = _capped(pd.concat([snapshots[cut] for cut in training_cuts], ignore_index=True))
-    selection_train = _capped(pd.concat([snapshots[cut] for cut in training_cuts[1:]], ignore_index=True))
+    training = _capped_concat([snapshots[cut] for cut in training_cuts])
+    selection_train = _capped_concat([snapshots[cut] for cut in training_cuts[1:]])
     selection = snapshots[training_cuts[0]]
     validation = snapshots[validation_cut]
+    # The older cuts live on in the two samples only: freed before the fits, they were 1.2 GB at 100M lines.
+    del snapshots
     result.training_rows = len(training)
     labels = {name: frame["lost_next_window"].to_numpy(dtype="float64")
               for name, frame in (("training", training), ("selection_train", selection_train),
@@ -628,6 +652,7 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     matrices = {name: design_matrix(frame, categories)
                 for name, frame in (("training", training), ("selection_train", selection_train),
                                     ("selection", selection), ("validation", validation), ("current", current))}
+    del selection  # its matrix and labels are all the choice of model needs
 
     # Honest choice: the candidates never see the validation cut.
     for name, model in candidate_models().items():
@@ -649,7 +674,7 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     result.calibration = calibration_table(labels["validation"], model_probabilities)
 
     # Today's scores: refit on every cut whose outcome is known, the validation cut included.
-    final_frame = _capped(pd.concat([validation, training], ignore_index=True))
+    final_frame = _capped_concat([validation, training])
     final_matrix = design_matrix(final_frame, categories)
     final_model = _fit(candidate_models()[result.chosen_model], final_matrix,
                        final_frame["lost_next_window"].to_numpy(dtype="float64"))
@@ -857,7 +882,8 @@ def _unusual_customers(db: Database, filters: Filters, scope: Scope | None, shar
     if filters.as_of is None:
         result.problems.append("no transactions are loaded")
         return result
-    raw = run(db, "risk_features", filters=filters, scope=scope, params={"cut": filters.as_of})
+    # The rows snapshot() reads for today (every customer, not only the active): one query, one cache entry.
+    raw = run(db, "risk_features", filters=filters, scope=scope, params={"cut": filters.as_of, "active_only": False})
     history = raw[_float(raw, "orders_earlier") >= 2].reset_index(drop=True)
     result.compared = len(history)
     if len(history) < MIN_UNUSUAL_CUSTOMERS:

@@ -17,7 +17,9 @@
 -- Grouped by the integer customer_key and joined to names once, at the end: grouping
 -- 7 million day rows by the text id, and joining them back to find the last
 -- purchase's successor, cost a fifth of the 5 s this query took at 10 million lines.
--- Parameters: $cut, $window_days (W), $as_of, $all_customers (set by query.py).
+-- $active_only keeps only the customers active on $cut: a past cut's rows train the model, which learns
+-- from those alone, and the rest were 40% of the rows sent to Python.
+-- Parameters: $cut, $window_days (W), $as_of, $active_only, $all_customers (set by query.py).
 with scoped_days as (
     select
         customer_key,
@@ -189,4 +191,5 @@ from flagged
 inner join customer_dim on customer_dim.customer_key = flagged.customer_key
 left join latest_scores on latest_scores.customer_id = customer_dim.customer_id
 left join complaints on complaints.customer_id = customer_dim.customer_id
+where not $active_only or flagged.is_active
 order by customer_dim.customer_id

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from customer_value import db as dbmod
@@ -207,3 +208,28 @@ def test_giving_back_memory_frees_frames_held_only_by_a_reference_cycle():
         gc.enable()
     assert table_alive() is None
     assert pa.default_memory_pool().bytes_allocated() <= held_before - 8_000_000
+
+
+def test_a_detached_text_column_keeps_its_values_but_none_of_the_results_memory():
+    import pyarrow as pa
+
+    from customer_value.query import arrow_to_frame, detached_text
+
+    result = duckdb.connect().sql(
+        "select 'C' || cast(i as varchar) as customer_id, i * 2 as doubled from range(5) as r(i)").to_arrow_table()
+    frame = arrow_to_frame(result)
+    text = frame["customer_id"].iloc[1:]  # an index of its own, not 0..n-1
+    copied = detached_text(text)
+    pd.testing.assert_series_equal(copied, text)
+    assert copied.tolist() == ["C1", "C2", "C3", "C4"]
+
+    def buffer_addresses(values) -> set[int]:
+        arrow = pa.array(values)
+        chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+        return {buffer.address for chunk in chunks for buffer in chunk.buffers() if buffer is not None}
+
+    # As read, the column's text lives in DuckDB's result; the copy shares none of it.
+    result_buffers = {buffer.address for chunk in result.column("customer_id").chunks
+                      for buffer in chunk.buffers() if buffer is not None}
+    assert buffer_addresses(frame["customer_id"]) & result_buffers
+    assert not buffer_addresses(copied) & result_buffers

@@ -64,7 +64,8 @@ def tiny_filters() -> Filters:
 
 
 def test_features_by_hand(tiny):
-    raw = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": CUT}).set_index("customer_id")
+    raw = run(tiny, "risk_features", filters=tiny_filters(),
+              params={"cut": CUT, "active_only": False}).set_index("customer_id")
     # F first bought after the cut, so it has no row.
     assert sorted(raw.index) == ["A", "B", "C", "D", "E"]
     a = raw.loc["A"]
@@ -110,7 +111,8 @@ def test_median_gap_by_hand(tmp_path):
         ],
         customers=[("J", "University", "West", "Li Na", d("2024-02-01"))],
     )
-    raw = run(database, "risk_features", filters=tiny_filters(), params={"cut": CUT}).set_index("customer_id")
+    raw = run(database, "risk_features", filters=tiny_filters(),
+              params={"cut": CUT, "active_only": False}).set_index("customer_id")
     assert raw.loc["G", "median_gap_days"] == 3.5
     assert raw.loc["H", "median_gap_days"] == 5.0
     assert raw.loc["J", "median_gap_days"] == 10.0
@@ -134,7 +136,8 @@ def test_past_cuts_are_not_kept_in_the_query_cache(tiny):
 
 
 def test_label_follows_the_activity_rule(tiny):
-    raw = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": CUT}).set_index("customer_id")
+    raw = run(tiny, "risk_features", filters=tiny_filters(),
+              params={"cut": CUT, "active_only": False}).set_index("customer_id")
     assert raw["is_active"].to_dict() == {"A": True, "B": True, "C": True, "D": False, "E": True}
     labels = raw["lost_next_window"].to_dict()
     assert labels["A"] is True  # lapses on 2024-03-01, within (cut, cut + 30]
@@ -143,8 +146,35 @@ def test_label_follows_the_activity_rule(tiny):
     assert pd.isna(labels["D"])  # not active on the cut
     assert labels["E"] is False  # a purchase exactly W days later keeps the customer active
     # Ten days before the data end the outcome of the next W days is not known yet.
-    late = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": date(2024, 4, 20)})
+    late = run(tiny, "risk_features", filters=tiny_filters(),
+               params={"cut": date(2024, 4, 20), "active_only": False})
     assert late["lost_next_window"].isna().all()
+
+
+def test_a_past_cut_keeps_only_the_active_customers_and_the_models_columns(tiny):
+    # The rows a fit learns from: A, B, C and E are active on the cut (see above), D is not.
+    active = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": CUT, "active_only": True})
+    assert active["customer_id"].tolist() == ["A", "B", "C", "E"]
+    everyone = run(tiny, "risk_features", filters=tiny_filters(), params={"cut": CUT, "active_only": False})
+    # Without the unlabelled rows the label column holds no null, so it comes back as bool rather than object.
+    expected = everyone[everyone["is_active"]].reset_index(drop=True).astype({"lost_next_window": bool})
+    pd.testing.assert_frame_equal(active, expected)
+    training = risk.snapshot(tiny, tiny_filters(), CUT, for_training=True)
+    assert list(training.columns) == [*risk.NUMERIC_FEATURES, *risk.CATEGORICAL_FEATURES, "lost_next_window"]
+    assert training["lost_next_window"].tolist() == [1.0, 0.0, 1.0, 0.0]  # A and C lost, B and E not
+    listed = risk.snapshot(tiny, tiny_filters(), CUT)
+    pd.testing.assert_frame_equal(training, listed[training.columns])
+
+
+def test_capped_concat_takes_the_rows_the_concatenated_sample_takes(monkeypatch):
+    monkeypatch.setattr(risk, "MAX_TRAINING_ROWS", 7)
+    frames = [pd.DataFrame({"x": np.arange(start, start + length), "y": list("abcdefghij"[:length])})
+              for start, length in ((0, 5), (100, 0), (200, 10), (300, 3))]
+    whole = pd.concat(frames, ignore_index=True)
+    expected = whole.sample(n=7, random_state=risk.SEED).sort_index().reset_index(drop=True)
+    pd.testing.assert_frame_equal(risk._capped_concat(frames), expected)
+    # Under the cap every row is kept, in order.
+    pd.testing.assert_frame_equal(risk._capped_concat(frames[:2]), pd.concat(frames[:2], ignore_index=True))
 
 
 def test_too_little_history_is_not_trusted(tiny):
@@ -324,7 +354,8 @@ def test_real_exports_features_match_pandas(tmp_path, real_data_dir, country):
     database, lines = online_retail_database(tmp_path / f"{country}.duckdb", real_data_dir / f"{country}.csv")
     filters = make_filters(database)
     cut = filters.as_of
-    raw = run(database, "risk_features", filters=filters, params={"cut": cut}).set_index("customer_id")
+    raw = run(database, "risk_features", filters=filters,
+              params={"cut": cut, "active_only": False}).set_index("customer_id")
     known = lines[lines["customer_id"].notna()]
     day_totals = known.groupby(["customer_id", "order_date"]).agg(
         revenue=("amount", "sum"),
