@@ -90,7 +90,7 @@ def rows_of_keys(listed: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 
 
 def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope | None, rows: pd.DataFrame,
-                             attributes: list[str], *, position_column: str | None = None) -> pd.DataFrame:
+                             attributes: list[str]) -> pd.DataFrame:
     """``rows`` (one per customer, with ``customer_key``) in customer id order, ``attributes`` columns first.
 
     ``attributes`` are columns of ``segment_customer_attributes.sql`` (customer_id,
@@ -99,11 +99,6 @@ def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope
     the period, so it stays cached while periods change; a query joining and
     sorting the text of 375,000-500,000 customers itself took longer than its
     aggregate. ``customer_key`` is dropped from the result.
-
-    ``position_column``, when named, holds each customer's place in that id-ordered
-    list: an integer id that sorts like ``customer_id`` and is the same for every
-    period of one data version and scope, so two periods' customers can be
-    matched without comparing text.
     """
     listing = run(db, "segment_customer_attributes", filters=filters, scope=scope)
     listed_keys = listing["customer_key"].to_numpy(dtype="int64")
@@ -124,6 +119,4 @@ def with_customer_attributes(db: Database, filters: Filters | None, scope: Scope
     ordered = rows.iloc[row_at].reset_index(drop=True)
     for column in ordered.columns.drop("customer_key"):
         frame[column] = ordered[column]
-    if position_column is not None:
-        frame[position_column] = np.flatnonzero(kept)
     return frame

@@ -655,25 +655,57 @@ def test_cli_text_output_names_the_figures(grid_db, capsys):
     assert "Top 20% of customers bring 47.1% of revenue." in text  # 800 / 1700
 
 
-def test_migration_matches_the_two_periods_customers_by_list_position():
-    # C1 bought only in the first period, C2 in both, C3 only in the second; list positions 0, 1, 2 follow the ids.
-    def period(ids, positions, cells, revenue, region):
-        return pd.DataFrame({"customer_id": ids, "name": [f"Name {i}" for i in ids], "customer_type": "Retail",
-                             "region": region, "sales_rep": "Rep", "grid_cell": cells, "rfm_segment": "Lost",
-                             "revenue": revenue, "list_position": positions})
+def test_migration_matches_the_two_periods_customers_by_key(grid_db):
+    # C1 bought only in the first period, C2 in both, C3 only in the second; listed in id order, named once.
+    from customer_value.query import run
 
-    before = period(["C1", "C2"], [0, 1], ["AA", "BB"], [100.0, 50.0], "North")
-    after = period(["C2", "C3"], [1, 2], ["AB", "BA"], [70.0, 30.0], "South")
-    moves = segments._outer_by_position(before, after)
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    listing = run(grid_db, "segment_customer_attributes", filters=filters)
+    key = dict(zip(listing["customer_id"], listing["customer_key"].astype("int64"), strict=True))
+
+    def period(ids, cells, revenue):
+        return pd.DataFrame({"customer_key": [key[i] for i in ids], "grid_cell": pd.Categorical(cells),
+                             "rfm_segment": pd.Categorical(["Lost"] * len(ids)), "revenue": revenue})
+
+    # Given in another order than the ids': the result is in id order all the same.
+    before = period(["C2", "C1"], ["BB", "AA"], [50.0, 100.0])
+    after = period(["C3", "C2"], ["BA", "AB"], [30.0, 70.0])
+    moves = segments._outer_by_key(grid_db, filters, None, before, after)
     assert moves["customer_id"].tolist() == ["C1", "C2", "C3"]
-    assert moves["grid_before"].tolist() == ["AA", "BB", None] and moves["grid_after"].tolist() == [None, "AB", "BA"]
+    # Both periods' cells in one set of categories (so they compare), missing where the customer did not buy.
+    assert list(moves["grid_before"].cat.categories) == list(moves["grid_after"].cat.categories)
+    assert moves["grid_before"].astype(object).where(moves["grid_before"].notna(), None).tolist() == ["AA", "BB", None]
+    assert moves["grid_after"].astype(object).where(moves["grid_after"].notna(), None).tolist() == [None, "AB", "BA"]
     assert moves["revenue_before"].tolist()[:2] == [100.0, 50.0] and pd.isna(moves["revenue_before"].iloc[2])
-    # Attributes come from the second period where the customer bought in it, else from the first.
-    assert moves["region"].tolist() == ["North", "South", "South"]
+    assert moves["revenue_after"].tolist()[1:] == [70.0, 30.0] and pd.isna(moves["revenue_after"].iloc[0])
+    assert segments._named(moves["grid_after"], segments.LEFT).tolist() == [segments.LEFT, "AB", "BA"]
     assert moves["name"].tolist() == ["Name C1", "Name C2", "Name C3"]
+    assert moves["region"].tolist() == ["North", "North", "North"]
     assert segments.movement_counts(pd.Series(["AA", "BB"], index=["C1", "C2"]),
                                      pd.Series(["AB", "BA"], index=["C2", "C3"])) == {
         "upgraded": 1, "downgraded": 0, "unchanged": 0, "lateral": 0, "new": 1, "left": 1}
+
+
+def test_migration_by_key_equals_the_two_classifications_merged(demo_db):
+    # What the migration was built from before: each period's whole classification, merged on the customer id.
+    filters = make_filters(demo_db)
+    for first, second in ((filters.previous(), filters), (replace(filters.previous(), regions=("East China",)),
+                                                          replace(filters, regions=("East China",)))):
+        moved = segments.migration(demo_db, first, second)
+        before, _ = segments.segment_frame(demo_db, first)
+        after, _ = segments.segment_frame(demo_db, second)
+        columns = ["customer_id", "grid_cell", "rfm_segment", "revenue"]
+        merged = before[columns].merge(after[columns], on="customer_id", how="outer", suffixes=("_before", "_after"))
+        merged = merged.sort_values("customer_id").reset_index(drop=True)
+        customers = moved["customers"]
+        assert customers["customer_id"].tolist() == merged["customer_id"].tolist()
+        for name, column in (("grid", "grid_cell"), ("rfm", "rfm_segment")):
+            assert customers[f"{name}_before"].tolist() == merged[f"{column}_before"].fillna(segments.NEW).tolist()
+            assert customers[f"{name}_after"].tolist() == merged[f"{column}_after"].fillna(segments.LEFT).tolist()
+        for when in ("before", "after"):
+            pd.testing.assert_series_equal(customers[f"revenue_{when}"], merged[f"revenue_{when}"].astype(float),
+                                           check_names=False)
+        assert moved["grid"].to_numpy().sum() == len(merged)
 
 
 def test_a_period_shares_its_classification_whatever_its_name(grid_db):
