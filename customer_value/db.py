@@ -225,7 +225,6 @@ class Database:
             cur = self.connection.cursor()
             self._local.cursor = cur
             self._local.scope_key = None
-            self._local.scoped_kind = None
         return cur
 
     def thread_state(self) -> threading.local:

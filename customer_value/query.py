@@ -1,8 +1,8 @@
 """The one road every query takes: named SQL files, bound parameters, row scope, cache.
 
 ``run(db, "name", filters=..., scope=..., params=...)`` reads ``queries/name.sql``,
-makes sure the temporary table ``scoped_customers`` on this thread's cursor
-holds exactly the customers the filters and the user's scope allow, binds the
+makes sure the temporary view ``scoped_customers`` on this thread's cursor
+lists exactly the customers the filters and the user's scope allow, binds the
 parameters by name, and caches the result keyed by the query, its parameters,
 the scope and the database's data version (which every load and undo bumps).
 
@@ -135,13 +135,9 @@ def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope
     reps = tuple(filters.sales_reps) if filters and filters.sales_reps else None
     key = (db.data_version(), types, regions, reps)
     if state.scope_key != key:
-        # With nobody left out, a view over customer_summary costs nothing, where copying
-        # 500,000 customers into a table takes a fifth of a second on every filter change.
-        kind = "view" if all_customers_in_scope(filters, scope) else "table"
-        if state.scoped_kind is not None and state.scoped_kind != kind:
-            # DuckDB will not replace a view by a table of the same name, nor the reverse.
-            db.cursor().execute("drop " + state.scoped_kind + " if exists scoped_customers")
-        if kind == "view":
+        # Always a view over customer_summary: with nobody left out, of every row; else of the rows of the
+        # allowed customer groups (scoped_customers.sql), where a copy of the customers cost seconds at 100M.
+        if all_customers_in_scope(filters, scope):
             db.cursor().execute(load_sql("scoped_customers_all"))
         else:
             # Lists are bound as parameters; an empty list means "no restriction".
@@ -154,7 +150,7 @@ def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope
                     "restrict_regions": regions is not None,
                 },
             )
-        state.scoped_kind = kind
+            db.cursor().execute(load_sql("scoped_customers_of_groups"))
         state.scope_key = key
         state.materialised = {}
     return key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from customer_value import db as dbmod
@@ -169,8 +171,36 @@ def test_longer_window_removes_the_lapse(small_firm):
     assert figures["active_customers"] == 2
 
 
+def test_a_filtered_scope_lists_exactly_the_customers_of_the_allowed_groups(small_firm, tmp_path):
+    from customer_value.filters import Scope
+    from customer_value.query import _ensure_scoped_customers
+
+    march = Filters(start=d("2024-03-01"), end=d("2024-03-31"), window_days=30, as_of=d("2024-04-30"))
+
+    def listed(filters: Filters, scope: Scope | None = None, database: dbmod.Database = small_firm) -> list[str]:
+        _ensure_scoped_customers(database, filters, scope)
+        rows = database.cursor().execute("select customer_id from scoped_customers").fetchall()
+        return sorted(row[0] for row in rows)
+
+    assert listed(march) == ["A", "B", "C", "D"]
+    # West: C and D (two groups: University/Wang and K-12 school/Wang).
+    assert listed(replace(march, regions=("West",))) == ["C", "D"]
+    assert listed(replace(march, customer_types=("University",), sales_reps=("Li",))) == ["A"]
+    # The user's region scope and a filter together; a scope allowing no region shows nobody.
+    assert listed(replace(march, customer_types=("K-12 school",)), Scope(regions=("East",))) == ["B"]
+    assert listed(march, Scope(regions=())) == []
+    # A customer missing from the customers file is '(unknown)' in all three, and can be chosen as such.
+    partly_known = tiny_database(tmp_path / "partly_known.duckdb",
+                                 transactions=[("A", d("2024-03-01"), 50, 10), ("E", d("2024-03-02"), 70, 7)],
+                                 customers=[("A", "University", "East", "Li", None)])
+    assert listed(replace(march, regions=("(unknown)",)), database=partly_known) == ["E"]
+    assert listed(replace(march, regions=("East",)), database=partly_known) == ["A"]
+    dbmod.forget(partly_known.path)
+
+
 def test_one_session_moving_between_all_customers_and_a_filter_sees_each_scope(small_firm):
-    # scoped_customers is a view while nobody is left out and a table otherwise; one cursor goes back and forth.
+    # scoped_customers is a view of every customer while nobody is left out, else of the allowed groups' customers;
+    # one cursor goes back and forth between them.
     march = Filters(start=d("2024-03-01"), end=d("2024-03-31"), window_days=30, as_of=d("2024-04-30"))
     west = Filters(start=march.start, end=march.end, window_days=30, as_of=march.as_of, regions=("West",))
     universities = Filters(start=march.start, end=march.end, window_days=30, as_of=march.as_of,
