@@ -79,8 +79,8 @@ def make_filters(
 def rows_of_keys(listed: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Each ``wanted`` integer's position in ``listed`` (distinct integers from 0), -1 where it is not listed.
 
-    Customer keys and list positions are small dense integers: a lookup table indexed by them beats sorting
-    or hashing half a million of them.
+    Customer keys are small dense integers: a lookup table indexed by them beats sorting or hashing half a
+    million of them.
     """
     listed = np.asarray(listed, dtype="int64")
     wanted = np.asarray(wanted, dtype="int64")

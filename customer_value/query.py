@@ -135,14 +135,17 @@ def _ensure_scoped_customers(db: Database, filters: Filters | None, scope: Scope
     reps = tuple(filters.sales_reps) if filters and filters.sales_reps else None
     key = (db.data_version(), types, regions, reps)
     if state.scope_key != key:
+        # Forgotten first: should a statement below fail, the next query builds the scope again rather than
+        # trust a half-built one.
+        state.scope_key = None
         # Always a view over customer_summary: with nobody left out, of every row; else of the rows of the
-        # allowed customer groups (scoped_customers.sql), where a copy of the customers cost seconds at 100M.
+        # allowed customer groups (scope_allowed_groups.sql), where a copy of the customers cost seconds at 100M.
         if all_customers_in_scope(filters, scope):
             db.cursor().execute(load_sql("scoped_customers_all"))
         else:
             # Lists are bound as parameters; an empty list means "no restriction".
             db.cursor().execute(
-                load_sql("scoped_customers"),
+                load_sql("scope_allowed_groups"),
                 {
                     "customer_types": list(types or []),
                     "regions": list(regions or []),

@@ -179,6 +179,9 @@ def snapshot(db: Database, filters: Filters, cut: date, scope: Scope | None = No
     label = active["lost_next_window"]
     features["lost_next_window"] = label.astype("float64") if len(label) else pd.Series(dtype="float64")
     if for_training:
+        if features["lost_next_window"].isna().any():
+            # Only a cut W days or more before the data's end has an outcome for every active customer.
+            raise ValueError(f"the outcome after the cut {cut} is not known yet: it cannot train the model")
         return features
     features.insert(0, "customer_id", active["customer_id"].astype(str))
     features["cut"] = cut

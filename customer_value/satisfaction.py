@@ -301,7 +301,7 @@ def band_churn_table(latest: pd.DataFrame) -> pd.DataFrame:
     lost = the period revenue of the lost ones. churn_low / churn_high: the
     95% Wilson interval of the churn rate.
     """
-    # Only the columns counted here: filtering rows then copies no comments or names.
+    # Bands of the scores alone: a copy of the answers with their comments and names is not needed.
     frame = assign_bands(latest[["scale", "score"]])
     # Sixteen bands counted over arrays: filtering the frame once per band copied its rows sixteen times.
     active = latest["active_at_answer"].astype(bool).to_numpy()

@@ -955,6 +955,11 @@ def migration(db: Database, first: Filters, second: Filters, scope: Scope | None
     """
     if first.start > second.start:
         raise UserFacingError("the first period must start before the second")
+    if (first.customer_types, first.regions, first.sales_reps) != (second.customer_types, second.regions,
+                                                                   second.sales_reps):
+        # The customers of both periods are named from one list, the second period's choice of customers.
+        raise UserFacingError("the two periods of a migration must choose the same customer types, regions "
+                              "and sales reps")
     key = ("migration", str(db.path), db.data_version(), first, second,
            scope.regions if scope is not None else None,
            None if margin_threshold is None else float(margin_threshold), tuple(rules))

@@ -164,6 +164,9 @@ def test_a_past_cut_keeps_only_the_active_customers_and_the_models_columns(tiny)
     assert training["lost_next_window"].tolist() == [1.0, 0.0, 1.0, 0.0]  # A and C lost, B and E not
     listed = risk.snapshot(tiny, tiny_filters(), CUT)
     pd.testing.assert_frame_equal(training, listed[training.columns])
+    # On the data's last day nobody's outcome is known yet: such a cut cannot be learned from.
+    with pytest.raises(ValueError, match="not known yet"):
+        risk.snapshot(tiny, tiny_filters(), AS_OF, for_training=True)
 
 
 def test_capped_concat_takes_the_rows_the_concatenated_sample_takes(monkeypatch):

@@ -542,6 +542,8 @@ def test_migration_between_two_periods(grid_db):
                 moved["grid"].loc[source, target]
     with pytest.raises(UserFacingError):
         segments.migration(grid_db, second, first)
+    with pytest.raises(UserFacingError, match="same customer types, regions"):
+        segments.migration(grid_db, first, replace(second, regions=("North",)))
 
 
 # ---------------------------------------------------------------- command line and demo data

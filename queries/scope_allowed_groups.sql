@@ -1,4 +1,4 @@
--- Builds the temporary table scoped_groups: one row per attribute_group (a
+-- Builds the temporary table scope_allowed_groups: one row per attribute_group (a
 -- customer type, region and sales rep; see customer_dim.sql) whose customers
 -- the current filters and the user's row scope allow. The view
 -- scoped_customers_of_groups.sql then lists those groups' customers. Every page
@@ -13,7 +13,7 @@
 -- $restrict_regions (true when the user's scope limits regions, so that an
 -- empty allowed list means no rows rather than all rows).
 -- list_contains is DuckDB's name; SQLGlot maps it to array_contains on Spark.
-create or replace temp table scoped_groups as
+create or replace temp table scope_allowed_groups as
 select distinct attribute_group
 from customer_summary
 where
