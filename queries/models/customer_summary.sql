@@ -1,6 +1,6 @@
 -- Model customer_summary: one row per customer (every id in customer_dim) with
--- attributes and all-time purchase figures. The scoped_customers view each
--- query joins lists this table's rows in scope. repeat_purchase_revenue (net revenue
+-- attributes and all-time purchase figures. The scoped_customers table each
+-- query joins is a filtered copy of this. repeat_purchase_revenue (net revenue
 -- of the purchase days after the first: those with an earlier purchase day)
 -- gives the lifetime-value summary of the whole history (clv_summary.sql)
 -- without reading the day rows.
