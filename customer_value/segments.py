@@ -1011,21 +1011,24 @@ def _outer_by_key(db: Database, filters: Filters, scope: Scope | None, before: p
     bought[before_keys] = True
     bought[after_keys] = True
     everyone = np.flatnonzero(bought)
-    periods = {"before": (before, rows_of_keys(before_keys, everyone)),
-               "after": (after, rows_of_keys(after_keys, everyone))}
+    # Per period: its frame, and for each customer of either period their row in it (where they bought).
+    periods = {}
+    for when, frame, keys in (("before", before, before_keys), ("after", after, after_keys)):
+        rows = rows_of_keys(keys, everyone)
+        present = rows >= 0
+        periods[when] = (frame, rows[present], present)
     labels = pd.DataFrame({"customer_key": everyone})
     for column, name in (("grid_cell", "grid"), ("rfm_segment", "rfm")):
         names = list(dict.fromkeys([*before[column].cat.categories, *after[column].cat.categories]))
-        for when, (frame, rows) in periods.items():
+        for when, (frame, rows, present) in periods.items():
             # Each period's codes in the shared categories; the extra last entry keeps code -1 (none) as -1.
             shared_code = np.array([names.index(category) for category in frame[column].cat.categories] + [-1])
             codes = np.full(len(everyone), -1, dtype="int64")
-            present = rows >= 0
-            codes[present] = shared_code[frame[column].cat.codes.to_numpy()[rows[present]]]
+            codes[present] = shared_code[frame[column].cat.codes.to_numpy()[rows]]
             labels[f"{name}_{when}"] = pd.Categorical.from_codes(codes, categories=names)
-    for when, (frame, rows) in periods.items():
+    for when, (frame, rows, present) in periods.items():
         revenue = np.full(len(everyone), np.nan)
-        revenue[rows >= 0] = frame["revenue"].to_numpy(dtype=float)[rows[rows >= 0]]
+        revenue[present] = frame["revenue"].to_numpy(dtype=float)[rows]
         labels[f"revenue_{when}"] = revenue
     return with_customer_attributes(db, filters, scope, labels,
                                     ["customer_id", "name", "customer_type", "region", "sales_rep"])
