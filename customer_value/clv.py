@@ -31,7 +31,7 @@ import pyarrow as pa
 from customer_value import clv_models
 from customer_value.cache import LruCache, customer_selection_key, handed_out, without_period_name
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
-from customer_value.dataset import data_range, rows_of_keys, with_customer_attributes
+from customer_value.dataset import data_range, listed_rows, listing_columns, rows_of_keys
 from customer_value.db import Database
 from customer_value.errors import DataChangedError, UserFacingError
 from customer_value.filters import Filters, Scope
@@ -51,6 +51,10 @@ GROUP_LEVELS = {
 NOT_IN_PERIOD = "(no purchase in period)"
 SUMMARY_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date",
                    "first_purchase_date", "last_purchase_date", "frequency", "recency", "T", "monetary_value"]
+# The summary's columns from the scope's list of customers (segment_customer_attributes.sql), the rest from
+# clv_summary.sql.
+ATTRIBUTE_COLUMNS = SUMMARY_COLUMNS[:6]
+FIGURE_COLUMNS = SUMMARY_COLUMNS[6:]
 PREDICTION_COLUMNS = [f"expected_purchases_{days}" for days in PREDICTION_DAYS] + [
     "probability_alive", "expected_spend", "clv"]
 ALL_CUSTOMERS = "all customers"
@@ -261,13 +265,30 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
 def _summary_and_keys(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
                       end: date) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`summary_frame`'s rows and each row's ``customer_key``, which labels customers without their ids."""
+    listing, listed, figures = _figures_by_id(db, filters, scope, unit, end)
+    return _summary_rows(listing, listed, figures), figures["customer_key"].to_numpy(dtype="int64")
+
+
+def _figures_by_id(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
+                   end: date) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The scope's list of customers, the rows of it that bought by ``end`` and their figures, all in id order.
+
+    The figures are numbers and days only, so putting them in order is cheap; the text is taken from the
+    list once, in whatever order the caller finally needs (:func:`_summary_rows`).
+    """
     figures = _summary_figures(db, filters, scope, unit, end)
-    frame = with_customer_attributes(db, filters, scope, figures.assign(row_key=figures["customer_key"]),
-                                     ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"])
-    keys = frame.pop("row_key").to_numpy(dtype="int64")
+    listing, listed, row_at = listed_rows(db, filters, scope, figures["customer_key"].to_numpy(dtype="int64"))
+    return listing, listed, figures.iloc[row_at].reset_index(drop=True)
+
+
+def _summary_rows(listing: pd.DataFrame, listed: np.ndarray, figures: pd.DataFrame) -> pd.DataFrame:
+    """:data:`SUMMARY_COLUMNS` of the listing's rows ``listed``, whose figures are ``figures`` (same order)."""
+    frame = listing_columns(listing, ATTRIBUTE_COLUMNS, listed)
+    for column in FIGURE_COLUMNS:
+        frame[column] = figures[column].to_numpy()
     for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
         frame[column] = _as_dates(frame[column])
-    return frame, keys
+    return frame
 
 
 def _summary_figures(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
@@ -451,7 +472,10 @@ def _same_data_version(db: Database, key: tuple) -> None:
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
                horizon_months: int, monthly_discount_rate: float) -> tuple[pd.DataFrame, ClvResult, np.ndarray]:
     """The fitted table, its result and each row's customer key."""
-    summary, keys = _summary_and_keys(db, filters, scope, unit, end)
+    listing, listed, figures = _figures_by_id(db, filters, scope, unit, end)
+    keys = figures["customer_key"].to_numpy(dtype="int64")
+    # What the fits and the warnings read; the names and other text are taken once the table's order is known.
+    summary = figures.join(listing_columns(listing, ["customer_type", "churn_date"], listed))
     n_customers = len(summary)
     n_repeat = int((summary["frequency"] > 0).sum())
     ended = summary["churn_date"].notna() & (pd.to_datetime(summary["churn_date"]) <= pd.Timestamp(end))
@@ -459,7 +483,7 @@ def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit:
                        horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
                        n_customers=n_customers, n_repeat_buyers=n_repeat, contracts_ended=int(ended.sum()))
     if result.reason is not None:
-        return summary, result, keys
+        return _summary_rows(listing, listed, figures), result, keys
     frequency, recency, age, monetary = (summary[column].to_numpy(dtype=float)
                                          for column in ("frequency", "recency", "T", "monetary_value"))
     try:
@@ -469,24 +493,26 @@ def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit:
     except ModelFitError as error:
         result.reason = (f"The lifetime-value model cannot be trusted yet, because its fit did not converge: "
                          f"{error}. Try the other time unit, widen the filters or load more history.")
-        return summary, result, keys
+        return _summary_rows(listing, listed, figures), result, keys
     unit_days = clv_models.UNIT_DAYS[unit]
     alive_factor = np.where(ended.to_numpy(), 0.0, 1.0)
-    table = summary.copy(deep=False)  # pandas copies a column on write: only the new columns are new memory
     # One predictor for every horizon: the same figures as clv_models.expected_purchases, probability_alive and
     # discounted_purchases give one by one.
     predictor = clv_models.PurchasePredictor(bgnbd, frequency, recency, age)
-    for days in PREDICTION_DAYS:
-        table[f"expected_purchases_{days}"] = alive_factor * predictor.expected(days / unit_days)
-    table["probability_alive"] = alive_factor * predictor.alive
-    table["expected_spend"] = spend
-    table["spend_model"] = basis
-    table["clv"] = alive_factor * spend * predictor.discounted(horizon_months, monthly_discount_rate, unit)
-    # The summary arrives in customer id order (clv_summary.sql), so a stable sort on value alone leaves equal
-    # values by id; sorting 500,000 ids as a second key cost half a second.
-    table["row_key"] = keys
-    table = table.sort_values("clv", ascending=False, kind="stable", ignore_index=True)
-    keys = table.pop("row_key").to_numpy()
+    predictions = {f"expected_purchases_{days}": alive_factor * predictor.expected(days / unit_days)
+                   for days in PREDICTION_DAYS}
+    predictions["probability_alive"] = alive_factor * predictor.alive
+    predictions["expected_spend"] = spend
+    predictions["spend_model"] = basis
+    predictions["clv"] = alive_factor * spend * predictor.discounted(horizon_months, monthly_discount_rate, unit)
+    # Largest value first. The rows are in customer id order, so a stable sort on value alone leaves equal
+    # values by id. The text is taken once in this order: sorting the finished table moved every customer's
+    # names and dates a second time (a quarter of a second at 500,000 customers).
+    order = np.argsort(-predictions["clv"], kind="stable")
+    table = _summary_rows(listing, listed[order], figures.iloc[order])
+    for column, values in predictions.items():
+        table[column] = values[order]
+    keys = keys[order]
     used = set(basis.tolist())
     result.trusted = True
     result.bgnbd = bgnbd

@@ -273,10 +273,12 @@ class _BGNBDData:
     Terms that depend on the frequency alone (gammaln, betaln, digamma) are
     computed once per distinct frequency and summed with its customer count.
     A customer without repeat purchases adds only ``-r log(alpha + T)``, so
-    those customers are counted per distinct T. Only repeat buyers need
-    per-customer work, on ``log(alpha + T)`` and ``log(alpha + t_x)``
+    those customers are counted per distinct T. Repeat buyers' ``-(r+x)
+    log(alpha + T)`` is summed per distinct T too, through each T's count of
+    repeat buyers and sum of their x. Only the part that mixes T with t_x
+    needs per-customer work, on ``log(alpha + T)`` and ``log(alpha + t_x)``
     computed once per distinct value and gathered. This is what makes a fit
-    on hundreds of thousands of customers take about a second.
+    on hundreds of thousands of customers take under a second.
     """
 
     def __init__(self, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> None:
@@ -293,6 +295,10 @@ class _BGNBDData:
         self.repeat_x_index = np.searchsorted(self.x_values, self.repeat_x)
         self.age_index, self.age_values = pd.factorize(age[repeat])
         self.recency_index, self.recency_values = pd.factorize(t_x[repeat])
+        # Per distinct T: how many repeat buyers have it and the sum of their x, so that sums of
+        # (r + x) f(alpha + T) over repeat buyers take one product per distinct T.
+        self.repeat_age_counts = np.bincount(self.age_index, minlength=len(self.age_values)).astype(float)
+        self.repeat_age_x = np.bincount(self.age_index, weights=self.repeat_x, minlength=len(self.age_values))
 
 
 def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.ndarray]:
@@ -301,6 +307,10 @@ def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, n
     Per customer ``log L = A1 + A2 + log(exp(A3) + [x > 0] exp(A4))`` with
     A1 = log G(r+x) - log G(r) + r log alpha, A2 = log B(a, b+x) - log B(a, b),
     A3 = -(r+x) log(alpha+T), A4 = log a - log(b+x-1) - (r+x) log(alpha+t_x).
+    A repeat buyer's last term is written ``A3 + softplus(A4 - A3)``: the A3
+    part sums per distinct T, so only the gap ``A4 - A3`` is per customer.
+    Half the passes over the repeat buyers of the form with A3 and A4 each
+    per customer (measured 29 -> 14 ms per evaluation at 483,000 of them).
     """
     r, alpha, a, b = np.exp(log_params)
     xs, counts, n = data.x_values, data.x_counts, data.n
@@ -310,26 +320,29 @@ def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, n
     # Customers without repeat purchases: A3 only.
     once_log_age = np.log(alpha + data.once_age_values)
     sum_once = -r * (data.once_age_counts @ once_log_age)
-    # Repeat buyers: both terms, and the share of their likelihood the drop-out term carries.
+    # Repeat buyers' A3, per distinct T: the weight of a T is the sum of (r + x) over its repeat buyers.
+    age_log = np.log(alpha + data.age_values)
+    age_inverse = 1.0 / (alpha + data.age_values)
+    age_weight = r * data.repeat_age_counts + data.repeat_age_x
+    sum_a3 = -(age_weight @ age_log)
+    # Per repeat buyer: log((alpha + t_x) / (alpha + T)) <= 0 and the gap A4 - A3.
     r_x = r + data.repeat_x
-    log_age = np.log(alpha + data.age_values)[data.age_index]
-    log_recency = np.log(alpha + data.recency_values)[data.recency_index]
+    log_ratio = np.log(alpha + data.recency_values)[data.recency_index] - age_log[data.age_index]
     b_x = b + np.maximum(xs, 1) - 1
-    a3 = -r_x * log_age
-    a4 = np.log(a) - np.log(b_x)[data.repeat_x_index] - r_x * log_recency
-    log_sum = np.logaddexp(a3, a4)
-    value = sum_a1 + sum_a2 + sum_once + log_sum.sum()
-    dropped = np.exp(a4 - log_sum)
+    gap = (np.log(a) - np.log(b_x))[data.repeat_x_index] - r_x * log_ratio
+    softplus = np.logaddexp(0.0, gap)
+    value = sum_a1 + sum_a2 + sum_once + sum_a3 + softplus.sum()
+    # The share of a repeat buyer's likelihood the drop-out term carries.
+    dropped = np.exp(gap - softplus)
 
     # Per-customer sums are multiply-and-sum, not "@": a BLAS dot product spins up threads, which on a
-    # busy machine made each evaluation ten times slower.
+    # busy machine made each evaluation ten times slower. The "@" above are over distinct values only.
     digamma_a_b_x = digamma(a + b + xs)
     d_r = (counts @ digamma(r + xs) - n * (digamma(r) - np.log(alpha)) - data.once_age_counts @ once_log_age
-           - log_age.sum() + (dropped * (log_age - log_recency)).sum())
-    inv_age = (1.0 / (alpha + data.age_values))[data.age_index]
-    inv_recency = (1.0 / (alpha + data.recency_values))[data.recency_index]
+           - data.repeat_age_counts @ age_log - (dropped * log_ratio).sum())
+    inverse_gap = (1.0 / (alpha + data.recency_values))[data.recency_index] - age_inverse[data.age_index]
     d_alpha = (n * r / alpha - r * (data.once_age_counts @ (1.0 / (alpha + data.once_age_values)))
-               - (r_x * ((1.0 - dropped) * inv_age + dropped * inv_recency)).sum())
+               - age_weight @ age_inverse - (r_x * dropped * inverse_gap).sum())
     d_a = n * digamma(a + b) - counts @ digamma_a_b_x + dropped.sum() / a
     d_b = (n * (digamma(a + b) - digamma(b)) + counts @ (digamma(b + xs) - digamma_a_b_x)
            - (dropped * (1.0 / b_x)[data.repeat_x_index]).sum())
@@ -340,19 +353,20 @@ def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, n
 def _nbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood of the NBD (BG/NBD without drop-out, its limit a -> 0) and its gradient.
 
-    Per customer ``log L = log G(r+x) - log G(r) + r log alpha - (r+x) log(alpha+T)``.
+    Per customer ``log L = log G(r+x) - log G(r) + r log alpha - (r+x) log(alpha+T)``, every sum over
+    distinct frequencies or distinct T.
     """
     r, alpha = np.exp(log_params)
     xs, counts, n = data.x_values, data.x_counts, data.n
     once_log_age = np.log(alpha + data.once_age_values)
-    log_age = np.log(alpha + data.age_values)[data.age_index]
-    r_x = r + data.repeat_x
+    age_log = np.log(alpha + data.age_values)
+    age_weight = r * data.repeat_age_counts + data.repeat_age_x
     value = (counts @ gammaln(r + xs) - n * (gammaln(r) - r * np.log(alpha)) - r * (data.once_age_counts @ once_log_age)
-             - (r_x * log_age).sum())
+             - age_weight @ age_log)
     d_r = counts @ digamma(r + xs) - n * (digamma(r) - np.log(alpha)) - data.once_age_counts @ once_log_age \
-        - log_age.sum()
+        - data.repeat_age_counts @ age_log
     d_alpha = (n * r / alpha - r * (data.once_age_counts @ (1.0 / (alpha + data.once_age_values)))
-               - (r_x / (alpha + data.age_values)[data.age_index]).sum())
+               - age_weight @ (1.0 / (alpha + data.age_values)))
     return -value / n, -np.array([d_r * r, d_alpha * alpha]) / n
 
 
@@ -487,6 +501,10 @@ class PurchasePredictor:
 
     def expected(self, t: float) -> np.ndarray:
         """E[purchases in (T, T + t]] per customer for one horizon ``t``."""
+        return self._per_pair(t)[self.inverse] * self.alive
+
+    def _per_pair(self, t: float) -> np.ndarray:
+        """E[purchases in (T, T + t]] per distinct (x, T) pair, before the chance of being alive."""
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         x, age = self.pair_x, self.pair_age
         hyp_a, hyp_b, hyp_c = r + x, b + x, a + b + x - 1
@@ -501,7 +519,7 @@ class PurchasePredictor:
                 log_hyp[unusable] = alternative
         first = (a + b + x - 1) / (a - 1)
         second = -np.expm1(log_hyp + (r + x) * np.log((alpha + age) / (alpha + age + t)))
-        return (first * second)[self.inverse] * self.alive
+        return first * second
 
     def discounted(self, horizon_months: int, monthly_discount_rate: float, unit: str) -> np.ndarray:
         """Expected purchases month by month over the horizon, each discounted (see :func:`discounted_purchases`).
@@ -509,13 +527,16 @@ class PurchasePredictor:
         ``unit`` is the one the model was fitted in; the arguments are checked by the caller.
         """
         month = MONTH_IN_UNITS[unit]
-        value = np.zeros(self.n)
-        previous = np.zeros(self.n)
+        # Summed per (x, T) pair and spread to the customers once: each customer's figure is its pair's times
+        # its chance of being alive, so the sum over months factors. Month by month over every customer took
+        # a tenth of a second at 500,000 customers.
+        value = np.zeros(len(self.pair_x))
+        previous = np.zeros(len(self.pair_x))
         for i in range(1, horizon_months + 1):
-            cumulative = self.expected(i * month)
+            cumulative = self._per_pair(i * month)
             value += (cumulative - previous) / (1 + monthly_discount_rate) ** i
             previous = cumulative
-        return value
+        return value[self.inverse] * self.alive
 
 
 def _alive(r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray,

@@ -111,9 +111,16 @@ def test_bgnbd_log_likelihood_by_hand():
     assert value == pytest.approx(math.log(0.4 * 54 / 2401 + 0.2 * 0.0864), rel=1e-12)
 
 
-def test_fitting_objective_matches_the_likelihood_and_its_gradient():
+@pytest.mark.parametrize("whole_weeks", [False, True])
+def test_fitting_objective_matches_the_likelihood_and_its_gradient(whole_weeks):
     rng = np.random.default_rng(7)
-    data = models.simulate_bgnbd(0.5, 6.0, 1.2, 2.5, rng.uniform(5, 60, 400), seed=7)
+    ages = rng.uniform(5, 60, 400)
+    # Whole weeks: many repeat buyers share a T (and a t_x), as real data in days do, so the sums per
+    # distinct T gather several customers with different frequencies.
+    data = models.simulate_bgnbd(0.5, 6.0, 1.2, 2.5, np.round(ages) if whole_weeks else ages, seed=7)
+    if whole_weeks:
+        data["recency"] = np.round(data["recency"])
+        assert data.loc[data["frequency"] > 0, "T"].duplicated().sum() > 150
     arranged = models._BGNBDData(data["frequency"].to_numpy(), data["recency"].to_numpy(), data["T"].to_numpy())
     log_params = np.log([0.7, 4.0, 0.9, 3.1])
     value, gradient = models._bgnbd_objective(log_params, arranged)

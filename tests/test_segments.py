@@ -269,6 +269,24 @@ def test_attributes_attach_by_key_and_refuse_rows_they_cannot_match(grid_db):
             with_customer_attributes(grid_db, filters, None, pd.DataFrame({"customer_key": broken}), ["customer_id"])
 
 
+def test_listed_rows_put_keys_in_id_order_and_take_text_in_any_order(grid_db):
+    from customer_value.dataset import listed_rows, listing_columns
+
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
+    keys = dict(grid_db.cursor().execute("select customer_id, customer_key from customer_dim").fetchall())
+    asked = np.array([keys["C5"], keys["C1"], keys["C3"]])
+    listing, listed, row_at = listed_rows(grid_db, filters, None, asked)
+    # The list holds every customer in scope by id (C1 ... C6): C1, C3 and C5 are its rows 0, 2 and 4, and
+    # by id they are the keys' second, third and first.
+    assert listing["customer_id"].tolist()[:6] == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert listed.tolist() == [0, 2, 4]
+    assert row_at.tolist() == [1, 2, 0]
+    # Taken in any order, e.g. the keys' own: C5, C1, C3.
+    taken = listing_columns(listing, ["customer_id", "region"], listed[np.argsort(row_at)])
+    assert taken["customer_id"].tolist() == ["C5", "C1", "C3"]
+    assert taken.index.tolist() == [0, 1, 2]
+
+
 def test_customer_segments_by_hand(grid_db):
     filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
     frame = segments.customer_segments(grid_db, filters).set_index("customer_id")
