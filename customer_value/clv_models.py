@@ -301,6 +301,12 @@ class _BGNBDData:
         self.repeat_age_x = np.bincount(self.age_index, weights=self.repeat_x, minlength=len(self.age_values))
 
 
+# Repeat buyers are worked through this many at a time, so that each step's arrays stay in the processor's cache:
+# at 4.8 million repeat buyers an evaluation took 197 ms over whole arrays and 113 ms in blocks (18 -> 16 ms at
+# 483,000).
+_BLOCK = 1 << 16
+
+
 def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood and its gradient in log-parameters.
 
@@ -325,29 +331,53 @@ def _bgnbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, n
     age_inverse = 1.0 / (alpha + data.age_values)
     age_weight = r * data.repeat_age_counts + data.repeat_age_x
     sum_a3 = -(age_weight @ age_log)
-    # Per repeat buyer: log((alpha + t_x) / (alpha + T)) <= 0 and the gap A4 - A3.
-    r_x = r + data.repeat_x
-    log_ratio = np.log(alpha + data.recency_values)[data.recency_index] - age_log[data.age_index]
     b_x = b + np.maximum(xs, 1) - 1
-    gap = (np.log(a) - np.log(b_x))[data.repeat_x_index] - r_x * log_ratio
-    softplus = np.logaddexp(0.0, gap)
-    value = sum_a1 + sum_a2 + sum_once + sum_a3 + softplus.sum()
-    # The share of a repeat buyer's likelihood the drop-out term carries.
-    dropped = np.exp(gap - softplus)
+    softplus_sum, dropped_sums = _repeat_buyer_sums(r, alpha, np.log(a) - np.log(b_x), 1.0 / b_x, age_log,
+                                                    age_inverse, data)
+    dropped_log_ratio, dropped_inverse_gap, dropped_total, dropped_over_b_x = dropped_sums
+    value = sum_a1 + sum_a2 + sum_once + sum_a3 + softplus_sum
 
-    # Per-customer sums are multiply-and-sum, not "@": a BLAS dot product spins up threads, which on a
-    # busy machine made each evaluation ten times slower. The "@" above are over distinct values only.
     digamma_a_b_x = digamma(a + b + xs)
     d_r = (counts @ digamma(r + xs) - n * (digamma(r) - np.log(alpha)) - data.once_age_counts @ once_log_age
-           - data.repeat_age_counts @ age_log - (dropped * log_ratio).sum())
-    inverse_gap = (1.0 / (alpha + data.recency_values))[data.recency_index] - age_inverse[data.age_index]
+           - data.repeat_age_counts @ age_log - dropped_log_ratio)
     d_alpha = (n * r / alpha - r * (data.once_age_counts @ (1.0 / (alpha + data.once_age_values)))
-               - age_weight @ age_inverse - (r_x * dropped * inverse_gap).sum())
-    d_a = n * digamma(a + b) - counts @ digamma_a_b_x + dropped.sum() / a
-    d_b = (n * (digamma(a + b) - digamma(b)) + counts @ (digamma(b + xs) - digamma_a_b_x)
-           - (dropped * (1.0 / b_x)[data.repeat_x_index]).sum())
+               - age_weight @ age_inverse - dropped_inverse_gap)
+    d_a = n * digamma(a + b) - counts @ digamma_a_b_x + dropped_total / a
+    d_b = (n * (digamma(a + b) - digamma(b)) + counts @ (digamma(b + xs) - digamma_a_b_x) - dropped_over_b_x)
     gradient = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
     return -value / n, -gradient / n
+
+
+def _repeat_buyer_sums(r: float, alpha: float, log_a_over_b_x: np.ndarray, inverse_b_x: np.ndarray,
+                       age_log: np.ndarray, age_inverse: np.ndarray,
+                       data: _BGNBDData) -> tuple[float, tuple[float, float, float, float]]:
+    """The per-customer part of the BG/NBD objective, summed over the repeat buyers block by block.
+
+    Per repeat buyer: the gap ``A4 - A3 = log(a / (b+x-1)) - (r+x) log((alpha+t_x) / (alpha+T))``, its
+    softplus (the value's term) and ``dropped``, the share of the likelihood the drop-out term carries.
+    Returns the softplus sum and the sums of dropped times: log((alpha+t_x) / (alpha+T)), (r+x) (1/(alpha+t_x)
+    - 1/(alpha+T)), 1, and 1/(b+x-1), which the gradient needs. Each sum is multiply-and-sum, not "@": a BLAS
+    dot product spins up threads, which on a busy machine made each evaluation ten times slower.
+    """
+    recency_log = np.log(alpha + data.recency_values)
+    recency_inverse = 1.0 / (alpha + data.recency_values)
+    softplus_sum = 0.0
+    sums = np.zeros(4)
+    for start in range(0, len(data.repeat_x), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        age_index, recency_index = data.age_index[block], data.recency_index[block]
+        x_index = data.repeat_x_index[block]
+        r_x = r + data.repeat_x[block]
+        log_ratio = recency_log[recency_index] - age_log[age_index]  # <= 0
+        gap = log_a_over_b_x[x_index] - r_x * log_ratio
+        softplus = np.logaddexp(0.0, gap)
+        dropped = np.exp(gap - softplus)
+        softplus_sum += softplus.sum()
+        sums += ((dropped * log_ratio).sum(),
+                 (r_x * dropped * (recency_inverse[recency_index] - age_inverse[age_index])).sum(),
+                 dropped.sum(),
+                 (dropped * inverse_b_x[x_index]).sum())
+    return float(softplus_sum), tuple(float(total) for total in sums)
 
 
 def _nbd_objective(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.ndarray]:
