@@ -51,10 +51,10 @@ GROUP_LEVELS = {
 NOT_IN_PERIOD = "(no purchase in period)"
 SUMMARY_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date",
                    "first_purchase_date", "last_purchase_date", "frequency", "recency", "T", "monetary_value"]
-# The summary's columns from the scope's list of customers (segment_customer_attributes.sql), the rest from
-# clv_summary.sql.
-ATTRIBUTE_COLUMNS = SUMMARY_COLUMNS[:6]
-FIGURE_COLUMNS = SUMMARY_COLUMNS[6:]
+# The summary's columns from the scope's list of customers (segment_customer_attributes.sql) and from
+# clv_summary.sql, in SUMMARY_COLUMNS' order.
+ATTRIBUTE_COLUMNS = ["customer_id", "name", "customer_type", "region", "sales_rep", "churn_date"]
+FIGURE_COLUMNS = ["first_purchase_date", "last_purchase_date", "frequency", "recency", "T", "monetary_value"]
 PREDICTION_COLUMNS = [f"expected_purchases_{days}" for days in PREDICTION_DAYS] + [
     "probability_alive", "expected_spend", "clv"]
 ALL_CUSTOMERS = "all customers"
@@ -265,8 +265,8 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
 def _summary_and_keys(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
                       end: date) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`summary_frame`'s rows and each row's ``customer_key``, which labels customers without their ids."""
-    listing, listed, figures = _figures_by_id(db, filters, scope, unit, end)
-    return _summary_rows(listing, listed, figures), figures["customer_key"].to_numpy(dtype="int64")
+    listing, listing_rows, figures = _figures_by_id(db, filters, scope, unit, end)
+    return _summary_rows(listing, listing_rows, figures), figures["customer_key"].to_numpy(dtype="int64")
 
 
 def _figures_by_id(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
@@ -277,13 +277,13 @@ def _figures_by_id(db: Database, filters: Filters | None, scope: Scope | None, u
     list once, in whatever order the caller finally needs (:func:`_summary_rows`).
     """
     figures = _summary_figures(db, filters, scope, unit, end)
-    listing, listed, row_at = listed_rows(db, filters, scope, figures["customer_key"].to_numpy(dtype="int64"))
-    return listing, listed, figures.iloc[row_at].reset_index(drop=True)
+    listing, listing_rows, row_at = listed_rows(db, filters, scope, figures["customer_key"].to_numpy(dtype="int64"))
+    return listing, listing_rows, figures.iloc[row_at].reset_index(drop=True)
 
 
-def _summary_rows(listing: pd.DataFrame, listed: np.ndarray, figures: pd.DataFrame) -> pd.DataFrame:
-    """:data:`SUMMARY_COLUMNS` of the listing's rows ``listed``, whose figures are ``figures`` (same order)."""
-    frame = listing_columns(listing, ATTRIBUTE_COLUMNS, listed)
+def _summary_rows(listing: pd.DataFrame, listing_rows: np.ndarray, figures: pd.DataFrame) -> pd.DataFrame:
+    """:data:`SUMMARY_COLUMNS` of the listing's rows ``listing_rows``, whose figures are ``figures`` (same order)."""
+    frame = listing_columns(listing, ATTRIBUTE_COLUMNS, listing_rows)
     for column in FIGURE_COLUMNS:
         frame[column] = figures[column].to_numpy()
     for column in ("churn_date", "first_purchase_date", "last_purchase_date"):
@@ -472,10 +472,10 @@ def _same_data_version(db: Database, key: tuple) -> None:
 def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit: str, end: date,
                horizon_months: int, monthly_discount_rate: float) -> tuple[pd.DataFrame, ClvResult, np.ndarray]:
     """The fitted table, its result and each row's customer key."""
-    listing, listed, figures = _figures_by_id(db, filters, scope, unit, end)
+    listing, listing_rows, figures = _figures_by_id(db, filters, scope, unit, end)
     keys = figures["customer_key"].to_numpy(dtype="int64")
     # What the fits and the warnings read; the names and other text are taken once the table's order is known.
-    summary = figures.join(listing_columns(listing, ["customer_type", "churn_date"], listed))
+    summary = figures.join(listing_columns(listing, ["customer_type", "churn_date"], listing_rows))
     n_customers = len(summary)
     n_repeat = int((summary["frequency"] > 0).sum())
     ended = summary["churn_date"].notna() & (pd.to_datetime(summary["churn_date"]) <= pd.Timestamp(end))
@@ -483,7 +483,7 @@ def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit:
                        horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
                        n_customers=n_customers, n_repeat_buyers=n_repeat, contracts_ended=int(ended.sum()))
     if result.reason is not None:
-        return _summary_rows(listing, listed, figures), result, keys
+        return _summary_rows(listing, listing_rows, figures), result, keys
     frequency, recency, age, monetary = (summary[column].to_numpy(dtype=float)
                                          for column in ("frequency", "recency", "T", "monetary_value"))
     try:
@@ -493,7 +493,7 @@ def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit:
     except ModelFitError as error:
         result.reason = (f"The lifetime-value model cannot be trusted yet, because its fit did not converge: "
                          f"{error}. Try the other time unit, widen the filters or load more history.")
-        return _summary_rows(listing, listed, figures), result, keys
+        return _summary_rows(listing, listing_rows, figures), result, keys
     unit_days = clv_models.UNIT_DAYS[unit]
     alive_factor = np.where(ended.to_numpy(), 0.0, 1.0)
     # One predictor for every horizon: the same figures as clv_models.expected_purchases, probability_alive and
@@ -509,7 +509,7 @@ def _clv_table(db: Database, filters: Filters | None, scope: Scope | None, unit:
     # values by id. The text is taken once in this order: sorting the finished table moved every customer's
     # names and dates a second time (a quarter of a second at 500,000 customers).
     order = np.argsort(-predictions["clv"], kind="stable")
-    table = _summary_rows(listing, listed[order], figures.iloc[order])
+    table = _summary_rows(listing, listing_rows[order], figures.iloc[order])
     for column, values in predictions.items():
         table[column] = values[order]
     keys = keys[order]

@@ -66,6 +66,29 @@ def test_too_little_history_is_not_fitted(small_shop):
         report.reason
 
 
+def test_a_fit_that_does_not_converge_leaves_the_summary_in_id_order(demo_db, monkeypatch):
+    filters = make_filters(demo_db)
+
+    def not_converging(*args, **kwargs):
+        raise clv_models.ModelFitError("BG/NBD: the optimiser stopped without converging (test)")
+
+    monkeypatch.setattr(clv_models, "fit_bgnbd", not_converging)
+    table, result = clv.clv_table(demo_db, filters, unit="days", horizon_months=7)
+    assert not result.trusted and "its fit did not converge: BG/NBD: the optimiser stopped" in result.reason
+    # The summary as summary_frame gives it: every column, by customer id, no prediction; and each customer's
+    # segments of the period, the same as a fitted table gives them (another horizon: the failed fit is kept).
+    summary = clv.summary_frame(demo_db, filters, unit="days")
+    assert list(table.columns) == [*clv.SUMMARY_COLUMNS, "grid_cell", "rfm_segment"]
+    pd.testing.assert_frame_equal(table[clv.SUMMARY_COLUMNS], summary)
+    assert table["customer_id"].is_monotonic_increasing
+    monkeypatch.undo()
+    fitted, fitted_result = clv.clv_table(demo_db, filters, unit="days", horizon_months=8)
+    assert fitted_result.trusted
+    segments_by_id = fitted.set_index("customer_id")[["grid_cell", "rfm_segment"]]
+    pd.testing.assert_frame_equal(table.set_index("customer_id")[["grid_cell", "rfm_segment"]],
+                                  segments_by_id.loc[table["customer_id"]])
+
+
 def test_no_repeat_buyers_is_not_fitted(tmp_path):
     one_timers = [(f"K{number:03d}", date(2024, 1, 1 + number % 28), 10 + number) for number in range(320)]
     database = tiny_database(tmp_path / "once.duckdb", transactions=one_timers)
@@ -96,6 +119,13 @@ def test_clv_table_on_the_demo(demo_db):
     for column in clv.PREDICTION_COLUMNS:
         assert table[column].notna().all() and (table[column] >= 0).all()
     assert (table["probability_alive"] <= 1).all()
+    # Largest value first, equal values by customer id (the customers whose contract ended are all worth 0).
+    worth = table["clv"].to_numpy()
+    assert (np.diff(worth) <= 0).all()
+    same = worth[1:] == worth[:-1]
+    ids = table["customer_id"].to_numpy(dtype=object)
+    assert same.sum() > 0 and all(before < after for before, after in zip(ids[:-1][same], ids[1:][same],
+                                                                          strict=True))
     assert (table["expected_purchases_30"] <= table["expected_purchases_90"]).all()
     assert (table["expected_purchases_90"] <= table["expected_purchases_365"]).all()
     assert table["clv"].is_monotonic_decreasing

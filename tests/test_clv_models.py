@@ -131,6 +131,11 @@ def test_fitting_objective_matches_the_likelihood_and_its_gradient(whole_weeks, 
                 - models._bgnbd_objective(log_params - step * np.eye(4)[i], arranged)[0]) / (2 * step)
                for i in range(4)]
     assert gradient == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+    # The no-drop-out objective, against each customer's log G(r+x) - log G(r) + r log alpha - (r+x) log(alpha+T).
+    r, alpha = np.exp(log_params[:2])
+    direct_nbd = sum(math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha) - (r + x) * math.log(alpha + age)
+                     for x, age in zip(data["frequency"], data["T"], strict=True))
+    assert -models._nbd_objective(log_params[:2], arranged)[0] * len(data) == pytest.approx(direct_nbd, rel=1e-12)
     # Repeat buyers summed in blocks (65,536 at a time in use; 7 here, the last one short) give the same.
     monkeypatch.setattr(models, "_BLOCK", 7)
     blocked_value, blocked_gradient = models._bgnbd_objective(log_params, arranged)
@@ -390,3 +395,18 @@ def test_discounted_purchases_by_hand():
     fit = given_bgnbd(1.0, 30.0, 1e-9, 1e9)
     value = models.discounted_purchases(fit, [0.0], [0.0], [0.0], horizon_months=2, monthly_discount_rate=0.1)
     assert value.tolist() == pytest.approx([1 / 1.1 + 1 / 1.21], rel=1e-6)
+
+
+def test_discounted_purchases_are_each_months_expected_purchases_discounted():
+    # The first three customers share a frequency and an age but not a recency, so their chances of being alive
+    # differ; the sum over months is taken per (frequency, age) pair and then spread, which must give each
+    # customer month m's E[purchases by m] - E[purchases by m - 1], discounted, summed.
+    fit = given_bgnbd(r=0.8, alpha=5.0, a=0.6, b=2.5)
+    frequency, recency, age = [2.0, 2.0, 2.0, 0.0, 5.0], [3.0, 8.0, 10.0, 0.0, 9.0], [10.0, 10.0, 10.0, 10.0, 12.0]
+    month = models.MONTH_IN_UNITS["weeks"]
+    by_month = [models.expected_purchases(fit, months * month, frequency, recency, age) for months in range(7)]
+    expected = sum((by_month[months] - by_month[months - 1]) / 1.02**months for months in range(1, 7))
+    assert len(set(np.round(expected[:3], 9))) == 3
+    value = models.discounted_purchases(fit, frequency, recency, age, horizon_months=6, monthly_discount_rate=0.02,
+                                        unit="weeks")
+    assert value == pytest.approx(expected, rel=1e-12)
