@@ -16,9 +16,10 @@ import gc
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -98,18 +99,31 @@ class LruCache:
             self._bytes.clear()
 
 
+# The byte budget of each cache of customer-level results that is not a query result (lifetime-value fits,
+# early-warning models, segment labels). Counted in entries alone, sixteen lifetime-value tables of five
+# million customers (about 1.2 GB each) could be kept at once, more than a server's memory.
+RESULT_FRAMES_BYTES = 2 * 1024**3
+
+
 def frame_bytes(value: Any) -> int:
-    """Memory held by the DataFrames in ``value`` (a frame, or a tuple, list or dict holding frames).
+    """Memory held by the frames and arrays in ``value``: a DataFrame, Series or numpy array, or a tuple, list,
+    dict or dataclass holding them (a lifetime-value fit is a table, a result and the customers' keys).
 
     Shallow: an object column counts its pointers, which is what it adds when its
     strings are shared names (cells, segments); Arrow-backed text counts its buffers.
     """
     if isinstance(value, pd.DataFrame):
         return int(value.memory_usage(index=True, deep=False).sum())
+    if isinstance(value, pd.Series):
+        return int(value.memory_usage(index=True, deep=False))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
     if isinstance(value, tuple | list):
         return sum(frame_bytes(item) for item in value)
     if isinstance(value, dict):
         return sum(frame_bytes(item) for item in value.values())
+    if is_dataclass(value) and not isinstance(value, type):
+        return sum(frame_bytes(getattr(value, field.name)) for field in fields(value))
     return 0
 
 

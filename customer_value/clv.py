@@ -29,7 +29,13 @@ import pandas as pd
 import pyarrow as pa
 
 from customer_value import clv_models
-from customer_value.cache import LruCache, customer_selection_key, handed_out, without_period_name
+from customer_value.cache import (
+    RESULT_FRAMES_BYTES,
+    LruCache,
+    customer_selection_key,
+    handed_out,
+    without_period_name,
+)
 from customer_value.clv_models import BGNBDFit, GammaGammaFit, HoldoutCheck, ModelFitError
 from customer_value.dataset import data_range, listed_rows, listing_columns, rows_of_keys
 from customer_value.db import Database
@@ -61,9 +67,9 @@ ALL_CUSTOMERS = "all customers"
 UNKNOWN_TYPE = "(unknown)"
 # Fits take seconds at 500,000 customers and the page, the early-warning list and the command line ask for the
 # same ones. Kept in the process (not Streamlit's cache_data, which pickled the 500,000-row table on every hit).
-_FITS = LruCache("lifetime-value fits and hold-out checks", 16)
+_FITS = LruCache("lifetime-value fits and hold-out checks", 16, max_bytes=RESULT_FRAMES_BYTES)
 # The fitted table with the period's segment columns: they change with the period and W, the fit does not.
-_WITH_SEGMENTS = LruCache("lifetime values with the period's segments", 16)
+_WITH_SEGMENTS = LruCache("lifetime values with the period's segments", 16, max_bytes=RESULT_FRAMES_BYTES)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from customer_value.cache import LruCache, customer_selection_key
+from customer_value.cache import RESULT_FRAMES_BYTES, LruCache, customer_selection_key
 from customer_value.clv import clv_table
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
@@ -565,7 +565,7 @@ def _customer_values(db: Database, filters: Filters, scope: Scope | None,
             pd.Series("revenue in the last 12 months", index=active.index))
 
 
-_CACHE = LruCache("early-warning models and unusual customers", 16)
+_CACHE = LruCache("early-warning models and unusual customers", 16, max_bytes=RESULT_FRAMES_BYTES)
 
 
 def _cache_key(kind: str, db: Database, filters: Filters, scope: Scope | None) -> tuple:

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from customer_value.cache import LruCache, handed_out, selection_key
+from customer_value.cache import RESULT_FRAMES_BYTES, LruCache, handed_out, selection_key
 from customer_value.dataset import with_customer_attributes
 from customer_value.db import Database
 from customer_value.filters import Filters, Scope
@@ -426,7 +426,7 @@ def score_groups(db: Database, filters: Filters, scope: Scope | None = None,
     return _with_figures(groups)
 
 
-_SEGMENT_LABELS = LruCache("segment labels of answering customers", 8)
+_SEGMENT_LABELS = LruCache("segment labels of answering customers", 8, max_bytes=RESULT_FRAMES_BYTES)
 
 
 def segment_labels(db: Database, filters: Filters, scope: Scope | None = None) -> pd.DataFrame:

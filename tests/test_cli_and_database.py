@@ -155,6 +155,21 @@ def test_result_cache_keeps_frames_within_its_byte_budget():
     assert frame_bytes(frame) == 8_132 and frame_bytes((frame, "info")) == 8_132 and frame_bytes("text") == 0
     # A migration result is a dict of matrices and a customer list: its frames count.
     assert frame_bytes({"grid": frame, "customers": frame, "movements": {"new": 1}}) == 16_264
+    # A lifetime-value fit is (table, result dataclass, keys array); an early-warning result a dataclass of
+    # frames: every frame, Series and array in them counts, other fields do not.
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    @dataclass
+    class Result:
+        at_risk: pd.DataFrame
+        figures: dict
+        name: str = "model"
+
+    keys = np.zeros(1_000, dtype="int64")
+    assert frame_bytes(keys) == 8_000 and frame_bytes(frame["value"]) == 8_132
+    assert frame_bytes((frame, Result(frame, {"auc": 0.8, "lift": frame}), keys)) == 3 * 8_132 + 8_000
     cache = LruCache("test frames", size=10, max_bytes=20_000)
     for key in "abc":
         cache.put(key, frame)
@@ -166,6 +181,20 @@ def test_result_cache_keeps_frames_within_its_byte_budget():
     assert cache.get("big") is not None and cache.get("b") is None and cache.get("c") is None
     clear_every_cache()
     assert cache.bytes_held == 0
+
+
+def test_every_cache_of_the_package_is_bounded_in_bytes():
+    # Counted in entries alone, a cache of customer-level results holds gigabytes at five million customers.
+    import customer_value.clv
+    import customer_value.query
+    import customer_value.risk
+    import customer_value.satisfaction
+    import customer_value.segments  # noqa: F401  (each module creates its caches on import)
+    from customer_value.cache import _EVERY_CACHE
+
+    package_caches = [cache for cache in _EVERY_CACHE if not cache.name.startswith("test")]
+    assert len(package_caches) >= 7
+    assert [cache.name for cache in package_caches if cache.max_bytes is None] == []
 
 
 def test_giving_back_memory_keeps_every_cached_result():
