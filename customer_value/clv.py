@@ -264,15 +264,7 @@ def summary_frame(db: Database, filters: Filters | None, scope: Scope | None = N
         Columns :data:`SUMMARY_COLUMNS`, one row per customer with a purchase
         by the observation end.
     """
-    frame, _ = _summary_and_keys(db, filters, scope, unit, _observation_end(db, filters, observation_end))
-    return frame
-
-
-def _summary_and_keys(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
-                      end: date) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`summary_frame`'s rows and each row's ``customer_key``, which labels customers without their ids."""
-    listing, listing_rows, figures = _figures_by_id(db, filters, scope, unit, end)
-    return _summary_rows(listing, listing_rows, figures), figures["customer_key"].to_numpy(dtype="int64")
+    return _summary_rows(*_figures_by_id(db, filters, scope, unit, _observation_end(db, filters, observation_end)))
 
 
 def _figures_by_id(db: Database, filters: Filters | None, scope: Scope | None, unit: str,
