@@ -28,7 +28,9 @@ from customer_value.loader import (
     load_file,
     reading,
     suggest_mapping,
+    validation,
 )
+from customer_value.loader.mapping import check_mapping
 from customer_value.loader.reading import read_columns
 
 ONLINE_RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -160,6 +162,43 @@ def test_thousands_separators_and_accounting_negatives(tmp_path, database):
     load(database, path)
     assert rows(database, "select amount from transactions order by order_id") == [
         (Decimal("1234.50"),), (Decimal("2000.00"),), (Decimal("-15.25"),), (Decimal("8.50"),)]
+
+
+def test_trimming_shortcut_leaves_every_cell_as_trim_does(database):
+    # trim removes spaces, including Unicode ones (no-break, ideographic), but not tabs.
+    cells = [None, "", " ", "a", " a", "a ", "\u00a0a", "a\u3000", "\u2003", "\ta\t", "é", " é ", "a b", "12.5"]
+    con = database.cursor()
+    con.execute("create temp table cells as select unnest($cells) as c0", {"cells": cells})
+    assert con.execute("select count(*) from cells where " + validation._trim("c0")
+                       + " is distinct from trim(c0)").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("text", [
+    # Plain points with two decimals in one column; three-decimal quantities read either way.
+    "order_id,customer_id,order_date,amount,quantity\nA1,C1,2024-03-05,12.50,1.500\nA2,C1,2024-03-06,3,2.000\n",
+    # Decimal commas in one column make the file's ambiguous plain column (1.500) a comma column too.
+    "order_id;customer_id;order_date;amount;quantity\nA1;C1;05.03.2024;12,5;1.500\nA2;C1;13.03.2024;3,25;2.000\n",
+    # One date not in ISO form, spaces around cells, a no-break space after a number.
+    "order_id,customer_id,order_date,amount,quantity\nA1,C1, 2024-03-05 ,12.5\u00a0,1\nA2,C1,2024-3-6,7.125,2\n",
+    # Plain numbers with four decimals and an exponent; month-first dates.
+    "order_id,customer_id,order_date,amount,quantity\nA1,C1,03/25/2024,1.2345,1e3\nA2,C1,03/26/2024,5,2\n",
+])
+def test_detection_fast_paths_decide_as_the_full_detection(tmp_path, database, monkeypatch, text):
+    # The fast paths (whole ISO date columns, plain number columns) must give the very decisions
+    # and notices of the full, regular-expression detection of every distinct value.
+    path = write_file(tmp_path, "detect.csv", text)
+    con = database.cursor()
+    staged = reading.stage_file(con, path, ReadOptions())
+    try:
+        by_field = check_mapping(suggest_mapping(staged.columns, "transactions"), staged.columns, "transactions",
+                                 path.name)
+        assert validation._plain_columns(con, staged, ["order_date"], ["amount", "quantity"])  # a fast path runs
+        fast = validation.detect_columns(con, staged, "transactions", by_field, ReadOptions())
+        monkeypatch.setattr(validation, "_plain_columns", lambda *arguments: set())
+        full = validation.detect_columns(con, staged, "transactions", by_field, ReadOptions())
+        assert (fast.date_orders, fast.decimals, fast.notices) == (full.date_orders, full.decimals, full.notices)
+    finally:
+        staged.cleanup(con)
 
 
 def test_gbk_chinese_file(tmp_path, database):

@@ -164,6 +164,26 @@ def test_huge_and_non_numeric_amounts(tmp_path, loaded_db):
     assert report.rows_loaded == 4
 
 
+def test_amounts_either_side_of_a_trillion(tmp_path, loaded_db):
+    # Plain amounts take a 64-bit fast cast that holds every value below 10^12; at and above it they must
+    # still be refused as too large, also when only the wider cast reads them ("1000000000000." has no
+    # decimals, which the shape of a number wants).
+    path = write(tmp_path, "trillion.csv", "order_id,customer_id,order_date,amount\n"
+                 "T1,C1,2024-01-05,999999999999.99\nT2,C1,2024-01-05,1000000000000\n"
+                 "T3,C1,2024-01-05,1000000000000.\nT4,C1,2024-01-05,-999999999999.994\n"
+                 "T5,C1,2024-01-05,-1000000000000.5\nT6,C1,2024-01-05, 12.345678 \n")
+    report = load_file(loaded_db, path, "transactions", TRANSACTION_MAPPING)
+    too_large = "number too large (a trillion or more)"
+    assert report.rejected_rows[["file_row", "value", "reason"]].to_dict(orient="records") == [
+        {"file_row": 3, "value": "1000000000000", "reason": too_large},
+        {"file_row": 4, "value": "1000000000000.", "reason": too_large},
+        {"file_row": 6, "value": "-1000000000000.5", "reason": too_large}]
+    # -999999999999.994 rounds to the cent as -999999999999.99; 12.345678 (spaces trimmed) as 12.35.
+    assert loaded_db.cursor().execute(
+        "select order_id, amount from transactions where order_id like 'T%' order by order_id").fetchall() == [
+        ("T1", Decimal("999999999999.99")), ("T4", Decimal("-999999999999.99")), ("T6", Decimal("12.35"))]
+
+
 def test_quantity_times_price_overflow_is_rejected_not_crashed(tmp_path, loaded_db):
     path = write(tmp_path, "overflow.csv", "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n"
                  "B1,C1,2024-01-05,999999999999,999999999999\nB2,C1,2024-01-05,1,1\nB3,C1,2024-01-05,2,2\n")

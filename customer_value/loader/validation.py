@@ -73,8 +73,19 @@ class ColumnDecisions:
 LEVELS = 6
 
 
-def _text(column: str) -> str:
-    return f"nullif(trim({column}), '')"
+def _trim(column: str) -> str:
+    """``trim(column)``, skipped for the cells it would leave as they are.
+
+    trim removes Unicode spaces, not tabs; in an all-ASCII cell the only such
+    space is ' '. Most cells are plain ASCII without surrounding spaces, and the
+    byte-level checks cost a third of a trim (trim copies every cell).
+    """
+    return (f"case when strlen({column}) = length({column}) and not starts_with({column}, ' ') "
+            f"and not ends_with({column}, ' ') then {column} else trim({column}) end")
+
+
+def _text(trimmed: str) -> str:
+    return f"nullif({trimmed}, '')"
 
 
 def _number_body(column: str) -> str:
@@ -83,41 +94,55 @@ def _number_body(column: str) -> str:
     return f"regexp_replace({stripped}, '^\\((.*)\\)$|^(.*)-$', '\\1\\2')"
 
 
-def number_levels(name: str, column: str, decimal: str) -> list[list[str]]:
-    """Expressions, level by level, that end in ``v_<name>`` (DECIMAL(38, 6)) and ``e_<name>`` (error code).
+def number_levels(name: str, trimmed: str, decimal: str) -> list[list[str]]:
+    """Expressions, level by level, that end in ``v_<name>`` (DECIMAL(18, 6)) and ``e_<name>`` (error code).
 
-    Each level reads only columns made by the levels before it, so every regular
-    expression runs at most once per cell (DuckDB does not share repeated
-    subexpressions). Plain numbers (``616.26``) take the fast path of a direct
-    cast and skip the regular expressions; that is only sound with decimal points.
+    ``trimmed`` is the cell without surrounding spaces. Each level reads only
+    columns made by the levels before it, so every regular expression runs at
+    most once per cell (DuckDB does not share repeated subexpressions). Plain
+    numbers (``616.26``) take the fast path of a direct cast and skip the regular
+    expressions; that is only sound with decimal points.
+
+    Every accepted value is below MAX_ABS_NUMBER (10^12), so DECIMAL(18, 6)
+    holds it exactly: an integer of 64 bits, where DECIMAL(38, 6) would take
+    128-bit arithmetic through every later step. A plain cell of 10^12 or more
+    does not fit the fast cast; the wider cast ``g_`` then finds it 'too_large'.
     """
     if decimal == ",":
         shape, cleaned = _COMMA_NUMBER, f"replace(replace(b_{name}, '.', ''), ',', '.')"
-        fast = "null::decimal(38, 6)"
+        fast = wide = "null::decimal(18, 6)"
     else:
         shape, cleaned = _DOT_NUMBER, f"replace(b_{name}, ',', '')"
-        fast = f"try_cast(trim({column}) as decimal(38, 6))"
+        fast = f"try_cast({trimmed} as decimal(18, 6))"
+        # A plain number too large for the fast cast is 'too_large', whatever the shapes below say.
+        wide = f"try_cast(raw_{name} as decimal(38, 6))"
     slow = f"f_{name} is null and raw_{name} is not null"
     return [
-        [f"{_text(column)} as raw_{name}", f"{fast} as f_{name}"],
-        [f"case when {slow} then regexp_replace(raw_{name}, '{_CURRENCY}|{_SPACES}', '', 'g') end as s_{name}"],
+        [f"{_text(trimmed)} as raw_{name}", f"{fast} as f_{name}"],
+        [f"case when {slow} then regexp_replace(raw_{name}, '{_CURRENCY}|{_SPACES}', '', 'g') end as s_{name}",
+         f"case when {slow} then {wide} end as g_{name}"],
         [f"regexp_replace(s_{name}, '^\\((.*)\\)$|^(.*)-$', '\\1\\2') as b_{name}",
          f"regexp_full_match(s_{name}, '\\(.*\\)|.*\\d-') as n_{name}"],
         [f"regexp_full_match(b_{name}, '{shape}') as ok_{name}", f"{cleaned} as k_{name}"],
         [f"try_cast(k_{name} as double) as m_{name}"],
-        # Decimals are cast exactly; the double only serves the size check and exponents.
-        [f"case when f_{name} is not null then (case when abs(f_{name}) < {MAX_ABS_NUMBER} then f_{name} end) "
-         f"when ok_{name} and abs(m_{name}) < {MAX_ABS_NUMBER} then (case when n_{name} then -1 else 1 end) * "
-         f"coalesce(try_cast(k_{name} as decimal(38, 6)), cast(m_{name} as decimal(38, 6))) end as v_{name}",
-         f"case when raw_{name} is null then null "
-         f"when f_{name} is not null then (case when abs(f_{name}) >= {MAX_ABS_NUMBER} then 'too_large' end) "
+        # Decimals are cast exactly; the double only serves the size check and exponents. A double
+        # below 10^12 is a value that rounds (to 6 places) below 10^12, so the casts cannot overflow.
+        [f"case when f_{name} is not null then f_{name} when g_{name} is not null then null "
+         f"when ok_{name} and abs(m_{name}) < {MAX_ABS_NUMBER} then cast((case when n_{name} then -1 else 1 end) * "
+         f"coalesce(try_cast(k_{name} as decimal(18, 6)), cast(m_{name} as decimal(18, 6))) as decimal(18, 6)) "
+         f"end as v_{name}",
+         f"case when raw_{name} is null or f_{name} is not null then null "
+         f"when g_{name} is not null then 'too_large' "
          f"when not ok_{name} then 'not_a_number' "
          f"when m_{name} is null or abs(m_{name}) >= {MAX_ABS_NUMBER} then 'too_large' end as e_{name}"],
     ]
 
 
-def date_levels(name: str, column: str, order: str) -> list[list[str]]:
-    """Expressions, level by level, ending in ``v_<name>`` (DATE) and ``e_<name>``, reading dates in ``order``."""
+def date_levels(name: str, trimmed: str, order: str) -> list[list[str]]:
+    """Expressions, level by level, ending in ``v_<name>`` (DATE) and ``e_<name>``, reading dates in ``order``.
+
+    ``trimmed`` is the cell without surrounding spaces.
+    """
     first, second, third = (f"try_cast(p_{name}.{part} as integer)" for part in ("a", "b", "c"))
     if order == "YMD":
         year, month, day = first, second, third
@@ -133,10 +158,10 @@ def date_levels(name: str, column: str, order: str) -> list[list[str]]:
                f"else try(make_date({full_year}, {month}, {day})) end")
     named = f"try_strptime(regexp_replace(s_{name}, '{_TIME_SUFFIX}', ''), {_NAMED_MONTH_FORMATS})::date"
     # Fast path: ISO dates (YYYY-MM-DD, the most common export format) cast directly.
-    iso = f"length(trim({column})) = 10 and substr(trim({column}), 5, 1) = '-'"
+    iso = f"length({trimmed}) = 10 and substr({trimmed}, 5, 1) = '-'"
     return [
-        [f"{_text(column)} as raw_{name}", f"trim({column}) as s_{name}",
-         f"case when {iso} then try_cast(trim({column}) as date) end as f_{name}"],
+        [f"{_text(trimmed)} as raw_{name}", f"{trimmed} as s_{name}",
+         f"case when {iso} then try_cast({trimmed} as date) end as f_{name}"],
         [f"case when f_{name} is null then regexp_extract(s_{name}, '{_NUMERIC_DATE}', ['a', 'b', 'c']) end "
          f"as p_{name}"],
         [],
@@ -148,20 +173,20 @@ def date_levels(name: str, column: str, order: str) -> list[list[str]]:
     ]
 
 
-def boolean_levels(name: str, column: str) -> list[list[str]]:
+def boolean_levels(name: str, trimmed: str) -> list[list[str]]:
     word = f"lower(raw_{name})"
     return [
-        [f"{_text(column)} as raw_{name}"], [], [], [],
+        [f"{_text(trimmed)} as raw_{name}"], [], [], [],
         [f"case when {word} in {_TRUE_WORDS} then true when {word} in {_FALSE_WORDS} then false end as v_{name}"],
         [f"case when raw_{name} is not null and v_{name} is null then 'not_yes_no' end as e_{name}"],
     ]
 
 
-def text_levels(name: str, column: str, identifier: bool) -> list[list[str]]:
+def text_levels(name: str, trimmed: str, identifier: bool) -> list[list[str]]:
     # Spreadsheets turn id 12583 into 12583.0; the id is the same customer.
     value = (f"case when raw_{name} like '%.0%' then regexp_replace(raw_{name}, '^(\\d+)\\.0+$', '\\1') "
              f"else raw_{name} end") if identifier else f"raw_{name}"
-    return [[f"{_text(column)} as raw_{name}"], [], [], [], [f"{value} as v_{name}"], [f"null::varchar as e_{name}"]]
+    return [[f"{_text(trimmed)} as raw_{name}"], [], [], [], [f"{value} as v_{name}"], [f"null::varchar as e_{name}"]]
 
 
 def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, by_field: dict[str, str],
@@ -172,10 +197,14 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
     date_columns = sorted({column for name, column in by_field.items() if types[name] == DATE})
     number_columns = sorted({column for name, column in by_field.items() if types[name] in (DECIMAL, INTEGER)})
     counts: list[int] = []
+    plain = _plain_columns(con, staged, date_columns, number_columns)
     # Each column is examined through its distinct values weighted by how often
     # they occur: the same answer as row by row, with far fewer regular expressions
     # (a million order dates hold a few thousand distinct strings).
     for column in date_columns:
+        if column in plain:
+            counts += [0, 0, 0]  # every date is ISO (2024-06-01): none starts with a day or a month
+            continue
         parts = f"regexp_extract(trim(cell), '{_NUMERIC_DATE}', ['a', 'b', 'c'])"
         short_first = f"{parts}.a <> '' and length({parts}.a) <= 2"
         counts += _weighted_counts(con, staged.sql_column(column), [
@@ -184,6 +213,13 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
             short_first,
         ])
     for column in number_columns:
+        if column in plain:
+            # Nothing but plain numbers: no decimal comma, no currency; only whether a point must be decimal.
+            # A plain number has no comma, so it reads only with a decimal point when its one point is
+            # followed by other than three characters: the LIKE tests spare the regular expression the rest.
+            only_dot = f"cell like '%.%' and cell not like '%.___' and regexp_full_match(cell, '{_ONLY_DOT}')"
+            counts += [0, _any_row(con, _trim(staged.sql_column(column)), only_dot), 0]
+            continue
         body = _number_body("cell")
         # A value DuckDB casts as it stands (616.26, -3, 1e3) holds no comma, currency, space or
         # bracket: its body is itself and only the decimal-point shape needs a regular expression.
@@ -260,6 +296,34 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
 
 
 
+def _plain_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, date_columns: list[str],
+                   number_columns: list[str]) -> set[str]:
+    """The date columns whose every filled cell is an ISO date and the number columns whose every one casts.
+
+    One scan of the file for all of them. Such columns (nearly all, in the exports
+    of most systems) need none of the regular expressions of the full detection.
+    """
+    tests = [(column, "length({cell}) = 10 and substr({cell}, 5, 1) = '-' and try_cast({cell} as date) is not null")
+             for column in date_columns]
+    tests += [(column, "try_cast({cell} as decimal(38, 6)) is not null") for column in number_columns]
+    if not tests:
+        return set()
+    trimmed = ", ".join(f"{_trim(staged.sql_column(column))} as t{index}" for index, (column, _) in enumerate(tests))
+    failing = ", ".join(f"count_if(t{index} <> '' and not ({test.format(cell=f't{index}')}))"
+                        for index, (_, test) in enumerate(tests))
+    counts = con.execute("select " + failing + " from (select " + trimmed + " from " + STAGING_TABLE + ")").fetchone()
+    return {column for (column, _), count in zip(tests, counts, strict=True) if count == 0}
+
+
+def _any_row(con: duckdb.DuckDBPyConnection, cell: str, condition: str) -> int:
+    """1 if some staged row's ``cell`` (an expression) meets ``condition`` on ``cell``, else 0.
+
+    The scan stops at the first such row.
+    """
+    return int(con.execute("select exists (select 1 from (select " + cell + " as cell from " + STAGING_TABLE
+                           + ") where " + condition + ")").fetchone()[0])
+
+
 def _weighted_counts(con: duckdb.DuckDBPyConnection, sql_column: str, conditions: list[str],
                      **derived: str) -> list[int]:
     """Rows of the staging table meeting each condition on ``cell`` (the column's text).
@@ -288,28 +352,31 @@ def build_parsed_table(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind:
     intermediate copy of the file is kept.
     """
     levels: list[list[str]] = [[] for _ in range(LEVELS)]
+    # Each mapped cell is trimmed once, here; every level reads t_<field> (DuckDB would repeat a trim per use).
+    trims = []
     checks = []
     for target in fields_of(kind):
         column = by_field.get(target.name)
         if column is None:
             levels[-1].append(f"null::{_sql_type(target.type)} as v_{target.name}")
             continue
-        sql_column = staged.sql_column(column)
+        trims.append(f"{_trim(staged.sql_column(column))} as t_{target.name}")
+        trimmed = f"t_{target.name}"
         if target.type == DATE:
-            steps = date_levels(target.name, sql_column, decisions.date_orders.get(column, "DMY"))
+            steps = date_levels(target.name, trimmed, decisions.date_orders.get(column, "DMY"))
         elif target.type in (DECIMAL, INTEGER):
-            steps = number_levels(target.name, sql_column, decisions.decimals.get(column, "."))
+            steps = number_levels(target.name, trimmed, decisions.decimals.get(column, "."))
         elif target.type == BOOLEAN:
-            steps = boolean_levels(target.name, sql_column)
+            steps = boolean_levels(target.name, trimmed)
         else:
-            steps = text_levels(target.name, sql_column, identifier=target.type == IDENTIFIER)
+            steps = text_levels(target.name, trimmed, identifier=target.type == IDENTIFIER)
         for level, expressions in enumerate(steps):
             levels[level].extend(expressions)
         checks.append(target)
 
     source = STAGING_TABLE if limit is None else f"(select * from {STAGING_TABLE} order by file_row limit {int(limit)})"
-    query = "select file_row, " + ", ".join(levels[0] or ["null as nothing_mapped"]) + " from " + source
-    for expressions in levels[1:]:
+    query = "select file_row, " + ", ".join(trims or ["null as nothing_mapped"]) + " from " + source
+    for expressions in levels:
         if expressions:
             query = "select *, " + ", ".join(expressions) + " from (" + query + ")"
 
@@ -348,18 +415,22 @@ def build_parsed_table(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind:
         # Quantity and price are each below MAX_ABS_NUMBER; their product may not be.
         computed.append(f"case when abs({product}) < {MAX_ABS_NUMBER} then cast(round({product}, 2) "
                         "as decimal(18, 2)) end as computed_amount")
-    problem_case = "case " + " ".join(
-        f"when ({condition}) is not null then {{'field': '{name}', 'code': {condition}}}"
-        for name, condition in problems
-    ) + " end" if problems else "null"
-    query = "select *, " + ", ".join([*computed, problem_case + " as problem"]) + " from (" + query + ")"
-
+    # Each check's code is computed once, as x<i>; the row's problem is the first check that found one.
+    codes = [f"{condition} as x{index}" for index, (_, condition) in enumerate(problems)]
+    query = "select *, " + ", ".join([*computed, *codes] or ["null as no_checks"]) + " from (" + query + ")"
     mapped = {target.name for target in checks}
-    raw_whens = [f"when '{name}' then raw_{name}" for name, _ in problems if name in mapped]
-    raw_case = "case problem.field " + " ".join(raw_whens) + " end" if raw_whens else "null::varchar"
+    if problems:
+        reject_field = "case " + " ".join(
+            f"when x{index} is not null then '{name}'" for index, (name, _) in enumerate(problems)) + " end"
+        reject_code = "coalesce(" + ", ".join(f"x{index}" for index in range(len(problems))) + ")"
+        reject_value = "case " + " ".join(
+            f"when x{index} is not null then {f'raw_{name}' if name in mapped else 'null::varchar'}"
+            for index, (name, _) in enumerate(problems)) + " end"
+    else:
+        reject_field = reject_code = reject_value = "null::varchar"
     outputs = ", ".join(f"{expression} as {name}" for name, expression in _output_expressions(kind, by_field))
-    query = ("select file_row, problem.field as reject_field, problem.code as reject_code, "
-             + raw_case + " as reject_value, " + outputs + " from (" + query + ")")
+    query = ("select file_row, " + reject_field + " as reject_field, " + reject_code + " as reject_code, "
+             + reject_value + " as reject_value, " + outputs + " from (" + query + ")")
     stored_keys, dedupe_key = _key_expressions(kind, by_field)
     # Keys in two steps so that each md5 runs once per row (DuckDB does not share repeated expressions).
     con.execute(
@@ -369,7 +440,7 @@ def build_parsed_table(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind:
 
 
 def _sql_type(field_type: str) -> str:
-    return {DATE: "date", DECIMAL: "decimal(38, 6)", INTEGER: "decimal(38, 6)", BOOLEAN: "boolean"}.get(
+    return {DATE: "date", DECIMAL: "decimal(18, 6)", INTEGER: "decimal(18, 6)", BOOLEAN: "boolean"}.get(
         field_type, "varchar"
     )
 
@@ -399,9 +470,11 @@ def _output_expressions(kind: str, by_field: dict[str, str]) -> list[tuple[str, 
         # A synthesised order id (customer and day) groups a file's lines into orders when it has none.
         order_id = ("coalesce(v_order_id, concat(coalesce(v_customer_id, 'anonymous'), '|', "
                     "strftime(v_order_date, '%Y-%m-%d')))")
+        # The regular expression runs only on ids starting with C (a CASE branch is evaluated for its rows alone).
         cancellation = (f"(coalesce(v_is_cancellation, false) or coalesce(v_quantity < 0, false) "
                         f"or coalesce({amount} < 0, false) "
-                        f"or coalesce(regexp_full_match(v_order_id, '[Cc]\\d.*'), false))")
+                        f"or (case when left(v_order_id, 1) in ('C', 'c') "
+                        f"then coalesce(regexp_full_match(v_order_id, '[Cc]\\d.*'), false) else false end))")
         return [
             ("order_id", order_id),
             ("line_no", "try_cast(v_line_no as integer)"),
