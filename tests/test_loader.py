@@ -6,6 +6,7 @@ test; the real-data tests compare with an independent pandas computation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -260,6 +261,23 @@ def test_file_scan_tells_when_every_line_is_one_record(tmp_path, monkeypatch, te
     assert scan.utf8_valid
 
 
+@pytest.mark.parametrize(("text", "valid"), [
+    (b"a,b\n\xc3\xa9,2\n", True),        # an "e" with acute accent split across two chunks
+    (b"a,b\n1\xc3,2\n", False),           # a character begun in one chunk, not continued by the next (ASCII)
+    (b"a,b\n1,2\xc3", False),              # a character begun in the last chunk
+    (b"a,b\n\xe4\xb8\xad,2\n", True),     # a three-byte character (Chinese) across chunks
+    (b"a,b\n1,\xff\n", False),            # a byte that never occurs in UTF-8
+])
+def test_file_scan_tells_valid_utf8_across_chunks(tmp_path, monkeypatch, text, valid):
+    # Chunks of 3 bytes split the characters; plain ASCII chunks skip the decoder unless it holds a part.
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 3)
+    path = tmp_path / "utf8.csv"
+    path.write_bytes(text)
+    scan = reading._scan_text_file(path)
+    assert scan.utf8_valid is valid
+    assert scan.content_hash == hashlib.sha256(text).hexdigest()
+
+
 def test_rows_keep_their_file_lines_with_and_without_blank_lines(tmp_path, database):
     header = "order_id,customer_id,order_date,amount\n"
     plain = write_file(tmp_path, "plain.csv", header + "A1,C1,2024-01-05,1\nA2,C1,2024-01-06,x\n")
@@ -351,6 +369,20 @@ def test_cancellations_can_be_excluded(tmp_path, database):
     assert report.rows_loaded == 2
     assert rows(database, "select sum(amount), count_if(is_cancellation) from transactions") == [
         (Decimal("28.30"), 0)]
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+def test_rows_are_stored_in_file_order(tmp_path, database, repeated):
+    # 200,000 lines span two of DuckDB's row groups, so a parallel insert could interleave them. Without a
+    # repeated line the rows go straight from the parsed table; with one, through the classification.
+    lines = [f"Z{number:06d},C{number % 97},2024-01-05,{number % 50 + 1}" for number in range(200_000, 0, -1)]
+    if repeated:
+        lines.append(lines[0])
+    path = write_file(tmp_path, "order.csv", "order_id,customer_id,order_date,amount\n" + "\n".join(lines) + "\n")
+    report = load(database, path)
+    assert (report.rows_loaded, report.duplicate_lines_skipped) == (200_000, int(repeated))
+    stored = [row[0] for row in rows(database, "select order_id from transactions order by rowid")]
+    assert stored == [line.split(",")[0] for line in lines[:200_000]]
 
 
 def test_revenue_reconciles_to_the_cent(tmp_path, database):

@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -279,19 +280,28 @@ class _TextScan:
 
 
 def _scan_text_file(path: Path) -> _TextScan:
-    """SHA-256 of the file, whether all of it is valid UTF-8, and whether each line is one record; one pass."""
+    """SHA-256 of the file, whether all of it is valid UTF-8, and whether each line is one record.
+
+    One pass, with the hash computed in a second thread (hashlib lets go of the
+    interpreter lock, so it runs beside the checks). The UTF-8 decoder runs only
+    on chunks that are not plain ASCII. Line ends are counted in a second pass,
+    and only for files with a carriage return that are otherwise plain.
+    """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     valid = True
     plain = True
-    line_feeds = carriage_returns = windows_line_ends = 0
-    # The end of the previous chunk from its last line end, so a blank line or a "\r\n"
-    # split across chunks is seen.
+    carriage_return_seen = False
+    # The end of the previous chunk from its last line end, so a blank line split across chunks is seen.
     carry = b"\n"
-    with path.open("rb") as handle:
+    with path.open("rb") as handle, ThreadPoolExecutor(max_workers=1) as hasher:
+        hashing = None
         while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if valid:
+            if hashing is not None:
+                hashing.result()  # one chunk hashing while the next is read: memory stays two chunks
+            hashing = hasher.submit(digest.update, chunk)
+            # A chunk of ASCII is valid UTF-8 on its own, unless the decoder holds the start of a character.
+            if valid and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
@@ -300,12 +310,12 @@ def _scan_text_file(path: Path) -> _TextScan:
                 text = carry + chunk
                 if b'"' in chunk or _BLANK_LINE.search(text):
                     plain = False
-                line_feeds += chunk.count(b"\n")
-                carriage_returns += chunk.count(b"\r")
-                windows_line_ends += (carry[-1:] + chunk).count(b"\r\n")
+                carriage_return_seen = carriage_return_seen or b"\r" in chunk
                 carry = text[text.rfind(b"\n"):]
                 if len(carry) > 64 and carry[1:].strip():
-                    carry = b"\nx" + carry[-1:]  # the open line has a character: it cannot turn out blank
+                    carry = b"\nx"  # the open line has a character: it cannot turn out blank
+        if hashing is not None:
+            hashing.result()
         if valid:
             try:
                 decoder.decode(b"", final=True)
@@ -314,11 +324,24 @@ def _scan_text_file(path: Path) -> _TextScan:
     if plain and len(carry) > 1 and not carry[1:].strip():
         plain = False  # the last line holds only spaces
     line_end = None
-    if plain and carriage_returns == 0:
+    if plain and not carriage_return_seen:
         line_end = "\n"
-    elif plain and carriage_returns == windows_line_ends == line_feeds:
+    elif plain and _only_windows_line_ends(path):
         line_end = "\r\n"  # every line ends in "\r\n" (Windows), and no "\r" stands elsewhere
     return _TextScan(digest.hexdigest(), valid, line_end)
+
+
+def _only_windows_line_ends(path: Path) -> bool:
+    """Whether every line feed of the file follows a carriage return and every carriage return precedes one."""
+    line_feeds = carriage_returns = windows_line_ends = 0
+    previous_last = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            line_feeds += chunk.count(b"\n")
+            carriage_returns += chunk.count(b"\r")
+            windows_line_ends += (previous_last + chunk).count(b"\r\n")
+            previous_last = chunk[-1:]
+    return carriage_returns == windows_line_ends == line_feeds
 
 
 def file_hash(path: Path) -> str:
