@@ -61,6 +61,10 @@ def markdown(report: dict) -> str:
     if loader and loader.get("status") == "measured":
         lines += ["", f"Loader input: {loader['rows']:,} rows, {loader['csv_bytes'] / 1024**2:.0f} MB of CSV; "
                   f"DuckDB's bare read peaked at {_gb(loader['duckdb_peak_rss_bytes'])}."]
+        stages = loader.get("loader_stages_s")
+        if stages:
+            lines.append("Loader stages (median seconds): "
+                         + "; ".join(f"{stage} {seconds:.2f}" for stage, seconds in stages.items()) + ".")
     return "\n".join(lines) + "\n"
 
 

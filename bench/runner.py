@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,6 +131,9 @@ def bench_loader(db_path: Path, options: Options) -> dict:
         "duckdb_read_csv": bare.as_dict(),
         "ratio": loader.median / bare.median,
         "loader_peak_rss_bytes": max(run["peak_rss_bytes"] for run in loader_runs),
+        # Median seconds of each stage over the runs (they need not add up to the median run exactly).
+        "loader_stages_s": {stage: statistics.median(run["stages"][stage] for run in loader_runs)
+                            for stage in loader_runs[0]["stages"]},
         "duckdb_peak_rss_bytes": max(run["peak_rss_bytes"] for run in bare_runs),
     }
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from bench.loader import STAGES, stage_seconds
 from bench.pages import page_files
 from customer_value.cli import main
 
@@ -36,6 +39,11 @@ def test_bench_writes_a_well_formed_report(tmp_path, capsys):
             assert report["apptest"][name]["samples"] == 1
     assert pages["overview"]["method"] == "written out, every tab"
     assert report["loader"]["status"] in ("measured", "failed")
+    if report["loader"]["status"] == "measured":
+        stages = report["loader"]["loader_stages_s"]
+        assert list(stages) == [name for name, _ in STAGES]
+        # One run: its stages cover the load from the first step to the end, inside the timed call.
+        assert 0 < sum(stages.values()) <= report["loader"]["loader"]["median_s"]
     assert "clv" not in report  # not asked for
     # The run built its demo, so it knows the build's time and peak memory.
     assert report["demo_build"]["seconds"] > 0 and report["demo_build"]["peak_rss_bytes"] > 50 * 1024**2
@@ -136,3 +144,14 @@ def test_a_page_whose_data_fails_is_reported_as_failing_with_its_reason():
     assert failed["result"] == "FAIL" and failed["figure"] == "failed: " + reason
     assert failed["target"] == "<= 2000 ms p95"
     assert rows["page data: team"]["result"] == "n/a" and rows["page data: team"]["figure"] == "not built"
+
+
+def test_loader_stages_from_progress_marks():
+    # Progress marks (fraction, seconds) as load_file reports them; the run ends at 6.1 s.
+    marks = [(0.0, 0.0), (0.05, 0.1), (0.2, 0.5), (0.4, 1.0), (0.6, 3.0), (0.7, 3.2), (0.8, 4.0), (1.0, 6.0)]
+    assert stage_seconds(marks, 6.1) == pytest.approx({
+        "reading the file": 1.0, "checking every value": 2.0, "finding repeats": 0.2, "writing the rows": 0.8,
+        "derived tables": 2.1})
+    # Nothing loaded: no "updating customer figures" step, so the derived tables take no time.
+    assert stage_seconds(marks[:6] + [(1.0, 5.0)], 5.0)["derived tables"] == 0
+    assert stage_seconds(marks[:6] + [(1.0, 5.0)], 5.0)["writing the rows"] == pytest.approx(1.8)
