@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import itertools
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -32,6 +34,36 @@ Value = TypeVar("Value")
 _EVERY_CACHE: list[LruCache] = []
 
 
+def default_process_cache_bytes() -> int:
+    """What every result cache of the process may hold together: ``CV_CACHE_MEMORY`` (e.g. "6GB"), else a
+    quarter of the machine's memory.
+
+    Each cache has its own budget for one kind of result; added up they came to 16 GiB, which five million
+    customers' results could fill beside DuckDB's quarter on a 24 GB server. A quarter for DuckDB and one
+    for cached results leaves half for the pages' working frames and the sessions.
+    """
+    configured = os.environ.get("CV_CACHE_MEMORY", "").strip()
+    if configured:
+        from customer_value.db import size_in_bytes  # late: db's module is not needed otherwise
+
+        try:
+            return size_in_bytes(configured)
+        except ValueError as exc:
+            raise ValueError(f"CV_CACHE_MEMORY: {exc}") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024**3
+
+
+# Read once: a server's budget does not change while it runs (tests set it directly).
+PROCESS_CACHE_BYTES = default_process_cache_bytes()
+# Ticks of one clock for every cache, so the least recently used entry of the whole process can be found.
+_CLOCK = itertools.count()
+# Held while entries are evicted across caches (each cache's own lock is taken inside it, never the reverse).
+_PROCESS_BUDGET_LOCK = threading.Lock()
+
+
 class LruCache:
     """A bounded least-recently-used map, safe to share between threads.
 
@@ -45,6 +77,10 @@ class LruCache:
         Also keep the frames held under this many bytes (the newest entry always
         stays). Counting entries alone let a server with 500,000 customers hold
         512 query results of up to 100 MB each.
+
+    Every cache with ``max_bytes`` also shares the process's budget
+    (``PROCESS_CACHE_BYTES``): when all of them together hold more, the least
+    recently used entries of the whole process go, whichever cache holds them.
     """
 
     def __init__(self, name: str, size: int, max_bytes: int | None = None) -> None:
@@ -53,32 +89,56 @@ class LruCache:
         self.max_bytes = max_bytes
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._bytes: dict[Hashable, int] = {}
+        self._used: dict[Hashable, int] = {}  # each entry's last use, on the process-wide clock
+        self._total = 0
         self._lock = threading.Lock()
         _EVERY_CACHE.append(self)
 
     @property
     def bytes_held(self) -> int:
         with self._lock:
-            return sum(self._bytes.values())
+            return self._total
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
+                self._used[key] = next(_CLOCK)
                 return self._items[key]
             return None
 
     def put(self, key: Hashable, value: Any) -> None:
         size = frame_bytes(value) if self.max_bytes is not None else 0
         with self._lock:
+            self._drop(key)
             self._items[key] = value
             self._bytes[key] = size
-            self._items.move_to_end(key)
+            self._used[key] = next(_CLOCK)
+            self._total += size
             while len(self._items) > self.size or (
-                    self.max_bytes is not None and len(self._items) > 1
-                    and sum(self._bytes.values()) > self.max_bytes):
-                oldest, _ = self._items.popitem(last=False)
-                del self._bytes[oldest]
+                    self.max_bytes is not None and len(self._items) > 1 and self._total > self.max_bytes):
+                self._drop(next(iter(self._items)))
+        if size:
+            _keep_within_process_budget(self, key)
+
+    def _drop(self, key: Hashable) -> None:
+        """Remove ``key`` if present; the caller holds the lock."""
+        if key in self._items:
+            del self._items[key]
+            self._total -= self._bytes.pop(key)
+            del self._used[key]
+
+    def _oldest(self) -> tuple[int, Hashable] | None:
+        """(last use, key) of the least recently used entry, or None when empty."""
+        with self._lock:
+            if not self._items:
+                return None
+            key = next(iter(self._items))
+            return self._used[key], key
+
+    def _evict(self, key: Hashable) -> None:
+        with self._lock:
+            self._drop(key)
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Value]) -> Value:
         """The cached value, else ``compute()`` stored under ``key``.
@@ -97,6 +157,27 @@ class LruCache:
         with self._lock:
             self._items.clear()
             self._bytes.clear()
+            self._used.clear()
+            self._total = 0
+
+
+def _keep_within_process_budget(newest_cache: LruCache, newest_key: Hashable) -> None:
+    """Evict the least recently used entries of every cache until they hold at most ``PROCESS_CACHE_BYTES``.
+
+    The entry just stored stays, as in a single cache: a result larger than the
+    budget is still handed to its caller and reused until something newer comes.
+    """
+    with _PROCESS_BUDGET_LOCK:
+        while sum(cache.bytes_held for cache in _EVERY_CACHE) > PROCESS_CACHE_BYTES:
+            candidates = []
+            for cache in list(_EVERY_CACHE):
+                oldest = cache._oldest()
+                if oldest is not None and not (cache is newest_cache and oldest[1] == newest_key):
+                    candidates.append((oldest[0], cache, oldest[1]))
+            if not candidates:
+                return
+            _, cache, key = min(candidates, key=lambda candidate: candidate[0])
+            cache._evict(key)
 
 
 # The byte budget of each cache of customer-level results that is not a query result (lifetime-value fits,

@@ -337,6 +337,20 @@ def _megabytes(size: str) -> float:
         return float("inf")
 
 
+_BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+               "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+
+
+def size_in_bytes(size: str) -> int:
+    """'6GB' -> 6,000,000,000; '6GiB' -> 6 x 1024^3; ValueError for anything else."""
+    text = size.strip().upper().replace(" ", "")
+    number = text.rstrip("KMGTIB")
+    try:
+        return int(float(number) * _BYTE_UNITS[text[len(number):]])
+    except (ValueError, KeyError):
+        raise ValueError(f"'{size}' is not a size such as 6GB, 6GiB or 4096MB") from None
+
+
 _open_databases: dict[Path, Database] = {}
 _open_lock = threading.Lock()
 

@@ -183,6 +183,40 @@ def test_result_cache_keeps_frames_within_its_byte_budget():
     assert cache.bytes_held == 0
 
 
+def test_caches_share_one_process_budget(monkeypatch):
+    from customer_value import cache as cache_module
+    from customer_value.cache import LruCache, clear_every_cache
+
+    clear_every_cache()
+    frame = pd.DataFrame({"value": [0.0] * 1_000})  # 8,132 bytes (8,000 of values, 132 of index)
+    monkeypatch.setattr(cache_module, "PROCESS_CACHE_BYTES", 20_000)
+    first, second = LruCache("test first", size=10, max_bytes=100_000), LruCache("test second", 10, 100_000)
+    first.put("a", frame)
+    second.put("b", frame)
+    assert first.get("a") is not None  # now "b" is the least recently used of the process
+    # 3 x 8,132 = 24,396 bytes are over 20,000 together (each cache alone is within its own 100,000).
+    second.put("c", frame)
+    assert (first.get("a") is not None, second.get("b"), second.get("c") is not None) == (True, None, True)
+    assert first.bytes_held + second.bytes_held == 16_264
+    first.put("d", frame)  # "c" was read last above, so "a" is the oldest now, in the same cache as "d"
+    assert (first.get("a"), first.get("d") is not None, second.get("c") is not None) == (None, True, True)
+    # A result larger than the whole budget still stays, alone, until something newer comes.
+    second.put("big", pd.DataFrame({"value": [0.0] * 5_000}))
+    assert (first.bytes_held, second.get("c"), second.get("big") is not None) == (0, None, True)
+    clear_every_cache()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("6GB", 6 * 1000**3), ("6 GiB", 6 * 1024**3), ("4096MB", 4096 * 1000**2), ("1.5gb", 1_500_000_000), ("123", 123)])
+def test_sizes_read_as_bytes(text, expected):
+    assert dbmod.size_in_bytes(text) == expected
+
+
+def test_a_size_that_cannot_be_read_is_named():
+    with pytest.raises(ValueError, match="'lots' is not a size"):
+        dbmod.size_in_bytes("lots")
+
+
 def test_every_cache_of_the_package_is_bounded_in_bytes():
     # Counted in entries alone, a cache of customer-level results holds gigabytes at five million customers.
     import customer_value.clv

@@ -263,8 +263,8 @@ def _classify_and_write(con, staged: StagedFile, kind: str, by_field: dict[str, 
                         options: ReadOptions, user: str, step) -> LoadReport:
     name = staged.source_name
     exclude = options.cancellations == "exclude"
-    _classify_rows(con, kind, exclude)
     step(0.6, "finding duplicates and rows loaded before")
+    _classify_rows(con, kind, exclude)
     is_transactions = kind == "transactions"
     revenue = "line_revenue" if is_transactions else "null::decimal(18, 2)"
     cancelled = "is_cancellation" if is_transactions else "false"
