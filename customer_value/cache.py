@@ -171,6 +171,8 @@ def _keep_within_process_budget(newest_cache: LruCache, newest_key: Hashable) ->
         while sum(cache.bytes_held for cache in _EVERY_CACHE) > PROCESS_CACHE_BYTES:
             candidates = []
             for cache in list(_EVERY_CACHE):
+                if cache.max_bytes is None:
+                    continue  # its entries count no bytes: evicting them frees nothing that is counted
                 oldest = cache._oldest()
                 if oldest is not None and not (cache is newest_cache and oldest[1] == newest_key):
                     candidates.append((oldest[0], cache, oldest[1]))

@@ -342,13 +342,16 @@ _BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 10
 
 
 def size_in_bytes(size: str) -> int:
-    """'6GB' -> 6,000,000,000; '6GiB' -> 6 x 1024^3; ValueError for anything else."""
+    """'6GB' -> 6,000,000,000; '6GiB' -> 6 x 1024^3; ValueError for anything else (also 0, negative, inf)."""
     text = size.strip().upper().replace(" ", "")
     number = text.rstrip("KMGTIB")
     try:
-        return int(float(number) * _BYTE_UNITS[text[len(number):]])
-    except (ValueError, KeyError):
-        raise ValueError(f"'{size}' is not a size such as 6GB, 6GiB or 4096MB") from None
+        value = int(float(number) * _BYTE_UNITS[text[len(number):]])
+    except (ValueError, KeyError, OverflowError):
+        value = 0
+    if value <= 0:
+        raise ValueError(f"'{size}' is not a size such as 6GB, 6GiB or 4096MB")
+    return value
 
 
 _open_databases: dict[Path, Database] = {}

@@ -212,9 +212,10 @@ def test_sizes_read_as_bytes(text, expected):
     assert dbmod.size_in_bytes(text) == expected
 
 
-def test_a_size_that_cannot_be_read_is_named():
-    with pytest.raises(ValueError, match="'lots' is not a size"):
-        dbmod.size_in_bytes("lots")
+@pytest.mark.parametrize("text", ["lots", "inf", "-2GB", "0", "6XB"])
+def test_a_size_that_cannot_be_read_is_named(text):
+    with pytest.raises(ValueError, match=f"'{text}' is not a size"):
+        dbmod.size_in_bytes(text)
 
 
 def test_every_cache_of_the_package_is_bounded_in_bytes():

@@ -181,6 +181,9 @@ def test_trimming_shortcut_leaves_every_cell_as_trim_does(database):
     "order_id;customer_id;order_date;amount;quantity\nA1;C1;05.03.2024;12,5;1.500\nA2;C1;13.03.2024;3,25;2.000\n",
     # One date not in ISO form, spaces around cells, a no-break space after a number.
     "order_id,customer_id,order_date,amount,quantity\nA1,C1, 2024-03-05 ,12.5\u00a0,1\nA2,C1,2024-3-6,7.125,2\n",
+    # Ten characters with "-" fifth that cast as dates (year 13) but start with a day or month to the detection.
+    "order_id,customer_id,order_date,amount,quantity\nA1,C1,2024-01-05,1,1\nA2,C1,13-1-1 1:2,2,2\n",
+    "order_id,customer_id,order_date,amount,quantity\nA1,C1,2024-01-05,1,1\nA2,C1,12-1-1 1:2,2,2\n",
     # Plain numbers with four decimals and an exponent; month-first dates.
     "order_id,customer_id,order_date,amount,quantity\nA1,C1,03/25/2024,1.2345,1e3\nA2,C1,03/26/2024,5,2\n",
 ])
@@ -193,9 +196,9 @@ def test_detection_fast_paths_decide_as_the_full_detection(tmp_path, database, m
     try:
         by_field = check_mapping(suggest_mapping(staged.columns, "transactions"), staged.columns, "transactions",
                                  path.name)
-        assert validation._plain_columns(con, staged, ["order_date"], ["amount", "quantity"])  # a fast path runs
+        assert any(validation._plain_columns(con, staged, ["order_date"], ["amount", "quantity"]))  # a fast path
         fast = validation.detect_columns(con, staged, "transactions", by_field, ReadOptions())
-        monkeypatch.setattr(validation, "_plain_columns", lambda *arguments: set())
+        monkeypatch.setattr(validation, "_plain_columns", lambda *arguments: (set(), set()))
         full = validation.detect_columns(con, staged, "transactions", by_field, ReadOptions())
         assert (fast.date_orders, fast.decimals, fast.notices) == (full.date_orders, full.decimals, full.notices)
     finally:
@@ -262,7 +265,8 @@ def test_file_scan_tells_when_every_line_is_one_record(tmp_path, monkeypatch, te
 
 
 @pytest.mark.parametrize(("text", "valid"), [
-    (b"a,b\n\xc3\xa9,2\n", True),        # an "e" with acute accent split across two chunks
+    (b"a,\xc3\xa9,2\n", True),            # an "e" with acute accent split across two chunks
+    (b"a,\xc3bcd\xa9\n", False),           # its two bytes apart, an ASCII chunk between them
     (b"a,b\n1\xc3,2\n", False),           # a character begun in one chunk, not continued by the next (ASCII)
     (b"a,b\n1,2\xc3", False),              # a character begun in the last chunk
     (b"a,b\n\xe4\xb8\xad,2\n", True),     # a three-byte character (Chinese) across chunks
@@ -276,6 +280,20 @@ def test_file_scan_tells_valid_utf8_across_chunks(tmp_path, monkeypatch, text, v
     scan = reading._scan_text_file(path)
     assert scan.utf8_valid is valid
     assert scan.content_hash == hashlib.sha256(text).hexdigest()
+
+
+def test_rows_of_empty_cells_are_blank_and_a_tab_or_letter_is_not(tmp_path, database):
+    # A row is blank when every cell trims to nothing; trim removes Unicode spaces but not tabs.
+    text = ("a,b,c,d\nx,1,2,3\n,,,\n , , , \n\u00a0,,,\u3000\n\t,,,\n,,,é\n, ,,y\n")
+    path = write_file(tmp_path, "blank_cells.csv", text)
+    con = database.cursor()
+    staged = reading.stage_file(con, path, ReadOptions())
+    try:
+        kept = [row[0] for row in con.execute("select file_row from " + reading.STAGING_TABLE + " order by file_row")
+                .fetchall()]
+        assert (staged.rows, staged.blank_rows, kept) == (4, 3, [2, 6, 7, 8])
+    finally:
+        staged.cleanup(con)
 
 
 def test_rows_keep_their_file_lines_with_and_without_blank_lines(tmp_path, database):

@@ -171,17 +171,23 @@ def test_amounts_either_side_of_a_trillion(tmp_path, loaded_db):
     path = write(tmp_path, "trillion.csv", "order_id,customer_id,order_date,amount\n"
                  "T1,C1,2024-01-05,999999999999.99\nT2,C1,2024-01-05,1000000000000\n"
                  "T3,C1,2024-01-05,1000000000000.\nT4,C1,2024-01-05,-999999999999.994\n"
-                 "T5,C1,2024-01-05,-1000000000000.5\nT6,C1,2024-01-05, 12.345678 \n")
+                 "T5,C1,2024-01-05,-1000000000000.5\nT6,C1,2024-01-05, 12.345678 \n"
+                 # More than 18 digits written, a small value meant: read, not refused.
+                 "T7,C1,2024-01-05,12345678901234e-2\nT8,C1,2024-01-05,-12345678901234E-3\n"
+                 "T9,C1,2024-01-05,12345678901234e0\n")
     report = load_file(loaded_db, path, "transactions", TRANSACTION_MAPPING)
     too_large = "number too large (a trillion or more)"
     assert report.rejected_rows[["file_row", "value", "reason"]].to_dict(orient="records") == [
         {"file_row": 3, "value": "1000000000000", "reason": too_large},
         {"file_row": 4, "value": "1000000000000.", "reason": too_large},
-        {"file_row": 6, "value": "-1000000000000.5", "reason": too_large}]
-    # -999999999999.994 rounds to the cent as -999999999999.99; 12.345678 (spaces trimmed) as 12.35.
+        {"file_row": 6, "value": "-1000000000000.5", "reason": too_large},
+        {"file_row": 10, "value": "12345678901234e0", "reason": too_large}]
+    # -999999999999.994 rounds to the cent as -999999999999.99; 12.345678 (spaces trimmed) as 12.35;
+    # 12345678901234e-2 = 123456789012.34; -12345678901234E-3 = -12345678901.234 -> -12345678901.23.
     assert loaded_db.cursor().execute(
         "select order_id, amount from transactions where order_id like 'T%' order by order_id").fetchall() == [
-        ("T1", Decimal("999999999999.99")), ("T4", Decimal("-999999999999.99")), ("T6", Decimal("12.35"))]
+        ("T1", Decimal("999999999999.99")), ("T4", Decimal("-999999999999.99")), ("T6", Decimal("12.35")),
+        ("T7", Decimal("123456789012.34")), ("T8", Decimal("-12345678901.23"))]
 
 
 def test_quantity_times_price_overflow_is_rejected_not_crashed(tmp_path, loaded_db):

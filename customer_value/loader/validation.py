@@ -106,7 +106,8 @@ def number_levels(name: str, trimmed: str, decimal: str) -> list[list[str]]:
     Every accepted value is below MAX_ABS_NUMBER (10^12), so DECIMAL(18, 6)
     holds it exactly: an integer of 64 bits, where DECIMAL(38, 6) would take
     128-bit arithmetic through every later step. A plain cell of 10^12 or more
-    does not fit the fast cast; the wider cast ``g_`` then finds it 'too_large'.
+    does not fit the fast cast; the wider cast ``g_`` then reads it as the old
+    single DECIMAL(38, 6) cast did.
     """
     if decimal == ",":
         shape, cleaned = _COMMA_NUMBER, f"replace(replace(b_{name}, '.', ''), ',', '.')"
@@ -114,7 +115,8 @@ def number_levels(name: str, trimmed: str, decimal: str) -> list[list[str]]:
     else:
         shape, cleaned = _DOT_NUMBER, f"replace(b_{name}, ',', '')"
         fast = f"try_cast({trimmed} as decimal(18, 6))"
-        # A plain number too large for the fast cast is 'too_large', whatever the shapes below say.
+        # A plain number the fast cast cannot hold: 10^12 or more ('too_large', whatever the shapes below
+        # say), or a small value written with more digits than 18 (1234567890123e-3), which it reads.
         wide = f"try_cast(raw_{name} as decimal(38, 6))"
     slow = f"f_{name} is null and raw_{name} is not null"
     return [
@@ -127,12 +129,13 @@ def number_levels(name: str, trimmed: str, decimal: str) -> list[list[str]]:
         [f"try_cast(k_{name} as double) as m_{name}"],
         # Decimals are cast exactly; the double only serves the size check and exponents. A double
         # below 10^12 is a value that rounds (to 6 places) below 10^12, so the casts cannot overflow.
-        [f"case when f_{name} is not null then f_{name} when g_{name} is not null then null "
+        [f"case when f_{name} is not null then f_{name} when g_{name} is not null then "
+         f"(case when abs(g_{name}) < {MAX_ABS_NUMBER} then cast(g_{name} as decimal(18, 6)) end) "
          f"when ok_{name} and abs(m_{name}) < {MAX_ABS_NUMBER} then cast((case when n_{name} then -1 else 1 end) * "
          f"coalesce(try_cast(k_{name} as decimal(18, 6)), cast(m_{name} as decimal(18, 6))) as decimal(18, 6)) "
          f"end as v_{name}",
          f"case when raw_{name} is null or f_{name} is not null then null "
-         f"when g_{name} is not null then 'too_large' "
+         f"when g_{name} is not null then (case when abs(g_{name}) >= {MAX_ABS_NUMBER} then 'too_large' end) "
          f"when not ok_{name} then 'not_a_number' "
          f"when m_{name} is null or abs(m_{name}) >= {MAX_ABS_NUMBER} then 'too_large' end as e_{name}"],
     ]
@@ -197,12 +200,12 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
     date_columns = sorted({column for name, column in by_field.items() if types[name] == DATE})
     number_columns = sorted({column for name, column in by_field.items() if types[name] in (DECIMAL, INTEGER)})
     counts: list[int] = []
-    plain = _plain_columns(con, staged, date_columns, number_columns)
+    plain_dates, plain_numbers = _plain_columns(con, staged, date_columns, number_columns)
     # Each column is examined through its distinct values weighted by how often
     # they occur: the same answer as row by row, with far fewer regular expressions
     # (a million order dates hold a few thousand distinct strings).
     for column in date_columns:
-        if column in plain:
+        if column in plain_dates:
             counts += [0, 0, 0]  # every date is ISO (2024-06-01): none starts with a day or a month
             continue
         parts = f"regexp_extract(trim(cell), '{_NUMERIC_DATE}', ['a', 'b', 'c'])"
@@ -213,7 +216,7 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
             short_first,
         ])
     for column in number_columns:
-        if column in plain:
+        if column in plain_numbers:
             # Nothing but plain numbers: no decimal comma, no currency; only whether a point must be decimal.
             # A plain number has no comma, so it reads only with a decimal point when its one point is
             # followed by other than three characters: the LIKE tests spare the regular expression the rest.
@@ -297,22 +300,27 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
 
 
 def _plain_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, date_columns: list[str],
-                   number_columns: list[str]) -> set[str]:
-    """The date columns whose every filled cell is an ISO date and the number columns whose every one casts.
+                   number_columns: list[str]) -> tuple[set[str], set[str]]:
+    """The date columns whose every filled cell is an ISO date, and the number columns whose every one casts.
 
     One scan of the file for all of them. Such columns (nearly all, in the exports
     of most systems) need none of the regular expressions of the full detection.
+    An ISO date here starts with four digits, so the full detection would see a
+    year first in every cell ("13-1-1 1:2" also casts as a date, but not so).
     """
-    tests = [(column, "length({cell}) = 10 and substr({cell}, 5, 1) = '-' and try_cast({cell} as date) is not null")
-             for column in date_columns]
-    tests += [(column, "try_cast({cell} as decimal(38, 6)) is not null") for column in number_columns]
+    iso = ("length({cell}) = 10 and substr({cell}, 5, 1) = '-' and left({cell}, 4) glob '[0-9][0-9][0-9][0-9]' "
+           "and try_cast({cell} as date) is not null")
+    tests = [("date", column, iso) for column in date_columns]
+    tests += [("number", column, "try_cast({cell} as decimal(38, 6)) is not null") for column in number_columns]
     if not tests:
-        return set()
-    trimmed = ", ".join(f"{_trim(staged.sql_column(column))} as t{index}" for index, (column, _) in enumerate(tests))
+        return set(), set()
+    trimmed = ", ".join(f"{_trim(staged.sql_column(column))} as t{index}"
+                        for index, (_, column, _) in enumerate(tests))
     failing = ", ".join(f"count_if(t{index} <> '' and not ({test.format(cell=f't{index}')}))"
-                        for index, (_, test) in enumerate(tests))
+                        for index, (_, _, test) in enumerate(tests))
     counts = con.execute("select " + failing + " from (select " + trimmed + " from " + STAGING_TABLE + ")").fetchone()
-    return {column for (column, _), count in zip(tests, counts, strict=True) if count == 0}
+    plain = [(kind, column) for (kind, column, _), count in zip(tests, counts, strict=True) if count == 0]
+    return {column for kind, column in plain if kind == "date"}, {column for kind, column in plain if kind == "number"}
 
 
 def _any_row(con: duckdb.DuckDBPyConnection, cell: str, condition: str) -> int:
