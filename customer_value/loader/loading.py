@@ -224,14 +224,20 @@ def _classify_rows(con, kind: str, exclude_cancellations: bool) -> None:
         "from ranked full outer join known on known.file_row = ranked.file_row "
         "where ranked.key_rank > 1 or known.file_row is not null"
     )
-    unmarked = ("case when is_cancellation then 'excluded' else 'loaded' end"
-                if kind == "transactions" and exclude_cancellations else "'loaded'")
     con.execute(
         "create or replace temp view " + OUTCOME_TABLE + " as "
         "select parsed.*, case when parsed.reject_code is not null then 'rejected' "
-        "  else coalesce(marks.status, " + unmarked + ") end as status, marks.first_row "
+        "  else coalesce(marks.status, " + _unmarked_status(kind, exclude_cancellations) + ") end as status, "
+        "  marks.first_row "
         "from " + PARSED_TABLE + " as parsed left join " + MARKS_TABLE + " as marks on marks.file_row = parsed.file_row"
     )
+
+
+def _unmarked_status(kind: str, exclude_cancellations: bool) -> str:
+    """SQL for the status of a row without a problem that repeats nothing: loaded, or an excluded cancellation."""
+    if kind == "transactions" and exclude_cancellations:
+        return "case when is_cancellation then 'excluded' else 'loaded' end"
+    return "'loaded'"
 
 
 def _loaded_rows(con, kind: str, exclude_cancellations: bool) -> str:
@@ -245,8 +251,8 @@ def _loaded_rows(con, kind: str, exclude_cancellations: bool) -> str:
     """
     if con.execute("select count(*) from " + MARKS_TABLE).fetchone()[0]:
         return OUTCOME_TABLE + " where status = 'loaded' order by file_row"
-    excluded = " and not is_cancellation" if kind == "transactions" and exclude_cancellations else ""
-    return PARSED_TABLE + " where reject_code is null" + excluded
+    loaded = _unmarked_status(kind, exclude_cancellations) + " = 'loaded'"
+    return PARSED_TABLE + " where reject_code is null and " + loaded
 
 
 def _drop_classification(con) -> None:

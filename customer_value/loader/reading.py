@@ -294,9 +294,9 @@ def _scan_text_file(path: Path) -> _TextScan:
     carriage_return_seen = False
     # The end of the previous chunk from its last line end, so a blank line split across chunks is seen.
     carry = b"\n"
-    with path.open("rb") as handle, ThreadPoolExecutor(max_workers=1) as hasher:
+    with ThreadPoolExecutor(max_workers=1) as hasher:
         hashing = None
-        while chunk := handle.read(CHUNK_BYTES):
+        for chunk in _chunks(path):
             if hashing is not None:
                 hashing.result()  # one chunk hashing while the next is read: memory stays two chunks
             hashing = hasher.submit(digest.update, chunk)
@@ -335,20 +335,25 @@ def _only_windows_line_ends(path: Path) -> bool:
     """Whether every line feed of the file follows a carriage return and every carriage return precedes one."""
     line_feeds = carriage_returns = windows_line_ends = 0
     previous_last = b""
+    for chunk in _chunks(path):
+        line_feeds += chunk.count(b"\n")
+        carriage_returns += chunk.count(b"\r")
+        windows_line_ends += (previous_last + chunk).count(b"\r\n")
+        previous_last = chunk[-1:]
+    return carriage_returns == windows_line_ends == line_feeds
+
+
+def _chunks(path: Path):
+    """The file's bytes in pieces of CHUNK_BYTES, so a file of any size is read in bounded memory."""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
-            line_feeds += chunk.count(b"\n")
-            carriage_returns += chunk.count(b"\r")
-            windows_line_ends += (previous_last + chunk).count(b"\r\n")
-            previous_last = chunk[-1:]
-    return carriage_returns == windows_line_ends == line_feeds
+            yield chunk
 
 
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
+    for chunk in _chunks(path):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -668,13 +673,13 @@ def _finish_staging(con, staged: StagedFile, first_data_line: int = 1) -> None:
         "select line, any_value(error_type order by column_idx), any_value(csv_line), "
         "any_value(error_message order by column_idx) from " + _REJECTS_TABLE + " group by line order by line"
     ).fetchall() if _table_exists(con, _REJECTS_TABLE) else []
-    cells = ", ".join(f"c{i}" for i in range(len(staged.columns)))
+    indexes = range(len(staged.columns))
+    cells = ", ".join(f"c{i}" for i in indexes)
     # A row is blank when every cell trims to nothing. A cell whose first character is ASCII other than a
     # space is not blank: that cheap test comes first and settles nearly every row, so the trims (which copy
     # the cell) run only on the rest. The view is read by each check and by the typing.
-    columns = range(len(staged.columns))
-    not_blank = " or ".join([*(f"(ascii(c{i}) between 1 and 127 and ascii(c{i}) <> 32)" for i in columns),
-                             *(f"nullif(trim(c{i}), '') is not null" for i in columns)])
+    not_blank = " or ".join([*(f"(ascii(c{i}) between 1 and 127 and ascii(c{i}) <> 32)" for i in indexes),
+                             *(f"nullif(trim(c{i}), '') is not null" for i in indexes)])
     has_lines = "line" in [row[0] for row in con.execute("describe " + _RAW_TABLE).fetchall()]
     file_row = "cast(line as bigint)" if has_lines else f"rowid + {int(first_data_line)}"
     raw_rows = con.execute("select count(*) from " + _RAW_TABLE).fetchone()[0]

@@ -71,6 +71,8 @@ class ColumnDecisions:
 
 
 LEVELS = 6
+# A number cell DuckDB casts as it stands (616.26, -3, 1e3): the full detection and its fast path must agree on it.
+_PLAIN_NUMBER = "try_cast({cell} as decimal(38, 6)) is not null"
 
 
 def _trim(column: str) -> str:
@@ -232,7 +234,7 @@ def detect_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str
             f"case when plain then regexp_full_match(trim(cell), '{_ONLY_DOT}') "
             f"else regexp_full_match({body}, '{_ONLY_DOT}') end",
             f"not plain and regexp_matches(trim(cell), '{_CURRENCY}')",
-        ], plain="try_cast(trim(cell) as decimal(38, 6)) is not null")
+        ], plain=_PLAIN_NUMBER.format(cell="trim(cell)"))
     if not counts:
         return decisions
     undecided_dates = []
@@ -311,7 +313,7 @@ def _plain_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, date_colu
     iso = ("length({cell}) = 10 and substr({cell}, 5, 1) = '-' and left({cell}, 4) glob '[0-9][0-9][0-9][0-9]' "
            "and try_cast({cell} as date) is not null")
     tests = [("date", column, iso) for column in date_columns]
-    tests += [("number", column, "try_cast({cell} as decimal(38, 6)) is not null") for column in number_columns]
+    tests += [("number", column, _PLAIN_NUMBER) for column in number_columns]
     if not tests:
         return set(), set()
     trimmed = ", ".join(f"{_trim(staged.sql_column(column))} as t{index}"
