@@ -134,13 +134,12 @@ def segments_first_tab(context: BenchContext) -> None:
 
 def segments_cell_listed(context: BenchContext) -> None:
     """The first tab with a cell's customers listed (the choice stays through filter changes): the grid, then
-    every customer classified and the first cell's list."""
+    the first cell's list (grid_cell_customers, which names only that cell's customers)."""
     from customer_value import segments
 
     overview = segments.grid_overview(context.db, context.filters, context.scope)
     if overview.customers:
-        frame, _ = segments.segment_frame(context.db, context.filters, context.scope)
-        segments.drill_down(frame, "grid_cell", overview.grid["grid_cell"].iloc[0])
+        segments.grid_cell_customers(context.db, context.filters, context.scope, overview.grid["grid_cell"].iloc[0])
 
 
 def churn_first_tab(context: BenchContext) -> None:

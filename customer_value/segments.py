@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from customer_value.cache import LruCache, handed_out, selection_key
+from customer_value.cache import RESULT_FRAMES_BYTES, LruCache, handed_out, selection_key
 from customer_value.dataset import rows_of_keys, with_customer_attributes
 from customer_value.db import Database
 from customer_value.errors import DataChangedError, UserFacingError
@@ -299,12 +299,21 @@ def pyramid_tiers(frame: pd.DataFrame, positions: np.ndarray | None = None) -> p
     always holds at least one customer.
     """
     positions = revenue_positions(frame) if positions is None else positions
-    count = len(positions)
-    ranks = np.arange(1, count + 1)
-    tiers = np.full(count, PYRAMID_TIERS[-1][0], dtype=object)
-    for name, cumulative in reversed(PYRAMID_TIERS[:-1]):
-        tiers[ranks <= math.ceil(cumulative * count - 1e-9)] = name
-    return _in_frame_order(tiers, positions, frame)
+    return _in_frame_order(pyramid_tiers_of_ranks(np.arange(len(positions)), len(positions)), positions, frame)
+
+
+def pyramid_lines(count: int) -> tuple[int, ...]:
+    """How many of ``count`` customers (in revenue order) the pyramid's tiers above the last hold together."""
+    return tuple(math.ceil(cumulative * count - 1e-9) for _, cumulative in PYRAMID_TIERS[:-1])
+
+
+PYRAMID_NAMES = np.array([name for name, _ in PYRAMID_TIERS], dtype=object)
+
+
+def pyramid_tiers_of_ranks(ranks: np.ndarray, count: int) -> np.ndarray:
+    """The tier of each 0-based revenue rank among ``count`` customers (see :func:`pyramid_tiers`): the
+    number of the pyramid's lines at or below the rank."""
+    return PYRAMID_NAMES[np.searchsorted(pyramid_lines(count), ranks, side="right")]
 
 
 def _shares(summary: pd.DataFrame, customers: int, revenue: float, profit: float | None) -> pd.DataFrame:
@@ -529,15 +538,11 @@ def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
     :func:`_grid_positions`).
     """
     _check_threshold(margin_threshold)
-    version = db.data_version()
-    # The query's columns as they come (money and counts as float64, days as datetime64): the grid needs
-    # none of _typed's conversions, which cost a pass over every column.
-    frame = run(db, "segment_customers", filters=filters, scope=scope)
+    frame, code, info, positions = _grid_rows(db, filters, scope, margin_threshold)
     if frame.empty:
         empty = grid_summary(_typed(frame).assign(grid_cell=pd.Series(dtype=object),
                                                   churned=pd.Series(dtype=bool)))
         return GridOverview(empty, GridInfo(False, None, margin_threshold is None, 0, None), 0, 0.0, None)
-    code, info, positions = _grid_codes_by_row(db, frame, version, margin_threshold)
     churned = lapsed_by(frame, filters.end, filters.window_days)
     # Summed in whole cents: the same total whatever order the customers come in.
     revenue = int(_cents(frame["revenue"]).sum()) / 100
@@ -545,14 +550,39 @@ def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
                         revenue_share_of_top(frame, 0.2, positions=positions))
 
 
-def _grid_codes_by_row(db: Database, frame: pd.DataFrame, version: str, margin_threshold: float | None
-                       ) -> tuple[np.ndarray, GridInfo, np.ndarray]:
-    """Each ``segment_customers`` row's cell (_grid_codes), how the grid was built, and the rows by revenue.
+# The grid and a cell's list after it read the same rows' cells and revenue order. The rows are kept with
+# them: the query gives its rows in no fixed order, so cells computed on one run fit no other.
+_GRID_ROWS = LruCache("grid cells by customer", 8, max_bytes=RESULT_FRAMES_BYTES)
+
+
+def _grid_rows(db: Database, filters: Filters, scope: Scope | None, margin_threshold: float | None
+               ) -> tuple[pd.DataFrame, np.ndarray | None, GridInfo | None, np.ndarray | None]:
+    """``segment_customers`` rows as the query gives them (money and counts as float64, days as datetime64:
+    the grid needs none of _typed's conversions, a pass over every column), each row's cell, how the grid was
+    built, and the rows by revenue, in id order where equal revenues straddle the 80% line or a line of the
+    pyramid. Only the rows when nobody bought."""
+    def compute():
+        version = db.data_version()
+        frame = run(db, "segment_customers", filters=filters, scope=scope)
+        if frame.empty:
+            return frame, None, None, None
+        code, info, positions = _grid_codes_by_row(db, frame, version, margin_threshold,
+                                                   also_exact_at=pyramid_lines(len(frame)))
+        return frame, code, info, positions
+
+    key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold))
+    return _GRID_ROWS.get_or_compute(key, compute)
+
+
+def _grid_codes_by_row(db: Database, frame: pd.DataFrame, version: str, margin_threshold: float | None,
+                       also_exact_at: tuple[int, ...] = ()) -> tuple[np.ndarray, GridInfo, np.ndarray]:
+    """Each ``segment_customers`` row's cell (_grid_codes), how the grid was built, and the rows by revenue
+    (in id order where revenues are equal at the 80% line and at ``also_exact_at``, see _grid_positions).
 
     ``version`` is the data version the rows were read under: the ids of a tie at the 80% line are read
     afterwards, and a load in between may have renumbered the customers.
     """
-    positions, is_a_in_order = _grid_positions(db, frame)
+    positions, is_a_in_order = _grid_positions(db, frame, also_exact_at=also_exact_at)
     if db.data_version() != version:
         raise DataChangedError()
     volume_a = np.empty(len(frame), dtype=bool)
@@ -626,34 +656,46 @@ def _grid_by_cell(frame: pd.DataFrame, code: np.ndarray, churned: pd.Series) -> 
     return _grid_table(summary)
 
 
-def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE,
+                    also_exact_at: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Row positions by revenue, highest first, giving every customer the volume class of revenue_positions,
     and whether the customer at each position is volume A.
 
     Equal revenues come in any order instead of the customer ids', except in
     the one group of equal revenues that ``share`` falls inside: only there does
-    the order decide who is A, so only its ids are read.
+    the order decide who is A, so only its ids are read. ``also_exact_at`` names
+    more lines, as counts of top customers (the pyramid's tiers), whose groups of
+    equal revenues are put in id order too.
     """
     cents = _cents(frame["revenue"])
-    keys = frame["customer_key"].to_numpy(dtype="int64")
     positions = np.argsort(-cents)
     ordered_cents = cents[positions]
     is_a = _volume_a_in_order(ordered_cents, share)
     first_b = int(np.argmin(is_a)) if not is_a.all() else len(is_a)
-    if 0 < first_b < len(is_a) and ordered_cents[first_b - 1] == ordered_cents[first_b]:
-        descending = -ordered_cents
-        low = int(np.searchsorted(descending, descending[first_b], "left"))
-        high = int(np.searchsorted(descending, descending[first_b], "right"))
-        tied = positions[low:high]
-        ids = run(db, "customer_ids_of_keys", params={"customer_keys": keys[tied].tolist()}, use_cache=False)
-        id_of_key = dict(zip(ids["customer_key"].astype("int64"), ids["customer_id"], strict=True))
-        if len(id_of_key) != len(tied):
-            # The rows may come from the cache of a version a full rebuild has since renumbered.
-            raise DataChangedError()
-        # Python compares text by code point, as Arrow's sort in revenue_positions compares UTF-8 bytes.
-        positions[low:high] = sorted(tied, key=lambda row: id_of_key[int(keys[row])])
+    _ties_in_id_order(db, frame["customer_key"].to_numpy(dtype="int64"), positions, ordered_cents,
+                      (first_b, *also_exact_at))
     return positions, is_a
+
+
+def _ties_in_id_order(db: Database, keys: np.ndarray, positions: np.ndarray, ordered_cents: np.ndarray,
+                      lines: tuple[int, ...]) -> None:
+    """Put in id order, in place, each group of equal revenues that one of ``lines`` (a count of top
+    customers) falls inside: the rows on either side of such a line are decided by their ids."""
+    descending = -ordered_cents
+    groups = sorted({(int(np.searchsorted(descending, descending[line], "left")),
+                      int(np.searchsorted(descending, descending[line], "right")))
+                     for line in lines if 0 < line < len(positions) and ordered_cents[line - 1] == ordered_cents[line]})
+    if not groups:
+        return
+    tied = np.concatenate([positions[low:high] for low, high in groups])
+    ids = run(db, "customer_ids_of_keys", params={"customer_keys": keys[tied].tolist()}, use_cache=False)
+    id_of_key = dict(zip(ids["customer_key"].astype("int64"), ids["customer_id"], strict=True))
+    if len(id_of_key) != len(tied):
+        # The rows may come from the cache of a version a full rebuild has since renumbered.
+        raise DataChangedError()
+    for low, high in groups:
+        # Python compares text by code point, as Arrow's sort in revenue_positions compares UTF-8 bytes.
+        positions[low:high] = sorted(positions[low:high], key=lambda row: id_of_key[int(keys[row])])
 
 
 def _check_threshold(margin_threshold: float | None) -> None:
@@ -1074,6 +1116,45 @@ def period_filters(filters: Filters, start: date, end: date) -> Filters:
 
 
 # ---------------------------------------------------------------- drill-down and the report
+
+
+def grid_cell_customers(db: Database, filters: Filters, scope: Scope | None, cell: str,
+                        margin_threshold: float | None = None,
+                        rules: list[SegmentRule] | tuple[SegmentRule, ...] = DEFAULT_SEGMENT_RULES) -> pd.DataFrame:
+    """The customers of one cell of the value x margin grid: ``drill_down`` of :func:`segment_frame` on
+    ``grid_cell``, the same rows, columns and order (tests/test_segments.py compares them).
+
+    When that classification is not kept already, only the cell's customers get their names and
+    attributes, and nobody's rank is read beyond what the cell, the RFM scores and the pyramid tiers need:
+    at 500,000 customers the classification took most of a second, where a list of the grid's first
+    view is wanted after every filter change.
+    """
+    _check_threshold(margin_threshold)
+    key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
+           tuple(rules))
+    classified = _CLASSIFIED.get(key)
+    if classified is not None or cell not in GRID_ORDER:
+        frame, _ = classified if classified is not None else segment_frame(db, filters, scope, margin_threshold,
+                                                                            rules)
+        return drill_down(frame, "grid_cell", cell)
+    figures, code, _, positions = _grid_rows(db, filters, scope, margin_threshold)
+    if figures.empty:
+        return drill_down(segment_frame(db, filters, scope, margin_threshold, rules)[0], "grid_cell", cell)
+    scores = rfm_scores(rfm_values(figures, filters.end))
+    chosen = np.flatnonzero(code == GRID_ORDER.index(cell))
+    listed = _typed(figures.iloc[chosen].reset_index(drop=True))
+    # Text as object columns, as the classification holds them (pandas would infer its own string type).
+    listed["grid_cell"] = pd.Series(cell, index=listed.index, dtype=object)
+    rank = np.empty(len(positions), dtype="int64")
+    rank[positions] = np.arange(len(positions))
+    listed["pyramid_tier"] = pd.Series(pyramid_tiers_of_ranks(rank[chosen], len(positions)), index=listed.index,
+                                       dtype=object)
+    chosen_scores = scores.iloc[chosen].reset_index(drop=True)
+    listed["rfm_segment"] = assign_segments(chosen_scores["r_score"], chosen_scores["f_score"], rules)
+    listed = pd.concat([listed, chosen_scores], axis=1)
+    named = with_customer_attributes(db, filters, scope, listed, ["customer_id", "name", "customer_type", "region",
+                                                                 "sales_rep"])
+    return revenue_order(named, [*DRILL_COLUMNS, "pyramid_tier"]).reset_index(drop=True)
 
 
 def drill_down(segments: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:

@@ -62,8 +62,8 @@ def drill(frame: pd.DataFrame | None, column: str, options: list, key: str, labe
     """A selectbox of the section's groups and the chosen group's customers, downloadable.
 
     ``lister(choice)`` lists a group's customers when they are not rows of ``frame`` (lifecycle, migration,
-    and the grid, whose customers are classified only once a cell is chosen). With a ``placeholder`` nothing
-    is chosen until the user picks a group.
+    and the grid, whose cell lists name only that cell's customers). With a ``placeholder`` nothing is chosen
+    until the user picks a group.
     """
     if not options:
         return
@@ -191,7 +191,7 @@ with tabs[0]:
                 card.caption(f"Treatment: {figures['treatment']}")
         st.dataframe(shown(grid, list(grid.columns)), hide_index=True, key="seg_grid_table")
         drill(None, "grid_cell", grid["grid_cell"].tolist(), "seg_grid_drill", "List the customers of cell",
-              lister=lambda cell: segments.drill_down(classified_customers(), "grid_cell", cell),
+              lister=lambda cell: segments.grid_cell_customers(db, filters, scope, cell, threshold_input, rules),
               placeholder="Choose a cell to list its customers")
 
 # ---------------------------------------------------------------- 2. Pareto curve and pyramid

@@ -115,6 +115,9 @@ def test_pyramid_tiers_hold_1_4_15_and_80_percent():
     # With 7 customers: ceil(0.07) = 1, ceil(0.35) = 1 (next 4% empty), ceil(1.4) = 2.
     small = segments.pyramid_tiers(_frame({"C1": 70, "C2": 10, "C3": 5, "C4": 5, "C5": 4, "C6": 3, "C7": 3}))
     assert small.tolist() == ["Top 1%", "Next 15%"] + ["Remaining 80%"] * 5
+    # By rank alone (0-based), for 100 customers: the lines fall at 1, 5 and 20.
+    assert segments.pyramid_tiers_of_ranks(np.array([0, 1, 4, 5, 19, 20, 99]), 100).tolist() == [
+        "Top 1%", "Next 4%", "Next 4%", "Next 15%", "Next 15%", "Remaining 80%", "Remaining 80%"]
 
 
 # ---------------------------------------------------------------- RFM scores and segments
@@ -414,6 +417,70 @@ def test_grid_overview_equals_the_classified_grid_on_the_demo_data(demo_db):
     _assert_overview_is_the_classified_grid(demo_db, base, 1500.0)
 
 
+def _assert_cell_lists_are_the_classified_ones(database, filters, margin_threshold=None) -> dict:
+    """grid_cell_customers lists each cell as drill_down of the whole classification does, without it."""
+    segments._CLASSIFIED.clear()
+    cells = segments.grid_overview(database, filters, margin_threshold=margin_threshold).grid["grid_cell"].tolist()
+    listed = {cell: segments.grid_cell_customers(database, filters, None, cell, margin_threshold) for cell in cells}
+    assert segments._CLASSIFIED.bytes_held == 0 and segments._CLASSIFIED.get(
+        (*segments.selection_key(database, filters, None), margin_threshold, tuple(segments.DEFAULT_SEGMENT_RULES))
+    ) is None  # listed without classifying everyone
+    frame, _ = segments.segment_frame(database, filters, margin_threshold=margin_threshold)
+    for cell in cells:
+        pd.testing.assert_frame_equal(listed[cell], segments.drill_down(frame, "grid_cell", cell))
+        # Once the classification is kept, it answers.
+        pd.testing.assert_frame_equal(segments.grid_cell_customers(database, filters, None, cell, margin_threshold),
+                                      listed[cell])
+    return listed
+
+
+def test_a_cells_customers_by_hand(grid_db):
+    # The grid of test_grid_overview_by_hand: C1 AA; C2 (300, -60 per order) and C3 (300, 0 per order) AB;
+    # C5 BA. Equal revenue lists by id. Four customers: the pyramid's lines at ceil(0.04) = 1,
+    # ceil(0.2) = 1 and ceil(0.8) = 1, so C1 is the top 1% and everyone else the remaining 80%.
+    filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"), regions=("North",))
+    listed = _assert_cell_lists_are_the_classified_ones(grid_db, filters)
+    assert listed["AB"]["customer_id"].tolist() == ["C2", "C3"]
+    assert listed["AB"]["revenue"].tolist() == [300.0, 300.0]
+    assert listed["AB"]["pyramid_tier"].tolist() == ["Remaining 80%", "Remaining 80%"]
+    assert listed["AA"][["customer_id", "name", "pyramid_tier"]].values.tolist() == [["C1", "Name C1", "Top 1%"]]
+    assert list(listed["AA"].columns) == [*segments.DRILL_COLUMNS, "pyramid_tier"]
+    # A cell nobody is in, or a name that is no cell, lists nobody.
+    assert segments.grid_cell_customers(grid_db, filters, None, "BB").empty
+    assert segments.grid_cell_customers(grid_db, filters, None, "ZZ").empty
+    _assert_cell_lists_are_the_classified_ones(grid_db, filters, 60.0)
+
+
+def test_a_cells_customers_put_a_tie_at_a_pyramid_line_in_id_order(tmp_path):
+    # Y8, Z9 and, in a later load with the highest key, A1 each spend 50 in 2024 (the others bought in 2023).
+    # Three customers: every line of the pyramid is at one customer (ceil(0.03), ceil(0.15) and ceil(0.6) are
+    # all 1), inside the tie of three. By id A1 is the top 1%; an order by key would have made Y8 the top. All
+    # three are volume A (80% of 150 = 120; 100 is above Z9).
+    from customer_value import db as dbmod
+
+    database = dbmod.connect(tmp_path / "pyramid_tie.duckdb")
+    try:
+        keys = _load_in_two_batches(database, tmp_path, "O1,Y8,2024-03-01,50\nO2,Z9,2024-03-02,50\n",
+                                    "O3,A1,2024-12-20,50\n")
+        assert keys["Y8"] < keys["Z9"] < keys["A1"]
+        filters = make_filters(database, start=d("2024-01-01"), end=d("2024-12-31"))
+        listed = _assert_cell_lists_are_the_classified_ones(database, filters)
+        assert listed["A"][["customer_id", "pyramid_tier"]].values.tolist() == [
+            ["A1", "Top 1%"], ["Y8", "Remaining 80%"], ["Z9", "Remaining 80%"]]
+    finally:
+        dbmod.forget(tmp_path / "pyramid_tie.duckdb")
+
+
+def test_a_cells_customers_equal_the_classified_lists_on_the_demo_data(demo_db):
+    base = make_filters(demo_db)
+    region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
+    for filters in (base, make_filters(demo_db, period="all_time"), replace(base, regions=(region,)),
+                    replace(base, window_days=180)):
+        listed = _assert_cell_lists_are_the_classified_ones(demo_db, filters)
+        assert set(listed) == set(segments.GRID_CELLS) and all(len(rows) > 0 for rows in listed.values())
+    _assert_cell_lists_are_the_classified_ones(demo_db, base, 1500.0)
+
+
 def test_contribution_and_drill_down_by_hand(grid_db):
     filters = make_filters(grid_db, start=d("2024-01-01"), end=d("2024-12-31"))
     frame = segments.customer_segments(grid_db, filters)
@@ -648,6 +715,9 @@ def test_rfm_values_match_the_conventional_definition_on_real_exports(real_data_
     # list is the same.
     assert set(frame["grid_cell"]) == {"A", "B"}
     assert _assert_overview_is_the_classified_grid(database, filters).customers == len(frame)
+    # So are the lists of its cells, drawn without classifying everyone (real revenues tie at the pyramid's lines).
+    listed = _assert_cell_lists_are_the_classified_ones(database, filters)
+    assert sum(len(rows) for rows in listed.values()) == len(frame)
     # Scores follow the values: a longer time since the last purchase never scores a higher R.
     ordered = frame.sort_values("recency_days")
     assert ordered["r_score"].is_monotonic_decreasing
