@@ -359,7 +359,13 @@ _open_lock = threading.Lock()
 
 
 def connect(path: str | Path, *, threads: int | None = None, memory_limit: str | None = None) -> Database:
-    """Open (creating and migrating if needed) the database at ``path``; one per process."""
+    """Open (creating and migrating if needed) the database at ``path``; one per process.
+
+    DuckDB's allocator (jemalloc on Linux) keeps what a query freed until later allocations purge it; with
+    its background threads it hands it back to the system within seconds. Without them the early-warning
+    model of a 100-million-line database peaked at 11.5 GB, with them at 9.9 GB, in the same time
+    (BENCHMARKS-100M.md); at 10 million lines a process held 1.9 GB after one query where 0.6 GB was in use.
+    """
     resolved = Path(path).expanduser().resolve()
     with _open_lock:
         existing = _open_databases.get(resolved)
@@ -374,7 +380,8 @@ def connect(path: str | Path, *, threads: int | None = None, memory_limit: str |
                     f"The folder for the database {resolved} cannot be created ({exc.strerror}). "
                     "Choose a writable location with --db."
                 ) from None
-        config = {"threads": str(threads or default_threads()), "memory_limit": memory_limit or default_memory_limit()}
+        config = {"threads": str(threads or default_threads()), "memory_limit": memory_limit or default_memory_limit(),
+                  "allocator_background_threads": "true"}
         try:
             con = duckdb.connect(str(resolved), config=config)
         except duckdb.Error as exc:

@@ -145,6 +145,16 @@ def test_derived_tables_from_an_older_release_are_rebuilt_on_open(tmp_path):
         dbmod.forget(path)
 
 
+def test_the_database_gives_freed_memory_back_to_the_system(tmp_path):
+    # DuckDB's allocator keeps freed memory for itself unless its background threads purge it (see connect).
+    database = dbmod.connect(tmp_path / "allocator.duckdb")
+    try:
+        setting = database.cursor().execute("select current_setting('allocator_background_threads')").fetchone()
+        assert setting == (True,)
+    finally:
+        dbmod.forget(tmp_path / "allocator.duckdb")
+
+
 def test_result_cache_keeps_frames_within_its_byte_budget():
     import pandas as pd
 
