@@ -540,7 +540,7 @@ def grid_overview(db: Database, filters: Filters, scope: Scope | None = None,
     _check_threshold(margin_threshold)
     frame, code, info, positions = _grid_rows(db, filters, scope, margin_threshold)
     if frame.empty:
-        empty = grid_summary(_typed(frame).assign(grid_cell=pd.Series(dtype=object),
+        empty = grid_summary(_typed(frame.copy(deep=False)).assign(grid_cell=pd.Series(dtype=object),
                                                   churned=pd.Series(dtype=bool)))
         return GridOverview(empty, GridInfo(False, None, margin_threshold is None, 0, None), 0, 0.0, None)
     churned = lapsed_by(frame, filters.end, filters.window_days)
@@ -559,30 +559,26 @@ def _grid_rows(db: Database, filters: Filters, scope: Scope | None, margin_thres
                ) -> tuple[pd.DataFrame, np.ndarray | None, GridInfo | None, np.ndarray | None]:
     """``segment_customers`` rows as the query gives them (money and counts as float64, days as datetime64:
     the grid needs none of _typed's conversions, a pass over every column), each row's cell, how the grid was
-    built, and the rows by revenue, in id order where equal revenues straddle the 80% line or a line of the
-    pyramid. Only the rows when nobody bought."""
+    built, and the rows by revenue (_grid_positions). Only the rows when nobody bought."""
     def compute():
         version = db.data_version()
         frame = run(db, "segment_customers", filters=filters, scope=scope)
         if frame.empty:
             return frame, None, None, None
-        code, info, positions = _grid_codes_by_row(db, frame, version, margin_threshold,
-                                                   also_exact_at=pyramid_lines(len(frame)))
-        return frame, code, info, positions
+        return (frame, *_grid_codes_by_row(db, frame, version, margin_threshold))
 
     key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold))
     return _GRID_ROWS.get_or_compute(key, compute)
 
 
-def _grid_codes_by_row(db: Database, frame: pd.DataFrame, version: str, margin_threshold: float | None,
-                       also_exact_at: tuple[int, ...] = ()) -> tuple[np.ndarray, GridInfo, np.ndarray]:
-    """Each ``segment_customers`` row's cell (_grid_codes), how the grid was built, and the rows by revenue
-    (in id order where revenues are equal at the 80% line and at ``also_exact_at``, see _grid_positions).
+def _grid_codes_by_row(db: Database, frame: pd.DataFrame, version: str, margin_threshold: float | None
+                       ) -> tuple[np.ndarray, GridInfo, np.ndarray]:
+    """Each ``segment_customers`` row's cell (_grid_codes), how the grid was built, and the rows by revenue.
 
     ``version`` is the data version the rows were read under: the ids of a tie at the 80% line are read
     afterwards, and a load in between may have renumbered the customers.
     """
-    positions, is_a_in_order = _grid_positions(db, frame, also_exact_at=also_exact_at)
+    positions, is_a_in_order = _grid_positions(db, frame)
     if db.data_version() != version:
         raise DataChangedError()
     volume_a = np.empty(len(frame), dtype=bool)
@@ -656,31 +652,30 @@ def _grid_by_cell(frame: pd.DataFrame, code: np.ndarray, churned: pd.Series) -> 
     return _grid_table(summary)
 
 
-def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE,
-                    also_exact_at: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+def _grid_positions(db: Database, frame: pd.DataFrame, share: float = PARETO_SHARE
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions by revenue, highest first, giving every customer the volume class of revenue_positions,
     and whether the customer at each position is volume A.
 
     Equal revenues come in any order instead of the customer ids', except in
     the one group of equal revenues that ``share`` falls inside: only there does
-    the order decide who is A, so only its ids are read. ``also_exact_at`` names
-    more lines, as counts of top customers (the pyramid's tiers), whose groups of
-    equal revenues are put in id order too.
+    the order decide who is A, so only its ids are read.
     """
     cents = _cents(frame["revenue"])
     positions = np.argsort(-cents)
     ordered_cents = cents[positions]
     is_a = _volume_a_in_order(ordered_cents, share)
     first_b = int(np.argmin(is_a)) if not is_a.all() else len(is_a)
-    _ties_in_id_order(db, frame["customer_key"].to_numpy(dtype="int64"), positions, ordered_cents,
-                      (first_b, *also_exact_at))
+    _ties_in_id_order(db, frame, positions, ordered_cents, (first_b,))
     return positions, is_a
 
 
-def _ties_in_id_order(db: Database, keys: np.ndarray, positions: np.ndarray, ordered_cents: np.ndarray,
+def _ties_in_id_order(db: Database, frame: pd.DataFrame, positions: np.ndarray, ordered_cents: np.ndarray,
                       lines: tuple[int, ...]) -> None:
-    """Put in id order, in place, each group of equal revenues that one of ``lines`` (a count of top
-    customers) falls inside: the rows on either side of such a line are decided by their ids."""
+    """Put in id order, in place, each group of equal revenues (``ordered_cents``, the cents of ``frame``'s
+    rows at ``positions``) that one of ``lines`` (a count of top customers) falls inside: which rows are on
+    either side of such a line is decided by their ids."""
+    keys = frame["customer_key"].to_numpy(dtype="int64")
     descending = -ordered_cents
     groups = sorted({(int(np.searchsorted(descending, descending[line], "left")),
                       int(np.searchsorted(descending, descending[line], "right")))
@@ -1137,9 +1132,14 @@ def grid_cell_customers(db: Database, filters: Filters, scope: Scope | None, cel
         frame, _ = classified if classified is not None else segment_frame(db, filters, scope, margin_threshold,
                                                                             rules)
         return drill_down(frame, "grid_cell", cell)
-    figures, code, _, positions = _grid_rows(db, filters, scope, margin_threshold)
+    version = db.data_version()
+    figures, code, _, grid_positions = _grid_rows(db, filters, scope, margin_threshold)
     if figures.empty:
         return drill_down(segment_frame(db, filters, scope, margin_threshold, rules)[0], "grid_cell", cell)
+    # The grid's order is exact at the 80% line only; the tiers need it at the pyramid's lines too. A copy:
+    # the grid's is shared.
+    positions = grid_positions.copy()
+    _ties_in_id_order(db, figures, positions, _cents(figures["revenue"])[positions], pyramid_lines(len(figures)))
     scores = rfm_scores(rfm_values(figures, filters.end))
     chosen = np.flatnonzero(code == GRID_ORDER.index(cell))
     listed = _typed(figures.iloc[chosen].reset_index(drop=True))
@@ -1154,6 +1154,9 @@ def grid_cell_customers(db: Database, filters: Filters, scope: Scope | None, cel
     listed = pd.concat([listed, chosen_scores], axis=1)
     named = with_customer_attributes(db, filters, scope, listed, ["customer_id", "name", "customer_type", "region",
                                                                  "sales_rep"])
+    if db.data_version() != version:
+        # The tied ids and the names were read after the rows: a load in between may have renumbered them.
+        raise DataChangedError()
     return revenue_order(named, [*DRILL_COLUMNS, "pyramid_tier"]).reset_index(drop=True)
 
 

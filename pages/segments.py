@@ -124,6 +124,15 @@ def classified_customers() -> pd.DataFrame:
     return frame
 
 
+def cell_customers(cell: str) -> pd.DataFrame:
+    """A cell's customers, listed without classifying everyone (the grid's first view needs no more)."""
+    try:
+        return segments.grid_cell_customers(db, filters, scope, cell, threshold_input, rules)
+    except UserFacingError as error:
+        st.error(str(error))
+        st.stop()
+
+
 top_share = overview.top_share
 columns = st.columns(4)
 columns[0].metric("Customers who bought", format_value(overview.customers, "count"), help="Customers in the "
@@ -191,7 +200,7 @@ with tabs[0]:
                 card.caption(f"Treatment: {figures['treatment']}")
         st.dataframe(shown(grid, list(grid.columns)), hide_index=True, key="seg_grid_table")
         drill(None, "grid_cell", grid["grid_cell"].tolist(), "seg_grid_drill", "List the customers of cell",
-              lister=lambda cell: segments.grid_cell_customers(db, filters, scope, cell, threshold_input, rules),
+              lister=cell_customers,
               placeholder="Choose a cell to list its customers")
 
 # ---------------------------------------------------------------- 2. Pareto curve and pyramid

@@ -19,6 +19,7 @@ from customer_value import cli, rfm, segments
 from customer_value.clusters import cluster_customers, describe_centre
 from customer_value.dataset import make_filters
 from customer_value.errors import UserFacingError
+from customer_value.filters import Scope
 from customer_value.rfm import SegmentRule
 from tests.builders import d, tiny_database
 
@@ -417,21 +418,26 @@ def test_grid_overview_equals_the_classified_grid_on_the_demo_data(demo_db):
     _assert_overview_is_the_classified_grid(demo_db, base, 1500.0)
 
 
-def _assert_cell_lists_are_the_classified_ones(database, filters, margin_threshold=None) -> dict:
-    """grid_cell_customers lists each cell as drill_down of the whole classification does, without it."""
+def _assert_cell_lists_are_the_classified_ones(database, filters, margin_threshold=None, scope=None,
+                                              rules=segments.DEFAULT_SEGMENT_RULES) -> dict:
+    """grid_cell_customers lists each cell (and a cell nobody is in, and a name that is no cell) as drill_down
+    of the whole classification does, without it."""
     segments._CLASSIFIED.clear()
-    cells = segments.grid_overview(database, filters, margin_threshold=margin_threshold).grid["grid_cell"].tolist()
-    listed = {cell: segments.grid_cell_customers(database, filters, None, cell, margin_threshold) for cell in cells}
-    assert segments._CLASSIFIED.bytes_held == 0 and segments._CLASSIFIED.get(
-        (*segments.selection_key(database, filters, None), margin_threshold, tuple(segments.DEFAULT_SEGMENT_RULES))
-    ) is None  # listed without classifying everyone
-    frame, _ = segments.segment_frame(database, filters, margin_threshold=margin_threshold)
-    for cell in cells:
+    cells = segments.grid_overview(database, filters, scope, margin_threshold).grid["grid_cell"].tolist()
+    asked = [*cells, *(cell for cell in segments.GRID_CELLS if cell not in cells)]
+    listed = {cell: segments.grid_cell_customers(database, filters, scope, cell, margin_threshold, rules)
+              for cell in asked}
+    # Listed without classifying everyone (when nobody bought, the empty classification is the list).
+    assert segments._CLASSIFIED.bytes_held == 0 or not cells
+    frame, _ = segments.segment_frame(database, filters, scope, margin_threshold, rules)
+    for cell in asked:
         pd.testing.assert_frame_equal(listed[cell], segments.drill_down(frame, "grid_cell", cell))
         # Once the classification is kept, it answers.
-        pd.testing.assert_frame_equal(segments.grid_cell_customers(database, filters, None, cell, margin_threshold),
-                                      listed[cell])
-    return listed
+        pd.testing.assert_frame_equal(segments.grid_cell_customers(database, filters, scope, cell, margin_threshold,
+                                                                   rules), listed[cell])
+    pd.testing.assert_frame_equal(segments.grid_cell_customers(database, filters, scope, "ZZ", margin_threshold,
+                                                               rules), segments.drill_down(frame, "grid_cell", "ZZ"))
+    return {cell: listed[cell] for cell in cells}
 
 
 def test_a_cells_customers_by_hand(grid_db):
@@ -449,6 +455,10 @@ def test_a_cells_customers_by_hand(grid_db):
     assert segments.grid_cell_customers(grid_db, filters, None, "BB").empty
     assert segments.grid_cell_customers(grid_db, filters, None, "ZZ").empty
     _assert_cell_lists_are_the_classified_ones(grid_db, filters, 60.0)
+    # A period in which nobody bought.
+    nobody = make_filters(grid_db, start=d("2020-01-01"), end=d("2020-12-31"))
+    assert _assert_cell_lists_are_the_classified_ones(grid_db, nobody) == {}
+    assert segments.grid_cell_customers(grid_db, nobody, None, "AA").empty
 
 
 def test_a_cells_customers_put_a_tie_at_a_pyramid_line_in_id_order(tmp_path):
@@ -467,6 +477,13 @@ def test_a_cells_customers_put_a_tie_at_a_pyramid_line_in_id_order(tmp_path):
         listed = _assert_cell_lists_are_the_classified_ones(database, filters)
         assert listed["A"][["customer_id", "pyramid_tier"]].values.tolist() == [
             ["A1", "Top 1%"], ["Y8", "Remaining 80%"], ["Z9", "Remaining 80%"]]
+        # Whatever order the query gives the rows in: here in key order, which sorts first by revenue alone.
+        rows = pd.DataFrame({"customer_key": [keys["Y8"], keys["Z9"], keys["A1"]], "revenue": [50.0] * 3})
+        positions = np.argsort(-segments._cents(rows["revenue"]))
+        assert positions.tolist() == [0, 1, 2]
+        segments._ties_in_id_order(database, rows, positions, segments._cents(rows["revenue"])[positions],
+                                   segments.pyramid_lines(3))
+        assert positions.tolist() == [2, 0, 1]
     finally:
         dbmod.forget(tmp_path / "pyramid_tie.duckdb")
 
@@ -479,6 +496,12 @@ def test_a_cells_customers_equal_the_classified_lists_on_the_demo_data(demo_db):
         listed = _assert_cell_lists_are_the_classified_ones(demo_db, filters)
         assert set(listed) == set(segments.GRID_CELLS) and all(len(rows) > 0 for rows in listed.values())
     _assert_cell_lists_are_the_classified_ones(demo_db, base, 1500.0)
+    # A regional user, and rules of one's own (everyone recent is a "Regular").
+    regional = _assert_cell_lists_are_the_classified_ones(demo_db, base, scope=Scope(regions=(region,)))
+    assert set().union(*(set(rows["region"]) for rows in regional.values())) == {region}
+    own_rules = (rfm.SegmentRule("Regular", 3, 5, 1, 5, "recent"), *rfm.DEFAULT_SEGMENT_RULES)
+    ruled = _assert_cell_lists_are_the_classified_ones(demo_db, base, rules=own_rules)
+    assert "Regular" in set().union(*(set(rows["rfm_segment"]) for rows in ruled.values()))
 
 
 def test_contribution_and_drill_down_by_hand(grid_db):
