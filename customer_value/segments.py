@@ -507,12 +507,17 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
     and each caller gets its own frame (changes to it stay the caller's).
     """
     _check_threshold(margin_threshold)
-    key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
-           tuple(rules))
+    key = _classification_key(db, filters, scope, margin_threshold, rules)
     frame, info = _CLASSIFIED.get_or_compute(key, lambda: classify(
         _typed(buying_customers(db, filters, scope)), filters.end, filters.window_days,
         margin_threshold=margin_threshold, rules=rules))
     return handed_out(frame), info
+
+
+def _classification_key(db: Database, filters: Filters, scope: Scope | None, margin_threshold: float | None,
+                        rules: list[SegmentRule] | tuple[SegmentRule, ...]) -> tuple:
+    return (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
+            tuple(rules))
 
 
 @dataclass(frozen=True)
@@ -1120,14 +1125,12 @@ def grid_cell_customers(db: Database, filters: Filters, scope: Scope | None, cel
     ``grid_cell``, the same rows, columns and order (tests/test_segments.py compares them).
 
     When that classification is not kept already, only the cell's customers get their names and
-    attributes, and nobody's rank is read beyond what the cell, the RFM scores and the pyramid tiers need:
-    at 500,000 customers the classification took most of a second, where a list of the grid's first
-    view is wanted after every filter change.
+    attributes, and the grid's cells and order by revenue are reused: at 500,000 customers the
+    classification took most of a second, and the grid's first view asks for a cell's list after every
+    filter change once a cell is chosen.
     """
     _check_threshold(margin_threshold)
-    key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
-           tuple(rules))
-    classified = _CLASSIFIED.get(key)
+    classified = _CLASSIFIED.get(_classification_key(db, filters, scope, margin_threshold, rules))
     if classified is not None or cell not in GRID_ORDER:
         frame, _ = classified if classified is not None else segment_frame(db, filters, scope, margin_threshold,
                                                                             rules)

@@ -408,11 +408,18 @@ def test_a_tie_read_after_a_rebuild_renumbered_the_customers_is_refused(grid_db)
         segments._grid_positions(grid_db, rows)
 
 
-def test_grid_overview_equals_the_classified_grid_on_the_demo_data(demo_db):
+def _demo_filter_sets(demo_db) -> tuple[str, list]:
+    """A region of the demo, and four filter sets: the default, all time, that region, W = 180."""
     base = make_filters(demo_db)
     region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
-    for filters in (base, make_filters(demo_db, period="all_time"), replace(base, regions=(region,)),
-                    replace(base, window_days=180)):
+    return region, [base, make_filters(demo_db, period="all_time"), replace(base, regions=(region,)),
+                    replace(base, window_days=180)]
+
+
+def test_grid_overview_equals_the_classified_grid_on_the_demo_data(demo_db):
+    _, filter_sets = _demo_filter_sets(demo_db)
+    base = filter_sets[0]
+    for filters in filter_sets:
         overview = _assert_overview_is_the_classified_grid(demo_db, filters)
         assert overview.customers > 100 and set(overview.grid["grid_cell"]) == set(segments.GRID_CELLS)
     _assert_overview_is_the_classified_grid(demo_db, base, 1500.0)
@@ -489,10 +496,9 @@ def test_a_cells_customers_put_a_tie_at_a_pyramid_line_in_id_order(tmp_path):
 
 
 def test_a_cells_customers_equal_the_classified_lists_on_the_demo_data(demo_db):
-    base = make_filters(demo_db)
-    region = demo_db.cursor().execute("select min(region) from customer_dim").fetchone()[0]
-    for filters in (base, make_filters(demo_db, period="all_time"), replace(base, regions=(region,)),
-                    replace(base, window_days=180)):
+    region, filter_sets = _demo_filter_sets(demo_db)
+    base = filter_sets[0]
+    for filters in filter_sets:
         listed = _assert_cell_lists_are_the_classified_ones(demo_db, filters)
         assert set(listed) == set(segments.GRID_CELLS) and all(len(rows) > 0 for rows in listed.values())
     _assert_cell_lists_are_the_classified_ones(demo_db, base, 1500.0)
