@@ -42,7 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from customer_value.cache import RESULT_FRAMES_BYTES, LruCache, customer_selection_key
+from customer_value.cache import RESULT_FRAMES_BYTES, LruCache, customer_selection_key, give_back_memory
 from customer_value.clv import clv_table
 from customer_value.db import Database
 from customer_value.errors import UserFacingError
@@ -628,7 +628,14 @@ def _early_warning(db: Database, filters: Filters, scope: Scope | None) -> Early
     result.training_cuts = training_cuts
 
     # Every customer active on a past cut has a known outcome (cut + W <= as_of), so each is a labelled row.
-    snapshots = {cut: snapshot(db, filters, cut, scope, for_training=True) for cut in [validation_cut, *training_cuts]}
+    # These queries are the largest of any page (at 100M lines a minute and gigabytes each). Before each, what
+    # the run freed so far (the lifetime-value fits before the model, the last cut's query result) goes back to
+    # the system: the C library and Arrow keep freed memory for reuse, on top of the query's own.
+    snapshots = {}
+    for cut in [validation_cut, *training_cuts]:
+        give_back_memory()
+        snapshots[cut] = snapshot(db, filters, cut, scope, for_training=True)
+    give_back_memory()
     current = snapshot(db, filters, as_of, scope)
     # The values seen at any cut, without concatenating every cut's rows (a copy of them all).
     categories = {column: sorted(set().union(*(frame[column].unique().tolist()
