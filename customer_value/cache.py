@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from customer_value.db import Database, machine_memory_bytes, size_in_bytes
+
 if TYPE_CHECKING:
-    from customer_value.db import Database
     from customer_value.filters import Filters, Scope
 
 Value = TypeVar("Value")
@@ -44,16 +45,12 @@ def default_process_cache_bytes() -> int:
     """
     configured = os.environ.get("CV_CACHE_MEMORY", "").strip()
     if configured:
-        from customer_value.db import size_in_bytes  # late: db's module is not needed otherwise
-
         try:
             return size_in_bytes(configured)
         except ValueError as exc:
             raise ValueError(f"CV_CACHE_MEMORY: {exc}") from None
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError):
-        return 4 * 1024**3
+    total = machine_memory_bytes()
+    return 4 * 1024**3 if total is None else total // 4
 
 
 # Read once: a server's budget does not change while it runs (tests set it directly).

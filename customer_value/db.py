@@ -301,11 +301,18 @@ def default_memory_limit() -> str:
     configured = os.environ.get("CV_DUCKDB_MEMORY_LIMIT", "").strip()
     if configured:
         return configured
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+    total = machine_memory_bytes()
+    if total is None:
         return "4GB"
     return f"{max(1, total // 4 // 1024**2)}MB"
+
+
+def machine_memory_bytes() -> int | None:
+    """The machine's physical memory, or None where the system does not tell it."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def default_load_memory_limit() -> str:

@@ -514,10 +514,14 @@ def segment_frame(db: Database, filters: Filters, scope: Scope | None = None, ma
     return handed_out(frame), info
 
 
+def _grid_key(db: Database, filters: Filters, scope: Scope | None, margin_threshold: float | None) -> tuple:
+    """What a selection's grid depends on: the selection (see selection_key) and the margin threshold."""
+    return (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold))
+
+
 def _classification_key(db: Database, filters: Filters, scope: Scope | None, margin_threshold: float | None,
                         rules: list[SegmentRule] | tuple[SegmentRule, ...]) -> tuple:
-    return (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold),
-            tuple(rules))
+    return (*_grid_key(db, filters, scope, margin_threshold), tuple(rules))
 
 
 @dataclass(frozen=True)
@@ -572,8 +576,7 @@ def _grid_rows(db: Database, filters: Filters, scope: Scope | None, margin_thres
             return frame, None, None, None
         return (frame, *_grid_codes_by_row(db, frame, version, margin_threshold))
 
-    key = (*selection_key(db, filters, scope), None if margin_threshold is None else float(margin_threshold))
-    return _GRID_ROWS.get_or_compute(key, compute)
+    return _GRID_ROWS.get_or_compute(_grid_key(db, filters, scope, margin_threshold), compute)
 
 
 def _grid_codes_by_row(db: Database, frame: pd.DataFrame, version: str, margin_threshold: float | None

@@ -73,6 +73,9 @@ class ColumnDecisions:
 LEVELS = 6
 # A number cell DuckDB casts as it stands (616.26, -3, 1e3): the full detection and its fast path must agree on it.
 _PLAIN_NUMBER = "try_cast({cell} as decimal(38, 6)) is not null"
+# The shape of an ISO date (2024-06-01), which the typing casts directly: a column the detection finds wholly
+# ISO must have every cell of this shape.
+_ISO_SHAPE = "length({cell}) = 10 and substr({cell}, 5, 1) = '-'"
 
 
 def _trim(column: str) -> str:
@@ -163,7 +166,7 @@ def date_levels(name: str, trimmed: str, order: str) -> list[list[str]]:
                f"else try(make_date({full_year}, {month}, {day})) end")
     named = f"try_strptime(regexp_replace(s_{name}, '{_TIME_SUFFIX}', ''), {_NAMED_MONTH_FORMATS})::date"
     # Fast path: ISO dates (YYYY-MM-DD, the most common export format) cast directly.
-    iso = f"length({trimmed}) = 10 and substr({trimmed}, 5, 1) = '-'"
+    iso = _ISO_SHAPE.format(cell=trimmed)
     return [
         [f"{_text(trimmed)} as raw_{name}", f"{trimmed} as s_{name}",
          f"case when {iso} then try_cast({trimmed} as date) end as f_{name}"],
@@ -310,8 +313,7 @@ def _plain_columns(con: duckdb.DuckDBPyConnection, staged: StagedFile, date_colu
     An ISO date here starts with four digits, so the full detection would see a
     year first in every cell ("13-1-1 1:2" also casts as a date, but not so).
     """
-    iso = ("length({cell}) = 10 and substr({cell}, 5, 1) = '-' and left({cell}, 4) glob '[0-9][0-9][0-9][0-9]' "
-           "and try_cast({cell} as date) is not null")
+    iso = _ISO_SHAPE + " and left({cell}, 4) glob '[0-9][0-9][0-9][0-9]' and try_cast({cell} as date) is not null"
     tests = [("date", column, iso) for column in date_columns]
     tests += [("number", column, _PLAIN_NUMBER) for column in number_columns]
     if not tests:
